@@ -1,0 +1,760 @@
+//! Dockerfile parsing and classification: which Dockerfiles this tool builds
+//! natively (metadata and COPY of local files on top of a base image) and
+//! which need a container builder (RUN, multi-stage, ADD of URLs…), with the
+//! line that decided it.
+//!
+//! Words are kept raw here; variables (`$VAR`, `${VAR:-default}`) are
+//! expanded when the recipe is applied, since the base image's `Env` is in
+//! scope for them.
+
+use anyhow::{Context, Result, bail};
+
+/// One logical instruction (continuations joined).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Instruction {
+    /// 1-based line where the instruction starts.
+    pub line: usize,
+    /// Upper-cased keyword (`COPY`).
+    pub keyword: String,
+    /// Everything after the keyword, continuations joined.
+    pub args: String,
+}
+
+impl Instruction {
+    /// The instruction as written (one line), for history entries.
+    pub fn text(&self) -> String {
+        format!("{} {}", self.keyword, self.args)
+    }
+}
+
+/// How a Dockerfile gets built.
+#[derive(Clone, Debug)]
+pub enum BuildPath {
+    /// Natively, by this tool.
+    Native(Recipe),
+    /// By an external container builder, and why.
+    External {
+        /// The first thing the native path cannot do, with its line.
+        reason: String,
+    },
+}
+
+/// A Dockerfile the native path can build.
+#[derive(Clone, Debug)]
+pub struct Recipe {
+    /// `ARG`s declared before `FROM`, with their defaults.
+    pub global_args: Vec<(String, Option<String>)>,
+    /// The raw `FROM` image word (`scratch` for an empty base).
+    pub from: String,
+    /// `FROM --platform=…`, raw.
+    pub from_platform: Option<String>,
+    /// The instructions after `FROM`, in order.
+    pub steps: Vec<Step>,
+}
+
+/// A step after `FROM`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// The instruction.
+    pub instruction: Instruction,
+    /// Its parsed flags and operands.
+    pub kind: StepKind,
+}
+
+/// What a step does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StepKind {
+    /// `ARG name[=default]`.
+    Arg(String, Option<String>),
+    /// `ENV k=v…` (raw words).
+    Env(Vec<(String, String)>),
+    /// `LABEL k=v…` (raw words).
+    Label(Vec<(String, String)>),
+    /// `WORKDIR path` (raw).
+    Workdir(String),
+    /// `USER user[:group]` (raw).
+    User(String),
+    /// `EXPOSE port[/proto]…` (raw).
+    Expose(Vec<String>),
+    /// `VOLUME path…` (raw).
+    Volume(Vec<String>),
+    /// `STOPSIGNAL sig` (raw).
+    StopSignal(String),
+    /// `ENTRYPOINT`: exec form words, or the shell-form string.
+    Entrypoint(Command),
+    /// `CMD`: exec form words, or the shell-form string.
+    Cmd(Command),
+    /// `SHELL ["…"]`.
+    Shell(Vec<String>),
+    /// `HEALTHCHECK`.
+    Healthcheck(Healthcheck),
+    /// `COPY`/`ADD` of local files.
+    Copy(Copy),
+}
+
+/// ENTRYPOINT/CMD operand.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// `["a", "b"]`.
+    Exec(Vec<String>),
+    /// `a b`, run through the SHELL.
+    Shell(String),
+}
+
+/// `HEALTHCHECK`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Healthcheck {
+    /// `HEALTHCHECK NONE`.
+    None,
+    /// `HEALTHCHECK [options] CMD …`.
+    Check {
+        /// `--interval` etc., as nanoseconds, and `--retries`.
+        options: Vec<(String, i64)>,
+        /// The command.
+        command: Command,
+    },
+}
+
+/// COPY/ADD of local files.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Copy {
+    /// Source words (raw).
+    pub sources: Vec<String>,
+    /// Destination word (raw).
+    pub dest: String,
+    /// `--chmod=0755`.
+    pub chmod: Option<u32>,
+    /// `--chown=uid[:gid]` (numeric only).
+    pub chown: Option<(u64, u64)>,
+}
+
+/// Parses a Dockerfile into logical instructions.
+pub fn parse(text: &str) -> Result<Vec<Instruction>> {
+    let escape = escape_directive(text);
+    let mut out = Vec::new();
+    let mut pending: Option<(usize, String)> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let line_no = i + 1;
+        let trimmed = raw.trim_start();
+        if trimmed.starts_with('#') || (pending.is_none() && trimmed.trim().is_empty()) {
+            continue;
+        }
+        let (content, continues) = match trimmed.trim_end().strip_suffix(escape) {
+            Some(stripped) => (stripped.trim_end().to_string(), true),
+            None => (trimmed.trim_end().to_string(), false),
+        };
+        let current = match pending.take() {
+            Some((start, mut acc)) => {
+                acc.push(' ');
+                acc.push_str(content.trim());
+                (start, acc)
+            }
+            None => (line_no, content),
+        };
+        if continues {
+            pending = Some(current);
+        } else {
+            out.push(split_keyword(current.0, &current.1)?);
+        }
+    }
+    if let Some((start, acc)) = pending {
+        out.push(split_keyword(start, &acc)?);
+    }
+    Ok(out)
+}
+
+fn escape_directive(text: &str) -> char {
+    for line in text.lines() {
+        let Some(directive) = line.trim().strip_prefix('#') else {
+            break;
+        };
+        if let Some((key, value)) = directive.split_once('=')
+            && key.trim().eq_ignore_ascii_case("escape")
+            && let Some(c) = value.trim().chars().next()
+        {
+            return c;
+        }
+    }
+    '\\'
+}
+
+fn split_keyword(line: usize, text: &str) -> Result<Instruction> {
+    let text = text.trim();
+    let (keyword, args) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+    if keyword.is_empty() || !keyword.chars().all(|c| c.is_ascii_alphabetic()) {
+        bail!("line {line}: expected an instruction, found {text:?}");
+    }
+    Ok(Instruction {
+        line,
+        keyword: keyword.to_ascii_uppercase(),
+        args: args.trim().to_string(),
+    })
+}
+
+/// Decides whether the native path can build these instructions.
+pub fn classify(instructions: &[Instruction]) -> Result<BuildPath> {
+    let mut global_args = Vec::new();
+    let mut from: Option<(String, Option<String>)> = None;
+    let mut steps = Vec::new();
+    for ins in instructions {
+        let external = |what: &str| {
+            Ok(BuildPath::External {
+                reason: format!("line {}: {what}", ins.line),
+            })
+        };
+        match (ins.keyword.as_str(), &from) {
+            ("ARG", None) => global_args.push(parse_arg(ins)?),
+            ("FROM", None) => match parse_from(ins)? {
+                Some(parsed) => from = Some(parsed),
+                None => return external("FROM … AS names a build stage (multi-stage build)"),
+            },
+            ("FROM", Some(_)) => {
+                return external("a second FROM starts another stage (multi-stage build)");
+            }
+            (_, None) => bail!(
+                "line {}: {} before FROM; a Dockerfile must start with FROM",
+                ins.line,
+                ins.keyword
+            ),
+            ("RUN", _) => return external("RUN needs a container to run the command"),
+            ("ONBUILD", _) => return external("ONBUILD is not supported by the native build"),
+            (keyword, _) => {
+                match parse_step(ins).with_context(|| format!("line {}: {keyword}", ins.line))? {
+                    Ok(kind) => steps.push(Step {
+                        instruction: ins.clone(),
+                        kind,
+                    }),
+                    Err(why) => return external(&why),
+                }
+            }
+        }
+    }
+    let Some((from, from_platform)) = from else {
+        bail!("the Dockerfile has no FROM instruction")
+    };
+    Ok(BuildPath::Native(Recipe {
+        global_args,
+        from,
+        from_platform,
+        steps,
+    }))
+}
+
+/// `FROM [--platform=p] image` → Some((image, platform)); `AS name` → None.
+fn parse_from(ins: &Instruction) -> Result<Option<(String, Option<String>)>> {
+    let mut words = ins.args.split_whitespace();
+    let mut platform = None;
+    let mut image = None;
+    for w in words.by_ref() {
+        if let Some(p) = w.strip_prefix("--platform=") {
+            platform = Some(p.to_string());
+        } else if w.starts_with("--") {
+            bail!("line {}: unknown FROM flag {w}", ins.line);
+        } else {
+            image = Some(w.to_string());
+            break;
+        }
+    }
+    let Some(image) = image else {
+        bail!("line {}: FROM needs an image", ins.line)
+    };
+    if words.next().is_some() {
+        return Ok(None);
+    }
+    Ok(Some((image, platform)))
+}
+
+fn parse_arg(ins: &Instruction) -> Result<(String, Option<String>)> {
+    let words = shell_words(&ins.args)?;
+    let [word] = words.as_slice() else {
+        bail!("line {}: ARG takes one name[=default]", ins.line)
+    };
+    Ok(match word.split_once('=') {
+        Some((k, v)) => (k.to_string(), Some(v.to_string())),
+        None => (word.clone(), None),
+    })
+}
+
+/// Ok(Ok(step)) natively buildable; Ok(Err(reason)) needs a builder.
+fn parse_step(ins: &Instruction) -> Result<std::result::Result<StepKind, String>> {
+    let args = ins.args.as_str();
+    let kind = match ins.keyword.as_str() {
+        "ARG" => {
+            let (k, v) = parse_arg(ins)?;
+            StepKind::Arg(k, v)
+        }
+        "ENV" => StepKind::Env(key_values(args, true)?),
+        "LABEL" => StepKind::Label(key_values(args, false)?),
+        "WORKDIR" => StepKind::Workdir(single(args, "a path")?),
+        "USER" => StepKind::User(single(args, "a user")?),
+        "STOPSIGNAL" => StepKind::StopSignal(single(args, "a signal")?),
+        "EXPOSE" => StepKind::Expose(shell_words(args)?),
+        "VOLUME" => StepKind::Volume(json_or_words(args)?),
+        "ENTRYPOINT" => StepKind::Entrypoint(command(args)?),
+        "CMD" => StepKind::Cmd(command(args)?),
+        "SHELL" => match command(args)? {
+            Command::Exec(words) if !words.is_empty() => StepKind::Shell(words),
+            _ => bail!("SHELL takes a JSON array, like [\"/bin/bash\", \"-c\"]"),
+        },
+        "HEALTHCHECK" => StepKind::Healthcheck(healthcheck(args)?),
+        "COPY" | "ADD" => match copy(ins)? {
+            Ok(c) => StepKind::Copy(c),
+            Err(why) => return Ok(Err(why)),
+        },
+        "MAINTAINER" => {
+            return Ok(Err(
+                "MAINTAINER is deprecated; use LABEL maintainer=…".into()
+            ));
+        }
+        other => {
+            return Ok(Err(format!(
+                "{other} is not an instruction the native build knows"
+            )));
+        }
+    };
+    Ok(Ok(kind))
+}
+
+fn single(args: &str, what: &str) -> Result<String> {
+    if args.is_empty() {
+        bail!("needs {what}");
+    }
+    Ok(args.to_string())
+}
+
+fn command(args: &str) -> Result<Command> {
+    if args.starts_with('[')
+        && let Ok(words) = serde_json::from_str::<Vec<String>>(args)
+    {
+        return Ok(Command::Exec(words));
+    }
+    Ok(Command::Shell(args.to_string()))
+}
+
+fn json_or_words(args: &str) -> Result<Vec<String>> {
+    match command(args)? {
+        Command::Exec(words) => Ok(words),
+        Command::Shell(s) => shell_words(&s),
+    }
+}
+
+/// `k=v k2="v 2"`, or the legacy `ENV k v w` when `legacy_space` allows it.
+fn key_values(args: &str, legacy_space: bool) -> Result<Vec<(String, String)>> {
+    let first = args.split_whitespace().next().unwrap_or("");
+    if legacy_space && !first.contains('=') {
+        let (k, v) = args
+            .split_once(char::is_whitespace)
+            .context("needs a name and a value")?;
+        return Ok(vec![(k.to_string(), v.trim().to_string())]);
+    }
+    raw_words(args)?
+        .into_iter()
+        .map(|w| match w.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => bail!("expected name=value, found {w:?}"),
+        })
+        .collect()
+}
+
+fn healthcheck(args: &str) -> Result<Healthcheck> {
+    if args.eq_ignore_ascii_case("none") {
+        return Ok(Healthcheck::None);
+    }
+    let mut rest = args;
+    let mut options = Vec::new();
+    while let Some(flag) = rest.strip_prefix("--") {
+        let (word, tail) = flag.split_once(char::is_whitespace).unwrap_or((flag, ""));
+        let (name, value) = word
+            .split_once('=')
+            .with_context(|| format!("--{word} needs =value"))?;
+        let parsed = match name {
+            "retries" => value
+                .parse()
+                .with_context(|| format!("--retries={value} is not a number"))?,
+            "interval" | "timeout" | "start-period" | "start-interval" => go_duration_nanos(value)?,
+            _ => bail!("unknown HEALTHCHECK option --{name}"),
+        };
+        options.push((name.to_string(), parsed));
+        rest = tail.trim_start();
+    }
+    let Some(cmd) = rest
+        .strip_prefix("CMD")
+        .or_else(|| rest.strip_prefix("cmd"))
+    else {
+        bail!("HEALTHCHECK needs NONE or CMD <command>");
+    };
+    Ok(Healthcheck::Check {
+        options,
+        command: command(cmd.trim())?,
+    })
+}
+
+/// Parses a Go duration (`30s`, `1m30s`, `500ms`) into nanoseconds.
+fn go_duration_nanos(s: &str) -> Result<i64> {
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
+        let (num, tail) = rest.split_at(digits);
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let n: f64 = num
+            .parse()
+            .with_context(|| format!("invalid duration {s:?}"))?;
+        let scale = match unit {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => bail!("invalid duration {s:?}: unknown unit {unit:?}"),
+        };
+        total += n * scale;
+        rest = tail;
+    }
+    Ok(total as i64)
+}
+
+/// COPY/ADD: Ok(Ok(copy)) for local files; Ok(Err(reason)) otherwise.
+fn copy(ins: &Instruction) -> Result<std::result::Result<Copy, String>> {
+    let is_add = ins.keyword == "ADD";
+    let mut rest = ins.args.as_str();
+    let (mut chmod, mut chown) = (None, None);
+    while let Some(flag) = rest.strip_prefix("--") {
+        let (word, tail) = flag.split_once(char::is_whitespace).unwrap_or((flag, ""));
+        let (name, value) = word.split_once('=').unwrap_or((word, ""));
+        match name {
+            "chmod" => {
+                let mode = u32::from_str_radix(value, 8)
+                    .ok()
+                    .filter(|m| *m <= 0o7777)
+                    .with_context(|| format!("--chmod={value} is not an octal mode"))?;
+                chmod = Some(mode);
+            }
+            "chown" => match numeric_owner(value) {
+                Some(owner) => chown = Some(owner),
+                None => {
+                    return Ok(Err(format!(
+                        "{} --chown={value} names a user by name",
+                        ins.keyword
+                    )));
+                }
+            },
+            "link" => {}
+            "from" => {
+                return Ok(Err(format!(
+                    "{} --from copies from another stage or image",
+                    ins.keyword
+                )));
+            }
+            other => {
+                return Ok(Err(format!(
+                    "{} --{other} is not supported by the native build",
+                    ins.keyword
+                )));
+            }
+        }
+        rest = tail.trim_start();
+    }
+    if rest.contains("<<") {
+        return Ok(Err(format!("{} with a heredoc", ins.keyword)));
+    }
+    let mut words = json_or_words(rest)?;
+    if words.len() < 2 {
+        bail!(
+            "{} needs at least one source and a destination",
+            ins.keyword
+        );
+    }
+    let dest = words.pop().expect("checked above");
+    if is_add {
+        if let Some(w) = words
+            .iter()
+            .find(|w| w.contains("://") || w.starts_with("git@"))
+        {
+            return Ok(Err(format!("ADD {w} downloads a URL")));
+        }
+        if let Some(w) = words.iter().find(|w| is_archive(w)) {
+            return Ok(Err(format!("ADD {w} extracts an archive")));
+        }
+    }
+    Ok(Ok(Copy {
+        sources: words,
+        dest,
+        chmod,
+        chown,
+    }))
+}
+
+fn numeric_owner(value: &str) -> Option<(u64, u64)> {
+    let (user, group) = value.split_once(':').unwrap_or((value, value));
+    Some((user.parse().ok()?, group.parse().ok()?))
+}
+
+fn is_archive(word: &str) -> bool {
+    [
+        ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar.zst",
+    ]
+    .iter()
+    .any(|ext| word.ends_with(ext))
+}
+
+/// Splits on whitespace, honouring quotes and backslashes, without expanding
+/// variables (for the flags and keys parsed here).
+fn shell_words(args: &str) -> Result<Vec<String>> {
+    Ok(raw_words(args)?.into_iter().map(|w| unquote(&w)).collect())
+}
+
+/// Splits on unquoted whitespace, keeping quotes in the words (they matter
+/// for expansion later).
+fn raw_words(args: &str) -> Result<Vec<String>> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let mut quote: Option<char> = None;
+    let mut chars = args.chars();
+    while let Some(c) = chars.next() {
+        match (c, quote) {
+            ('\\', q) if q != Some('\'') => {
+                current.push(c);
+                if let Some(next) = chars.next() {
+                    current.push(next);
+                }
+            }
+            ('"' | '\'', None) => {
+                quote = Some(c);
+                current.push(c);
+            }
+            (c, Some(q)) if c == q => {
+                quote = None;
+                current.push(c);
+            }
+            (c, None) if c.is_whitespace() => {
+                if !current.is_empty() {
+                    words.push(std::mem::take(&mut current));
+                }
+            }
+            (c, _) => current.push(c),
+        }
+    }
+    if quote.is_some() {
+        bail!("unterminated quote in {args:?}");
+    }
+    if !current.is_empty() {
+        words.push(current);
+    }
+    Ok(words)
+}
+
+fn unquote(word: &str) -> String {
+    expand(word, &|_| None).unwrap_or_else(|_| word.to_string())
+}
+
+/// Expands `$VAR`, `${VAR}`, `${VAR:-default}` and `${VAR:+alternative}` in
+/// one raw word and removes its quotes: single quotes keep `$` literal,
+/// backslash escapes the next character.
+pub fn expand(word: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String> {
+    let mut out = String::new();
+    let chars: Vec<char> = word.chars().collect();
+    let mut i = 0;
+    let mut quote: Option<char> = None;
+    while i < chars.len() {
+        let c = chars[i];
+        match (c, quote) {
+            ('\'', None) | ('"', None) => quote = Some(c),
+            (c, Some(q)) if c == q => quote = None,
+            ('\\', q) if q != Some('\'') && i + 1 < chars.len() => {
+                i += 1;
+                out.push(chars[i]);
+            }
+            ('$', q) if q != Some('\'') => {
+                let (value, used) = expand_variable(&chars[i + 1..], lookup)?;
+                out.push_str(&value);
+                i += used;
+            }
+            (c, _) => out.push(c),
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
+/// Expands the variable after a `$`; returns the value and the chars used.
+fn expand_variable(
+    rest: &[char],
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(String, usize)> {
+    let is_name = |c: &char| c.is_ascii_alphanumeric() || *c == '_';
+    if rest.first() == Some(&'{') {
+        let close = rest
+            .iter()
+            .position(|c| *c == '}')
+            .context("unterminated ${")?;
+        let inner: String = rest[1..close].iter().collect();
+        let name_len = inner.chars().take_while(is_name).count();
+        let (name, modifier) = inner.split_at(name_len);
+        let value = lookup(name).filter(|v| !v.is_empty());
+        let expanded = if let Some(default) = modifier.strip_prefix(":-") {
+            value.unwrap_or_else(|| default.to_string())
+        } else if let Some(alternative) = modifier.strip_prefix(":+") {
+            value.map(|_| alternative.to_string()).unwrap_or_default()
+        } else if modifier.is_empty() {
+            value.unwrap_or_default()
+        } else {
+            bail!(
+                "unsupported variable form ${{{inner}}}: use ${{NAME}}, ${{NAME:-default}} or ${{NAME:+alternative}}"
+            );
+        };
+        return Ok((expanded, close + 1));
+    }
+    let name: String = rest.iter().take_while(|c| is_name(c)).collect();
+    if name.is_empty() {
+        return Ok(("$".to_string(), 0));
+    }
+    Ok((lookup(&name).unwrap_or_default(), name.chars().count()))
+}
+
+/// Expands every raw word of a step with `lookup`.
+pub fn expand_all(
+    words: &[String],
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<String>> {
+    words.iter().map(|w| expand(w, lookup)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn native(text: &str) -> Recipe {
+        match classify(&parse(text).unwrap()).unwrap() {
+            BuildPath::Native(r) => r,
+            BuildPath::External { reason } => panic!("expected native, got external: {reason}"),
+        }
+    }
+
+    fn external(text: &str) -> String {
+        match classify(&parse(text).unwrap()).unwrap() {
+            BuildPath::Native(_) => panic!("expected external"),
+            BuildPath::External { reason } => reason,
+        }
+    }
+
+    #[test]
+    fn continuations_and_comments_join_into_one_instruction() {
+        let ins = parse("FROM a\n# comment\nENV A=1 \\\n  # inside\n  B=2\nCMD [\"x\"]\n").unwrap();
+        assert_eq!(ins.len(), 3);
+        assert_eq!(
+            ins[1],
+            Instruction {
+                line: 3,
+                keyword: "ENV".into(),
+                args: "A=1 B=2".into()
+            }
+        );
+        assert_eq!(ins[2].line, 6);
+    }
+
+    #[test]
+    fn escape_directive_changes_the_continuation_character() {
+        let ins = parse("# escape=`\nFROM a\nCOPY x `\n  C:\\app\\\n").unwrap();
+        assert_eq!(ins[1].args, "x C:\\app\\");
+    }
+
+    #[test]
+    fn a_code_only_dockerfile_is_native() {
+        let r = native(
+            "ARG BASE=python:3.12-slim\nFROM $BASE\nENV PYTHONUNBUFFERED=1 APP=\"my app\"\nWORKDIR /opt/dagster/app\n\
+             COPY --chmod=0755 --chown=1000:1000 . .\nLABEL a=b\nUSER 1000\nEXPOSE 4000\n\
+             ENTRYPOINT [\"dagster\"]\nCMD api grpc\nHEALTHCHECK --interval=30s --retries=3 CMD [\"true\"]\n",
+        );
+        assert_eq!(r.from, "$BASE");
+        assert_eq!(
+            r.global_args,
+            vec![("BASE".into(), Some("python:3.12-slim".into()))]
+        );
+        assert_eq!(r.steps.len(), 9);
+        assert_eq!(
+            r.steps[0].kind,
+            StepKind::Env(vec![
+                ("PYTHONUNBUFFERED".into(), "1".into()),
+                ("APP".into(), "\"my app\"".into())
+            ])
+        );
+        let StepKind::Copy(c) = &r.steps[2].kind else {
+            panic!()
+        };
+        assert_eq!((c.chmod, c.chown), (Some(0o755), Some((1000, 1000))));
+        assert_eq!(c.sources, vec![".".to_string()]);
+        let StepKind::Healthcheck(Healthcheck::Check { options, .. }) = &r.steps[8].kind else {
+            panic!()
+        };
+        assert_eq!(
+            options,
+            &vec![
+                ("interval".to_string(), 30_000_000_000),
+                ("retries".to_string(), 3)
+            ]
+        );
+    }
+
+    #[test]
+    fn what_needs_a_container_is_external_with_its_line() {
+        assert_eq!(
+            external("FROM a\nCOPY . .\nRUN pip install .\n"),
+            "line 3: RUN needs a container to run the command"
+        );
+        assert!(external("FROM a AS build\nCOPY . .\n").contains("multi-stage"));
+        assert!(external("FROM a\nFROM b\n").contains("line 2"));
+        assert!(external("FROM a\nCOPY --from=build /x /y\n").contains("--from"));
+        assert!(external("FROM a\nADD https://example.com/x /x\n").contains("URL"));
+        assert!(external("FROM a\nADD deps.tar.gz /x\n").contains("archive"));
+        assert!(external("FROM a\nCOPY --chown=app:app . .\n").contains("user by name"));
+        assert!(external("FROM a\nCOPY <<EOF /x\nhi\nEOF\n").contains("heredoc"));
+    }
+
+    #[test]
+    fn malformed_dockerfiles_name_the_line() {
+        let err = classify(&parse("COPY . .\n").unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 1") && err.contains("before FROM"),
+            "{err}"
+        );
+        let err = format!(
+            "{:#}",
+            classify(&parse("FROM a\nCOPY --chmod=9z . .\n").unwrap()).unwrap_err()
+        );
+        assert!(err.contains("line 2") && err.contains("octal"), "{err}");
+        assert!(classify(&parse("# only a comment\n").unwrap()).is_err());
+    }
+
+    #[test]
+    fn expansion_follows_dockerfile_rules() {
+        let vars = |name: &str| match name {
+            "HOME" => Some("/root".to_string()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        };
+        assert_eq!(expand("$HOME/app", &vars).unwrap(), "/root/app");
+        assert_eq!(expand("${HOME}x", &vars).unwrap(), "/rootx");
+        assert_eq!(expand("${EMPTY:-def}", &vars).unwrap(), "def");
+        assert_eq!(expand("${HOME:+set}", &vars).unwrap(), "set");
+        assert_eq!(expand("'$HOME'", &vars).unwrap(), "$HOME");
+        assert_eq!(expand("\"$HOME dir\"", &vars).unwrap(), "/root dir");
+        assert_eq!(expand("\\$HOME", &vars).unwrap(), "$HOME");
+        assert!(expand("${HOME#x}", &vars).is_err());
+    }
+
+    #[test]
+    fn go_durations_parse() {
+        assert_eq!(go_duration_nanos("1m30s").unwrap(), 90_000_000_000);
+        assert_eq!(go_duration_nanos("500ms").unwrap(), 500_000_000);
+        assert!(go_duration_nanos("5x").is_err());
+    }
+}

@@ -1,0 +1,130 @@
+//! `.dockerignore` matching with Docker's rules: patterns relative to the
+//! context root, `*` and `?` stop at `/`, `**` spans directories, `!`
+//! re-includes, the last matching pattern wins, and a pattern that matches a
+//! directory excludes everything under it.
+
+use anyhow::{Context, Result};
+use globset::{Glob, GlobBuilder, GlobMatcher};
+
+/// The compiled patterns of one `.dockerignore`.
+#[derive(Default)]
+pub struct DockerIgnore {
+    patterns: Vec<Pattern>,
+}
+
+struct Pattern {
+    matcher: GlobMatcher,
+    exclude: bool,
+}
+
+impl DockerIgnore {
+    /// Compiles a `.dockerignore` file's text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<DockerIgnore> {
+        let mut patterns = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (exclude, raw) = match line.strip_prefix('!') {
+                Some(rest) => (false, rest.trim()),
+                None => (true, line),
+            };
+            let cleaned = clean(raw);
+            if cleaned.is_empty() {
+                continue;
+            }
+            let glob = compile(&cleaned)
+                .with_context(|| format!("{origin}:{}: invalid pattern {raw:?}", i + 1))?;
+            patterns.push(Pattern {
+                matcher: glob.compile_matcher(),
+                exclude,
+            });
+        }
+        Ok(DockerIgnore { patterns })
+    }
+
+    /// Whether any pattern re-includes (`!`): then excluded directories must
+    /// still be walked.
+    pub fn has_exceptions(&self) -> bool {
+        self.patterns.iter().any(|p| !p.exclude)
+    }
+
+    /// Whether `path` (relative, `/`-separated) is excluded from the context.
+    pub fn is_excluded(&self, path: &str) -> bool {
+        let mut excluded = false;
+        for pattern in &self.patterns {
+            if matches_or_parent(&pattern.matcher, path) {
+                excluded = pattern.exclude;
+            }
+        }
+        excluded
+    }
+}
+
+fn matches_or_parent(matcher: &GlobMatcher, path: &str) -> bool {
+    if matcher.is_match(path) {
+        return true;
+    }
+    path.match_indices('/')
+        .any(|(i, _)| matcher.is_match(&path[..i]))
+}
+
+fn compile(pattern: &str) -> Result<Glob, globset::Error> {
+    GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
+}
+
+/// Docker cleans patterns like `filepath.Clean` and drops a leading `/`.
+fn clean(pattern: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in pattern.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ignore(text: &str) -> DockerIgnore {
+        DockerIgnore::parse(text, ".dockerignore").unwrap()
+    }
+
+    #[test]
+    fn star_stops_at_slash_and_double_star_spans() {
+        let d = ignore("*.pyc\n**/__pycache__\n");
+        assert!(d.is_excluded("a.pyc"));
+        assert!(!d.is_excluded("pkg/a.pyc"));
+        assert!(d.is_excluded("pkg/__pycache__/x.cpython.pyc"));
+        assert!(d.is_excluded("__pycache__"));
+    }
+
+    #[test]
+    fn directories_exclude_their_contents_and_exceptions_win_last() {
+        let d = ignore("# comment\n/.venv\ntests/\n!tests/keep.py\n");
+        assert!(d.is_excluded(".venv/bin/python"));
+        assert!(d.is_excluded("tests/test_a.py"));
+        assert!(!d.is_excluded("tests/keep.py"));
+        assert!(!d.is_excluded("src/app.py"));
+        assert!(d.has_exceptions());
+    }
+
+    #[test]
+    fn a_bad_pattern_names_the_file_and_line() {
+        let err = DockerIgnore::parse("ok\n[unclosed\n", "proj/.dockerignore")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("proj/.dockerignore:2"), "{err}");
+    }
+}
