@@ -6,4 +6,11 @@
 //! that talk to the outside world live in [`io`].
 #![deny(missing_docs)]
 
+pub mod auth;
+pub mod env;
 pub mod image;
+pub mod io;
+pub mod parallel;
+pub mod progress;
+pub mod registry;
+pub mod urls;

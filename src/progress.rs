@@ -1,0 +1,57 @@
+//! What the user sees while work happens: progress lines on stderr (silent
+//! with `--json`), warnings, and on GitHub Actions the `::add-mask::`
+//! command for every secret this tool derives, issued before anything could
+//! print it.
+
+use std::fmt::Display;
+
+use crate::env::Env;
+
+/// Where progress goes.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    quiet: bool,
+    github: bool,
+}
+
+impl Progress {
+    /// Progress for this environment; `quiet` silences informational lines.
+    pub fn new(env: &Env, quiet: bool) -> Progress {
+        Progress {
+            quiet,
+            github: env.is_github_actions(),
+        }
+    }
+
+    /// A progress line.
+    pub fn info(&self, message: impl Display) {
+        if !self.quiet {
+            eprintln!("{message}");
+        }
+    }
+
+    /// A warning, as an annotation on GitHub.
+    pub fn warn(&self, message: impl Display) {
+        if self.github {
+            eprintln!("::warning::{}", escape_command_data(&message.to_string()));
+        } else {
+            eprintln!("warning: {message}");
+        }
+    }
+
+    /// Asks GitHub to mask a derived secret in all later log output.
+    pub fn mask(&self, secret: &str) {
+        if self.github {
+            for line in secret.lines().filter(|l| !l.trim().is_empty()) {
+                eprintln!("::add-mask::{line}");
+            }
+        }
+    }
+}
+
+/// Escapes a workflow command's message as `@actions/core` does.
+pub fn escape_command_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}

@@ -1,0 +1,420 @@
+//! The registry transport: everything between "send this request" and the
+//! wire. The handshake, in order:
+//!
+//! 1. ping `GET /v2/` once, to learn the scheme from the 401 challenge;
+//! 2. Basic: send the credential on every request to the registry's host;
+//! 3. Bearer: exchange the credential at the challenge's realm for a token
+//!    holding the request's scopes (push scope first), cached per scope set;
+//! 4. on a later 401 (`insufficient_scope`, expiry), union the challenge's
+//!    scopes into the request's and exchange once more;
+//! 5. retry 408/429/5xx and dropped connections with backoff, honouring
+//!    `Retry-After`; never send credentials to another host (redirects to
+//!    blob storage, `Location`s elsewhere).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use super::challenge::{self, Challenge};
+use super::error::{RegistryError, is_temporary_status};
+use crate::auth::{Credential, Keychain, Secret};
+use crate::io::http::{Body, Http, Request, Response, redact_query};
+use crate::progress::Progress;
+use crate::urls::{encode_component, origin, with_query};
+
+/// How many times a request is retried after the first try.
+const RETRIES: u32 = 3;
+/// The longest wait this tool accepts from `Retry-After`.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// A registry host, with its credential and auth state.
+pub struct Registry {
+    http: Arc<dyn Http>,
+    /// The registry's name as references spell it (`docker.io`).
+    name: String,
+    /// `scheme://api-host`.
+    base: String,
+    credential: Option<Credential>,
+    progress: Progress,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    scheme: Option<Scheme>,
+    tokens: HashMap<String, Secret>,
+}
+
+#[derive(Clone)]
+enum Scheme {
+    Anonymous,
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
+}
+
+impl Registry {
+    /// A registry client. `insecure` selects plain HTTP.
+    pub fn new(
+        http: Arc<dyn Http>,
+        name: &str,
+        api_host: &str,
+        insecure: bool,
+        credential: Option<Credential>,
+        progress: Progress,
+    ) -> Registry {
+        let scheme = if insecure { "http" } else { "https" };
+        Registry {
+            http,
+            name: name.to_string(),
+            base: format!("{scheme}://{api_host}"),
+            credential,
+            progress,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// The registry's name (`docker.io`, `127.0.0.1:5000`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// An absolute URL for a path under the registry (`/v2/…`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Says which credential is in use, for error messages.
+    pub fn credential_description(&self) -> String {
+        match &self.credential {
+            Some(c) => format!("the credential from {}", c.source),
+            None => "no credential (anonymous)".to_string(),
+        }
+    }
+
+    /// Sends a request to the registry with auth for `scopes`, retrying
+    /// temporary failures.
+    pub fn send(&self, request: &Request, scopes: &[String]) -> Result<Response> {
+        self.ensure_pinged()?;
+        let mut scopes = scopes.to_vec();
+        let mut reauthenticated = false;
+        let mut attempt = 0;
+        loop {
+            let mut req = request.clone();
+            if self.is_own_host(&req.url)
+                && let Some(value) = self.authorization(&scopes)?
+            {
+                req.headers.push(("authorization".into(), value));
+            }
+            let response = match self.http.send(&req) {
+                Ok(r) => r,
+                Err(e) if attempt < RETRIES => {
+                    attempt += 1;
+                    self.wait(attempt, None, &req, &format!("{e:#}"));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if response.status == 401 && !reauthenticated && self.learn(&response, &mut scopes) {
+                reauthenticated = true;
+                continue;
+            }
+            if is_temporary_status(response.status) && attempt < RETRIES {
+                attempt += 1;
+                let retry_after = response.header("retry-after").and_then(parse_retry_after);
+                self.wait(
+                    attempt,
+                    retry_after,
+                    &req,
+                    &format!("status {}", response.status),
+                );
+                continue;
+            }
+            return Ok(response);
+        }
+    }
+
+    /// Turns an unexpected response into an error that names the request,
+    /// and for 401/403 the credential that was refused.
+    pub fn error(&self, method: &'static str, url: &str, response: Response) -> anyhow::Error {
+        let status = response.status;
+        let err = RegistryError::from_response(method, url, response);
+        match status {
+            401 => anyhow::Error::new(err).context(format!(
+                "{} did not accept {}; {}",
+                self.name,
+                self.credential_description(),
+                Keychain::hint(&self.name)
+            )),
+            403 => anyhow::Error::new(err).context(format!(
+                "{} refused access with {} (the credential lacks permission for this repository)",
+                self.name,
+                self.credential_description()
+            )),
+            _ => anyhow::Error::new(err),
+        }
+    }
+
+    fn is_own_host(&self, url: &str) -> bool {
+        origin(url) == self.base
+    }
+
+    fn wait(&self, attempt: u32, retry_after: Option<Duration>, req: &Request, why: &str) {
+        let backoff = Duration::from_secs(3u64.pow(attempt - 1));
+        let wait = retry_after.unwrap_or(backoff).min(MAX_WAIT);
+        self.progress.info(format!(
+            "  {} {} failed ({why}); retry {attempt}/{RETRIES} in {:.1}s",
+            req.method,
+            redact_query(&req.url),
+            wait.as_secs_f64()
+        ));
+        std::thread::sleep(wait);
+    }
+
+    /// Pings `/v2/` once to learn how the registry authenticates.
+    fn ensure_pinged(&self) -> Result<()> {
+        if self.state.lock().expect("auth state lock").scheme.is_some() {
+            return Ok(());
+        }
+        let url = self.url("/v2/");
+        let mut attempt = 0;
+        let response = loop {
+            let req = Request::new("GET", &url);
+            match self.http.send(&req) {
+                Ok(r) if is_temporary_status(r.status) && attempt < RETRIES => {
+                    attempt += 1;
+                    let retry_after = r.header("retry-after").and_then(parse_retry_after);
+                    self.wait(attempt, retry_after, &req, &format!("status {}", r.status));
+                }
+                Ok(r) => break r,
+                Err(e) if attempt < RETRIES => {
+                    attempt += 1;
+                    self.wait(attempt, None, &req, &format!("{e:#}"));
+                }
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("connecting to the registry {}", self.name));
+                }
+            }
+        };
+        let scheme = match response.status {
+            200 => Scheme::Anonymous,
+            401 => match self.challenge(&response) {
+                Some(Challenge::Basic) => Scheme::Basic,
+                Some(Challenge::Bearer { realm, service, .. }) => Scheme::Bearer { realm, service },
+                None => bail!(
+                    "{} answered 401 on /v2/ without a challenge this tool understands",
+                    self.name
+                ),
+            },
+            _ => {
+                return Err(RegistryError::from_response("GET", &url, response)).with_context(
+                    || format!("{} does not look like a container registry", self.name),
+                );
+            }
+        };
+        self.state.lock().expect("auth state lock").scheme = Some(scheme);
+        Ok(())
+    }
+
+    fn challenge(&self, response: &Response) -> Option<Challenge> {
+        response
+            .headers_named("www-authenticate")
+            .find_map(challenge::parse)
+    }
+
+    /// Learns from a 401 on a request: new scheme or new scopes. Returns
+    /// whether trying again may help.
+    fn learn(&self, response: &Response, scopes: &mut Vec<String>) -> bool {
+        let Some(challenge) = self.challenge(response) else {
+            return false;
+        };
+        let mut state = self.state.lock().expect("auth state lock");
+        match challenge {
+            Challenge::Basic => {
+                let first_time = !matches!(state.scheme, Some(Scheme::Basic));
+                state.scheme = Some(Scheme::Basic);
+                first_time && self.credential.is_some()
+            }
+            Challenge::Bearer {
+                realm,
+                service,
+                scopes: asked,
+                ..
+            } => {
+                for scope in asked {
+                    if !scopes.contains(&scope) {
+                        scopes.push(scope);
+                    }
+                }
+                state.tokens.remove(&scope_key(scopes));
+                state.scheme = Some(Scheme::Bearer { realm, service });
+                true
+            }
+        }
+    }
+
+    /// The `Authorization` value for a request needing `scopes`.
+    fn authorization(&self, scopes: &[String]) -> Result<Option<String>> {
+        let scheme = self.state.lock().expect("auth state lock").scheme.clone();
+        match scheme {
+            None | Some(Scheme::Anonymous) => Ok(None),
+            Some(Scheme::Basic) => Ok(self.credential.as_ref().map(basic)),
+            Some(Scheme::Bearer { realm, service }) => {
+                let key = scope_key(scopes);
+                if let Some(token) = self.state.lock().expect("auth state lock").tokens.get(&key) {
+                    return Ok(Some(format!("Bearer {}", token.expose())));
+                }
+                let token = self.fetch_token(&realm, service.as_deref(), scopes)?;
+                self.progress.mask(token.expose());
+                let value = format!("Bearer {}", token.expose());
+                self.state
+                    .lock()
+                    .expect("auth state lock")
+                    .tokens
+                    .insert(key, token);
+                Ok(Some(value))
+            }
+        }
+    }
+
+    /// Exchanges the credential for a token at `realm`.
+    fn fetch_token(&self, realm: &str, service: Option<&str>, scopes: &[String]) -> Result<Secret> {
+        self.validate_realm(realm)?;
+        let step = format!("getting a token for {} from {realm}", self.name);
+        let response = match &self.credential {
+            Some(c) if c.is_identity_token() => self.oauth_refresh(realm, service, scopes, c)?,
+            credential => {
+                let mut url = realm.to_string();
+                if let Some(service) = service {
+                    url = with_query(&url, "service", service);
+                }
+                for scope in scopes {
+                    url = with_query(&url, "scope", scope);
+                }
+                let mut req = Request::new("GET", url);
+                if let Some(c) = credential {
+                    req = req.header("authorization", basic(c));
+                }
+                self.http.send(&req).with_context(|| step.clone())?
+            }
+        };
+        if matches!(response.status, 401 | 403) {
+            let err = RegistryError::from_response("GET", realm, response);
+            return Err(anyhow::Error::new(err)).with_context(|| {
+                format!(
+                    "{step}: {} was refused; {}",
+                    self.credential_description(),
+                    Keychain::hint(&self.name)
+                )
+            });
+        }
+        if response.status != 200 {
+            return Err(anyhow::Error::new(RegistryError::from_response(
+                "GET", realm, response,
+            )))
+            .context(step);
+        }
+        #[derive(serde::Deserialize)]
+        struct TokenReply {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let body = response
+            .read_limited(1 << 20)
+            .with_context(|| step.clone())?;
+        let reply: TokenReply =
+            serde_json::from_slice(&body).with_context(|| format!("{step}: unexpected reply"))?;
+        let token = reply.token.or(reply.access_token).filter(|t| !t.is_empty());
+        Ok(Secret::new(token.with_context(|| {
+            format!("{step}: the reply has no token")
+        })?))
+    }
+
+    /// OAuth2 refresh-token flow for identity tokens from `docker login`.
+    fn oauth_refresh(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scopes: &[String],
+        c: &Credential,
+    ) -> Result<Response> {
+        let form = format!(
+            "grant_type=refresh_token&refresh_token={}&service={}&scope={}&client_id=dagster-branch-deploy",
+            encode_component(c.secret.expose()),
+            encode_component(service.unwrap_or("")),
+            encode_component(&scopes.join(" "))
+        );
+        let req = Request::new("POST", realm)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::Bytes(form.into_bytes()));
+        self.http
+            .send(&req)
+            .with_context(|| format!("exchanging an identity token at {realm}"))
+    }
+
+    /// A realm must be http(s), and https when the registry is.
+    fn validate_realm(&self, realm: &str) -> Result<()> {
+        let ok = realm.starts_with("https://")
+            || (realm.starts_with("http://") && self.base.starts_with("http://"));
+        if !ok {
+            bail!(
+                "{} sent a token realm {realm:?}; refusing to send credentials to a non-https realm",
+                self.name
+            );
+        }
+        Ok(())
+    }
+}
+
+fn basic(c: &Credential) -> String {
+    format!(
+        "Basic {}",
+        STANDARD.encode(format!("{}:{}", c.username, c.secret.expose()))
+    )
+}
+
+fn scope_key(scopes: &[String]) -> String {
+    let mut sorted = scopes.to_vec();
+    sorted.sort();
+    sorted.join(" ")
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    if let Ok(secs) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(value.trim()).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_and_dates() {
+        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn scope_keys_ignore_order() {
+        let a = scope_key(&["b".into(), "a".into()]);
+        assert_eq!(a, scope_key(&["a".into(), "b".into()]));
+    }
+}
