@@ -7,7 +7,11 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod build;
+pub mod cli;
+pub mod config;
 pub mod env;
+pub mod git;
 pub mod image;
 pub mod io;
 pub mod parallel;

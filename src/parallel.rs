@@ -9,11 +9,7 @@ use anyhow::Result;
 
 /// Runs `job` on every item, `jobs` at a time; returns the results in item
 /// order, or the first error (workers stop taking new items after one).
-pub fn map<T: Sync, R: Send>(
-    items: &[T],
-    jobs: usize,
-    job: impl Fn(&T) -> Result<R> + Sync,
-) -> Result<Vec<R>> {
+pub fn map<T: Sync, R: Send>(items: &[T], jobs: usize, job: impl Fn(&T) -> Result<R> + Sync) -> Result<Vec<R>> {
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
@@ -38,12 +34,7 @@ pub fn map<T: Sync, R: Send>(
     if let Some(e) = first_error.into_inner().expect("error lock") {
         return Err(e);
     }
-    Ok(results
-        .into_inner()
-        .expect("results lock")
-        .into_iter()
-        .map(|r| r.expect("every item ran"))
-        .collect())
+    Ok(results.into_inner().expect("results lock").into_iter().map(|r| r.expect("every item ran")).collect())
 }
 
 #[cfg(test)]
@@ -51,17 +42,8 @@ mod tests {
     #[test]
     fn results_keep_item_order_and_errors_surface() {
         let items: Vec<u32> = (0..20).collect();
-        assert_eq!(
-            super::map(&items, 4, |i| Ok(i * 2)).unwrap(),
-            items.iter().map(|i| i * 2).collect::<Vec<_>>()
-        );
-        let err = super::map(&items, 3, |i| {
-            if *i == 7 {
-                anyhow::bail!("item 7 failed")
-            } else {
-                Ok(())
-            }
-        });
+        assert_eq!(super::map(&items, 4, |i| Ok(i * 2)).unwrap(), items.iter().map(|i| i * 2).collect::<Vec<_>>());
+        let err = super::map(&items, 3, |i| if *i == 7 { anyhow::bail!("item 7 failed") } else { Ok(()) });
         assert_eq!(err.unwrap_err().to_string(), "item 7 failed");
         assert!(super::map(&[] as &[u32], 4, |_| Ok(())).unwrap().is_empty());
     }

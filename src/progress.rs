@@ -17,10 +17,7 @@ pub struct Progress {
 impl Progress {
     /// Progress for this environment; `quiet` silences informational lines.
     pub fn new(env: &Env, quiet: bool) -> Progress {
-        Progress {
-            quiet,
-            github: env.is_github_actions(),
-        }
+        Progress { quiet, github: env.is_github_actions() }
     }
 
     /// A progress line.
@@ -51,7 +48,5 @@ impl Progress {
 
 /// Escapes a workflow command's message as `@actions/core` does.
 pub fn escape_command_data(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }

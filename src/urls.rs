@@ -54,27 +54,18 @@ mod tests {
     #[test]
     fn locations_resolve_like_a_browser() {
         let base = "http://127.0.0.1:5000/v2/app/blobs/uploads/";
-        assert_eq!(
-            resolve(base, "http://other/x?_state=1"),
-            "http://other/x?_state=1"
-        );
+        assert_eq!(resolve(base, "http://other/x?_state=1"), "http://other/x?_state=1");
         assert_eq!(
             resolve(base, "/v2/app/blobs/uploads/u1?_state=a"),
             "http://127.0.0.1:5000/v2/app/blobs/uploads/u1?_state=a"
         );
-        assert_eq!(
-            resolve(base, "u2"),
-            "http://127.0.0.1:5000/v2/app/blobs/uploads/u2"
-        );
+        assert_eq!(resolve(base, "u2"), "http://127.0.0.1:5000/v2/app/blobs/uploads/u2");
         assert_eq!(resolve("https://h/a/b?q", "//cdn/x"), "https://cdn/x");
     }
 
     #[test]
     fn queries_are_appended_and_encoded() {
-        assert_eq!(
-            with_query("http://h/u?_state=x", "digest", "sha256:ab"),
-            "http://h/u?_state=x&digest=sha256%3Aab"
-        );
+        assert_eq!(with_query("http://h/u?_state=x", "digest", "sha256:ab"), "http://h/u?_state=x&digest=sha256%3Aab");
         assert_eq!(
             with_query("http://h/u", "scope", "repository:a/b:pull,push"),
             "http://h/u?scope=repository%3Aa%2Fb%3Apull%2Cpush"

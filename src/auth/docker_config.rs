@@ -66,9 +66,7 @@ pub fn config_paths(env: &Env) -> Vec<PathBuf> {
 /// Reads a config file; a missing file is an empty config.
 pub fn read(path: &Path) -> Result<ConfigFile> {
     match std::fs::read(path) {
-        Ok(bytes) => {
-            serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
-        }
+        Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ConfigFile::default()),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
@@ -81,10 +79,7 @@ fn normalise_key(key: &str) -> &str {
 }
 
 fn is_docker_hub_alias(host: &str) -> bool {
-    matches!(
-        host,
-        "docker.io" | "index.docker.io" | "registry-1.docker.io"
-    )
+    matches!(host, "docker.io" | "index.docker.io" | "registry-1.docker.io")
 }
 
 fn key_matches(key: &str, registry: &str) -> bool {
@@ -95,22 +90,9 @@ fn key_matches(key: &str, registry: &str) -> bool {
 impl ConfigFile {
     /// The credential this file gives `registry` (a reference's registry
     /// name: `docker.io`, `ghcr.io`, `host:port`).
-    pub fn lookup(
-        &self,
-        registry: &str,
-        path: &Path,
-        helpers: &dyn CredentialHelpers,
-    ) -> Result<Option<Credential>> {
-        let server_url = if registry == DOCKER_HUB {
-            DOCKER_HUB_KEY
-        } else {
-            registry
-        };
-        let helper = self
-            .cred_helpers
-            .iter()
-            .find(|(k, _)| key_matches(k, registry))
-            .map(|(_, v)| v);
+    pub fn lookup(&self, registry: &str, path: &Path, helpers: &dyn CredentialHelpers) -> Result<Option<Credential>> {
+        let server_url = if registry == DOCKER_HUB { DOCKER_HUB_KEY } else { registry };
+        let helper = self.cred_helpers.iter().find(|(k, _)| key_matches(k, registry)).map(|(_, v)| v);
         let (helper, kind) = match (helper, &self.creds_store) {
             (Some(h), _) => (Some(h), "credHelpers"),
             (None, Some(store)) => (Some(store), "credsStore"),
@@ -118,10 +100,7 @@ impl ConfigFile {
         };
         if let Some(name) = helper
             && let Some((user, secret)) = helpers.get(name, server_url).with_context(|| {
-                format!(
-                    "asking docker-credential-{name} ({kind} in {}) for {registry}",
-                    path.display()
-                )
+                format!("asking docker-credential-{name} ({kind} in {}) for {registry}", path.display())
             })?
         {
             return Ok(Some(Credential {
@@ -135,32 +114,19 @@ impl ConfigFile {
         };
         let source = format!("auths[{key:?}] in {}", path.display());
         if let Some(token) = &entry.identitytoken {
-            return Ok(Some(Credential {
-                username: "<token>".into(),
-                secret: Secret::new(token.clone()),
-                source,
-            }));
+            return Ok(Some(Credential { username: "<token>".into(), secret: Secret::new(token.clone()), source }));
         }
         let (user, pass) = match (&entry.auth, &entry.username, &entry.password) {
             (Some(auth), _, _) => {
-                let decoded = STANDARD
-                    .decode(auth.trim())
-                    .with_context(|| format!("{source}: auth is not base64"))?;
-                let decoded = String::from_utf8(decoded)
-                    .with_context(|| format!("{source}: auth is not text"))?;
-                let (u, p) = decoded
-                    .split_once(':')
-                    .with_context(|| format!("{source}: auth is not user:password"))?;
+                let decoded = STANDARD.decode(auth.trim()).with_context(|| format!("{source}: auth is not base64"))?;
+                let decoded = String::from_utf8(decoded).with_context(|| format!("{source}: auth is not text"))?;
+                let (u, p) = decoded.split_once(':').with_context(|| format!("{source}: auth is not user:password"))?;
                 (u.to_string(), p.to_string())
             }
             (None, Some(u), Some(p)) => (u.clone(), p.clone()),
             _ => return Ok(None),
         };
-        Ok(Some(Credential {
-            username: user,
-            secret: Secret::new(pass),
-            source,
-        }))
+        Ok(Some(Credential { username: user, secret: Secret::new(pass), source }))
     }
 }
 
@@ -171,12 +137,7 @@ mod tests {
     struct NoHelpers;
     impl CredentialHelpers for NoHelpers {
         fn get(&self, name: &str, server_url: &str) -> Result<Option<(String, String)>> {
-            Ok((name == "fake").then(|| {
-                (
-                    "helper-user".to_string(),
-                    format!("secret-for-{server_url}"),
-                )
-            }))
+            Ok((name == "fake").then(|| ("helper-user".to_string(), format!("secret-for-{server_url}"))))
         }
     }
 
@@ -193,45 +154,26 @@ mod tests {
         let hub = c.lookup("docker.io", p, &NoHelpers).unwrap().unwrap();
         assert_eq!((hub.username.as_str(), hub.secret.expose()), ("u", "p"));
         let local = c.lookup("127.0.0.1:5001", p, &NoHelpers).unwrap().unwrap();
-        assert_eq!(
-            (local.username.as_str(), local.secret.expose()),
-            ("ci", "secret123")
-        );
+        assert_eq!((local.username.as_str(), local.secret.expose()), ("ci", "secret123"));
         assert!(c.lookup("ghcr.io", p, &NoHelpers).unwrap().is_none());
     }
 
     #[test]
     fn helpers_come_before_auths() {
         let c = config(r#"{"credHelpers":{"ghcr.io":"fake"},"auths":{"ghcr.io":{"auth":"dTpw"}}}"#);
-        let cred = c
-            .lookup("ghcr.io", Path::new("c.json"), &NoHelpers)
-            .unwrap()
-            .unwrap();
+        let cred = c.lookup("ghcr.io", Path::new("c.json"), &NoHelpers).unwrap().unwrap();
         assert_eq!(cred.secret.expose(), "secret-for-ghcr.io");
         assert!(cred.source.contains("docker-credential-fake"));
         let store = config(r#"{"credsStore":"fake"}"#);
-        let hub = store
-            .lookup("docker.io", Path::new("c.json"), &NoHelpers)
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            hub.secret.expose(),
-            "secret-for-https://index.docker.io/v1/"
-        );
+        let hub = store.lookup("docker.io", Path::new("c.json"), &NoHelpers).unwrap().unwrap();
+        assert_eq!(hub.secret.expose(), "secret-for-https://index.docker.io/v1/");
     }
 
     #[test]
     fn bad_auth_names_the_entry_without_the_value() {
         let c = config(r#"{"auths":{"r.example":{"auth":"not base64!"}}}"#);
-        let err = format!(
-            "{:#}",
-            c.lookup("r.example", Path::new("/h/config.json"), &NoHelpers)
-                .unwrap_err()
-        );
-        assert!(
-            err.contains("auths[\"r.example\"] in /h/config.json"),
-            "{err}"
-        );
+        let err = format!("{:#}", c.lookup("r.example", Path::new("/h/config.json"), &NoHelpers).unwrap_err());
+        assert!(err.contains("auths[\"r.example\"] in /h/config.json"), "{err}");
         assert!(!err.contains("not base64!"), "{err}");
     }
 }

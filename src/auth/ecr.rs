@@ -41,10 +41,7 @@ pub fn parse_host(host: &str) -> Option<EcrHost> {
         && dkr == "dkr"
         && (ecr == "ecr" || ecr == "ecr-fips")
         && parts.next().is_none();
-    ok.then(|| EcrHost {
-        region: region.to_string(),
-        china,
-    })
+    ok.then(|| EcrHost { region: region.to_string(), china })
 }
 
 #[derive(Deserialize)]
@@ -69,35 +66,24 @@ struct AwsError {
 
 /// Exchanges the AWS credentials in `env` for ECR registry credentials.
 /// Returns `None` when no AWS credentials are set.
-pub fn credential(
-    http: &dyn Http,
-    env: &Env,
-    host: &EcrHost,
-    now: OffsetDateTime,
-) -> Result<Option<Credential>> {
+pub fn credential(http: &dyn Http, env: &Env, host: &EcrHost, now: OffsetDateTime) -> Result<Option<Credential>> {
     let Some((key_var, access_key)) = env.first_of(&["AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY"]) else {
         return Ok(None);
     };
-    let secret_key = env.get("AWS_SECRET_ACCESS_KEY").with_context(|| {
-        format!("{key_var} is set but AWS_SECRET_ACCESS_KEY is not; set both to push to ECR")
-    })?;
-    let region = env
-        .first_of(&["AWS_REGION", "AWS_DEFAULT_REGION"])
-        .map_or(host.region.as_str(), |(_, r)| r);
+    let secret_key = env
+        .get("AWS_SECRET_ACCESS_KEY")
+        .with_context(|| format!("{key_var} is set but AWS_SECRET_ACCESS_KEY is not; set both to push to ECR"))?;
+    let region = env.first_of(&["AWS_REGION", "AWS_DEFAULT_REGION"]).map_or(host.region.as_str(), |(_, r)| r);
     let endpoint = match env.first_of(&["AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL"]) {
         Some((_, url)) => url.trim_end_matches('/').to_string(),
         None if host.china => format!("https://api.ecr.{region}.amazonaws.com.cn"),
         None => format!("https://api.ecr.{region}.amazonaws.com"),
     };
-    let authority = endpoint
-        .split_once("://")
-        .map_or(endpoint.as_str(), |(_, rest)| rest);
+    let authority = endpoint.split_once("://").map_or(endpoint.as_str(), |(_, rest)| rest);
     let authority = authority.split('/').next().unwrap_or(authority);
     let amz_date = now
         .to_offset(time::UtcOffset::UTC)
-        .format(format_description!(
-            "[year][month][day]T[hour][minute][second]Z"
-        ))
+        .format(format_description!("[year][month][day]T[hour][minute][second]Z"))
         .context("formatting the signing date")?;
     let session_token = env.get("AWS_SESSION_TOKEN");
     let mut headers = vec![
@@ -120,45 +106,29 @@ pub fn credential(
         access_key,
         secret_key,
     });
-    let mut request =
-        Request::new("POST", format!("{endpoint}/")).body(Body::Bytes(b"{}".to_vec()));
+    let mut request = Request::new("POST", format!("{endpoint}/")).body(Body::Bytes(b"{}".to_vec()));
     for (k, v) in headers.iter().filter(|(k, _)| *k != "host") {
         request = request.header(k, *v);
     }
     let request = request.header("authorization", signed);
-    let step =
-        format!("getting an ECR password from {endpoint} (GetAuthorizationToken with {key_var})");
+    let step = format!("getting an ECR password from {endpoint} (GetAuthorizationToken with {key_var})");
     let response = http.send(&request).with_context(|| step.clone())?;
     let status = response.status;
-    let body = response
-        .read_limited(1 << 20)
-        .with_context(|| step.clone())?;
+    let body = response.read_limited(1 << 20).with_context(|| step.clone())?;
     if status != 200 {
         let detail = serde_json::from_slice::<AwsError>(&body)
-            .map(|e| {
-                format!(
-                    "{}: {}",
-                    e.kind.rsplit('#').next().unwrap_or(&e.kind),
-                    e.message
-                )
-            })
+            .map(|e| format!("{}: {}", e.kind.rsplit('#').next().unwrap_or(&e.kind), e.message))
             .unwrap_or_else(|_| String::from_utf8_lossy(&body).chars().take(300).collect());
         bail!("{step}: AWS answered {status}: {detail}");
     }
-    let parsed: TokenResponse =
-        serde_json::from_slice(&body).with_context(|| format!("{step}: unexpected reply"))?;
-    let token = parsed
-        .authorization_data
-        .first()
-        .with_context(|| format!("{step}: the reply has no authorizationData"))?;
-    let decoded = STANDARD
-        .decode(&token.authorization_token)
-        .with_context(|| format!("{step}: the token is not base64"))?;
+    let parsed: TokenResponse = serde_json::from_slice(&body).with_context(|| format!("{step}: unexpected reply"))?;
+    let token =
+        parsed.authorization_data.first().with_context(|| format!("{step}: the reply has no authorizationData"))?;
     let decoded =
-        String::from_utf8(decoded).with_context(|| format!("{step}: the token is not text"))?;
-    let (user, password) = decoded
-        .split_once(':')
-        .with_context(|| format!("{step}: the token is not user:password"))?;
+        STANDARD.decode(&token.authorization_token).with_context(|| format!("{step}: the token is not base64"))?;
+    let decoded = String::from_utf8(decoded).with_context(|| format!("{step}: the token is not text"))?;
+    let (user, password) =
+        decoded.split_once(':').with_context(|| format!("{step}: the token is not user:password"))?;
     Ok(Some(Credential {
         username: user.to_string(),
         secret: Secret::new(password),
@@ -174,17 +144,11 @@ mod tests {
     fn ecr_hosts_are_recognised() {
         assert_eq!(
             parse_host("123456789012.dkr.ecr.us-west-2.amazonaws.com"),
-            Some(EcrHost {
-                region: "us-west-2".into(),
-                china: false
-            })
+            Some(EcrHost { region: "us-west-2".into(), china: false })
         );
         assert_eq!(
             parse_host("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn"),
-            Some(EcrHost {
-                region: "cn-north-1".into(),
-                china: true
-            })
+            Some(EcrHost { region: "cn-north-1".into(), china: true })
         );
         assert!(parse_host("123456789012.dkr.ecr-fips.us-east-1.amazonaws.com").is_some());
         assert_eq!(parse_host("ghcr.io"), None);

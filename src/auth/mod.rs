@@ -80,11 +80,7 @@ impl Keychain<'_> {
             Kind::GitLab | Kind::Other => "",
         };
         let config = "a docker login (config.json)";
-        if ci.is_empty() {
-            format!("run {config} for {registry}")
-        } else {
-            format!("set {ci}, or {config}")
-        }
+        if ci.is_empty() { format!("run {config} for {registry}") } else { format!("set {ci}, or {config}") }
     }
 
     fn ci_secret_for(&self, registry: &str) -> Result<Option<Credential>> {
@@ -98,17 +94,11 @@ impl Keychain<'_> {
                 source: "GCR_JSON_KEY".into(),
             }),
             Kind::GitLab => pair(env, "CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD")?,
-            Kind::Ghcr => {
-                env.first_of(&["GITHUB_TOKEN", "INPUT_GITHUB-TOKEN"])
-                    .map(|(name, token)| Credential {
-                        username: env
-                            .get("GITHUB_ACTOR")
-                            .unwrap_or("dagster-branch-deploy")
-                            .to_string(),
-                        secret: Secret::new(token),
-                        source: name.to_string(),
-                    })
-            }
+            Kind::Ghcr => env.first_of(&["GITHUB_TOKEN", "INPUT_GITHUB-TOKEN"]).map(|(name, token)| Credential {
+                username: env.get("GITHUB_ACTOR").unwrap_or("dagster-branch-deploy").to_string(),
+                secret: Secret::new(token),
+                source: name.to_string(),
+            }),
             Kind::Other => None,
         })
     }
@@ -148,10 +138,7 @@ fn registry_kind(registry: &str, ci_registry: Option<&str>) -> Kind {
     if let Some(host) = ecr::parse_host(registry) {
         return Kind::Ecr(host);
     }
-    if registry == "gcr.io"
-        || registry.ends_with(".gcr.io")
-        || registry.ends_with("-docker.pkg.dev")
-    {
+    if registry == "gcr.io" || registry.ends_with(".gcr.io") || registry.ends_with("-docker.pkg.dev") {
         return Kind::Google;
     }
     if ci_registry.is_some_and(|ci| ci.split('/').next() == Some(registry)) {
@@ -169,15 +156,10 @@ pub struct ProcessHelpers;
 impl CredentialHelpers for ProcessHelpers {
     fn get(&self, name: &str, server_url: &str) -> Result<Option<(String, String)>> {
         let program = format!("docker-credential-{name}");
-        let out =
-            crate::io::process::run(&program, &["get"], None, Some(server_url.as_bytes()), &[])
-                .with_context(|| {
-                    format!("{program} is configured in the docker config but could not be started")
-                })?;
+        let out = crate::io::process::run(&program, &["get"], None, Some(server_url.as_bytes()), &[])
+            .with_context(|| format!("{program} is configured in the docker config but could not be started"))?;
         if !out.success {
-            if out.stdout.contains("credentials not found")
-                || out.stderr.contains("credentials not found")
-            {
+            if out.stdout.contains("credentials not found") || out.stderr.contains("credentials not found") {
                 return Ok(None);
             }
             bail!("{program} get failed: {}", out.stderr.trim());
@@ -189,8 +171,8 @@ impl CredentialHelpers for ProcessHelpers {
             #[serde(rename = "Secret")]
             secret: String,
         }
-        let reply: Reply = serde_json::from_str(&out.stdout)
-            .with_context(|| format!("{program} get: unexpected output"))?;
+        let reply: Reply =
+            serde_json::from_str(&out.stdout).with_context(|| format!("{program} get: unexpected output"))?;
         Ok(Some((reply.username, reply.secret)))
     }
 }
@@ -216,13 +198,7 @@ mod tests {
     fn find(env: &[(&str, &str)], registry: &str) -> Result<Option<Credential>> {
         let env = Env::from_pairs(env.iter().copied().chain([("HOME", "/nonexistent")]));
         let progress = Progress::new(&env, true);
-        Keychain {
-            env: &env,
-            http: &NoHttp,
-            helpers: &NoHelpers,
-            progress: &progress,
-        }
-        .find(registry)
+        Keychain { env: &env, http: &NoHttp, helpers: &NoHelpers, progress: &progress }.find(registry)
     }
 
     #[test]
@@ -237,54 +213,26 @@ mod tests {
             ("GITHUB_TOKEN", "ghs_x"),
         ];
         let source = |r: &str| find(&env, r).unwrap().map(|c| (c.username, c.source));
-        assert_eq!(
-            source("docker.io"),
-            Some((
-                "hubuser".into(),
-                "DOCKERHUB_USERNAME/DOCKERHUB_TOKEN".into()
-            ))
-        );
-        assert_eq!(
-            source("europe-west1-docker.pkg.dev"),
-            Some(("_json_key".into(), "GCR_JSON_KEY".into()))
-        );
+        assert_eq!(source("docker.io"), Some(("hubuser".into(), "DOCKERHUB_USERNAME/DOCKERHUB_TOKEN".into())));
+        assert_eq!(source("europe-west1-docker.pkg.dev"), Some(("_json_key".into(), "GCR_JSON_KEY".into())));
         assert_eq!(
             source("registry.gitlab.com"),
-            Some((
-                "gitlab-ci-token".into(),
-                "CI_REGISTRY_USER/CI_REGISTRY_PASSWORD".into()
-            ))
+            Some(("gitlab-ci-token".into(), "CI_REGISTRY_USER/CI_REGISTRY_PASSWORD".into()))
         );
-        assert_eq!(
-            source("ghcr.io"),
-            Some(("dagster-branch-deploy".into(), "GITHUB_TOKEN".into()))
-        );
+        assert_eq!(source("ghcr.io"), Some(("dagster-branch-deploy".into(), "GITHUB_TOKEN".into())));
         assert_eq!(source("quay.io"), None);
     }
 
     #[test]
     fn half_a_pair_is_an_error_that_names_the_missing_variable() {
-        let err = find(&[("DOCKERHUB_USERNAME", "u")], "docker.io")
-            .unwrap_err()
-            .to_string();
+        let err = find(&[("DOCKERHUB_USERNAME", "u")], "docker.io").unwrap_err().to_string();
         assert!(err.contains("DOCKERHUB_TOKEN is not"), "{err}");
-        assert!(
-            find(
-                &[("DOCKERHUB_USERNAME", ""), ("DOCKERHUB_TOKEN", "")],
-                "docker.io"
-            )
-            .unwrap()
-            .is_none()
-        );
+        assert!(find(&[("DOCKERHUB_USERNAME", ""), ("DOCKERHUB_TOKEN", "")], "docker.io").unwrap().is_none());
     }
 
     #[test]
     fn ecr_without_a_secret_key_names_it() {
-        let err = find(
-            &[("AWS_ACCESS_KEY_ID", "AKID")],
-            "123456789012.dkr.ecr.us-east-1.amazonaws.com",
-        )
-        .unwrap_err();
+        let err = find(&[("AWS_ACCESS_KEY_ID", "AKID")], "123456789012.dkr.ecr.us-east-1.amazonaws.com").unwrap_err();
         assert!(err.to_string().contains("AWS_SECRET_ACCESS_KEY"), "{err}");
     }
 }

@@ -43,53 +43,33 @@ fn hmac(key: &[u8], data: &str) -> Vec<u8> {
 fn canonical_headers(headers: &[(&str, &str)]) -> (String, String) {
     let mut h: Vec<(String, String)> = headers
         .iter()
-        .map(|(k, v)| {
-            (
-                k.to_ascii_lowercase(),
-                v.split_whitespace().collect::<Vec<_>>().join(" "),
-            )
-        })
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.split_whitespace().collect::<Vec<_>>().join(" ")))
         .collect();
     h.sort();
     let block = h.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
-    let names = h
-        .iter()
-        .map(|(k, _)| k.as_str())
-        .collect::<Vec<_>>()
-        .join(";");
+    let names = h.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(";");
     (block, names)
 }
 
 /// The canonical request (step 4 of the signing process).
 pub fn canonical_request(input: &SigningInput) -> String {
     let (block, names) = canonical_headers(input.headers);
-    format!(
-        "{}\n{}\n\n{block}\n{names}\n{}",
-        input.method,
-        input.path,
-        sha256_hex(input.payload)
-    )
+    format!("{}\n{}\n\n{block}\n{names}\n{}", input.method, input.path, sha256_hex(input.payload))
 }
 
 /// The `Authorization` header value.
 pub fn authorization(input: &SigningInput) -> String {
     let date = &input.amz_date[..8];
     let scope = format!("{date}/{}/{}/aws4_request", input.region, input.service);
-    let string_to_sign = format!(
-        "AWS4-HMAC-SHA256\n{}\n{scope}\n{}",
-        input.amz_date,
-        sha256_hex(canonical_request(input).as_bytes())
-    );
+    let string_to_sign =
+        format!("AWS4-HMAC-SHA256\n{}\n{scope}\n{}", input.amz_date, sha256_hex(canonical_request(input).as_bytes()));
     let mut key = hmac(format!("AWS4{}", input.secret_key).as_bytes(), date);
     for part in [input.region, input.service, "aws4_request"] {
         key = hmac(&key, part);
     }
     let signature = hex::encode(hmac(&key, &string_to_sign));
     let (_, names) = canonical_headers(input.headers);
-    format!(
-        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={names}, Signature={signature}",
-        input.access_key
-    )
+    format!("AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={names}, Signature={signature}", input.access_key)
 }
 
 #[cfg(test)]
@@ -127,10 +107,7 @@ mod tests {
             ("Content-Type", "application/x-amz-json-1.1"),
             ("Host", "api.ecr.us-east-1.amazonaws.com"),
             ("X-Amz-Date", DATE),
-            (
-                "X-Amz-Target",
-                "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken",
-            ),
+            ("X-Amz-Target", "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken"),
         ];
         let input = SigningInput {
             method: "POST",
@@ -147,8 +124,9 @@ mod tests {
             sha256_hex(canonical_request(&input).as_bytes()),
             "696f9d23764d52f5c339be08179976e1c31aee8c781de678b4b36b35ccedda1f"
         );
-        assert!(authorization(&input).ends_with(
-            "Signature=527a2155e9afc2426cb4c659023df9c031e8103458f349819615ff25111f5de0"
-        ));
+        assert!(
+            authorization(&input)
+                .ends_with("Signature=527a2155e9afc2426cb4c659023df9c031e8103458f349819615ff25111f5de0")
+        );
     }
 }

@@ -69,14 +69,8 @@ impl BuildContext {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => DockerIgnore::default(),
             Err(e) => return Err(e).with_context(|| format!("reading {}", ignore_path.display())),
         };
-        let mut context = BuildContext {
-            root: root.to_path_buf(),
-            ignore,
-            paths: BTreeMap::new(),
-        };
-        context
-            .walk("")
-            .with_context(|| format!("listing the build context {}", root.display()))?;
+        let mut context = BuildContext { root: root.to_path_buf(), ignore, paths: BTreeMap::new() };
+        context.walk("").with_context(|| format!("listing the build context {}", root.display()))?;
         Ok(context)
     }
 
@@ -89,14 +83,8 @@ impl BuildContext {
             .with_context(|| format!("reading directory {}", dir.display()))?;
         names.sort();
         for name in names {
-            let name = name
-                .to_str()
-                .with_context(|| format!("{:?} in {} is not UTF-8", name, dir.display()))?;
-            let path = if rel.is_empty() {
-                name.to_string()
-            } else {
-                format!("{rel}/{name}")
-            };
+            let name = name.to_str().with_context(|| format!("{:?} in {} is not UTF-8", name, dir.display()))?;
+            let path = if rel.is_empty() { name.to_string() } else { format!("{rel}/{name}") };
             let excluded = self.ignore.is_excluded(&path);
             let meta = fs::symlink_metadata(self.root.join(&path))
                 .with_context(|| format!("reading {}", self.root.join(&path).display()))?;
@@ -127,14 +115,10 @@ impl BuildContext {
         let mut matched: Vec<(String, bool)> = Vec::new();
         let mut any_glob = false;
         for source in request.sources {
-            let source =
-                clean_relative(source).with_context(|| format!("COPY source {source:?}"))?;
+            let source = clean_relative(source).with_context(|| format!("COPY source {source:?}"))?;
             if source.contains(['*', '?', '[']) {
                 any_glob = true;
-                let glob = GlobBuilder::new(&source)
-                    .literal_separator(true)
-                    .build()?
-                    .compile_matcher();
+                let glob = GlobBuilder::new(&source).literal_separator(true).build()?.compile_matcher();
                 let hits: Vec<_> = self
                     .paths
                     .iter()
@@ -142,10 +126,7 @@ impl BuildContext {
                     .map(|(p, d)| (p.clone(), *d))
                     .collect();
                 if hits.is_empty() {
-                    bail!(
-                        "COPY source {source:?} matches no file in the build context {}",
-                        self.root.display()
-                    );
+                    bail!("COPY source {source:?} matches no file in the build context {}", self.root.display());
                 }
                 matched.extend(hits);
             } else if source.is_empty() {
@@ -156,22 +137,13 @@ impl BuildContext {
                     None => bail!(
                         "COPY source {source:?} is not in the build context {}{}",
                         self.root.display(),
-                        if self.root.join(&source).exists() {
-                            " (it is excluded by .dockerignore)"
-                        } else {
-                            ""
-                        }
+                        if self.root.join(&source).exists() { " (it is excluded by .dockerignore)" } else { "" }
                     ),
                 }
             }
         }
-        let into_dir =
-            request.dest_is_dir || matched.len() > 1 || any_glob || matched.iter().any(|(_, d)| *d);
-        let dest = request
-            .dest
-            .trim_start_matches('/')
-            .trim_end_matches('/')
-            .to_string();
+        let into_dir = request.dest_is_dir || matched.len() > 1 || any_glob || matched.iter().any(|(_, d)| *d);
+        let dest = request.dest.trim_start_matches('/').trim_end_matches('/').to_string();
         add_parents(&dest, into_dir, entries);
         let owner = request.chown.unwrap_or((0, 0));
         if into_dir && !dest.is_empty() {
@@ -182,30 +154,15 @@ impl BuildContext {
                 self.copy_dir_contents(&source, &dest, request, owner, entries);
             } else {
                 let name = source.rsplit('/').next().unwrap_or(&source);
-                let target = if into_dir {
-                    join(&dest, name)
-                } else {
-                    dest.clone()
-                };
+                let target = if into_dir { join(&dest, name) } else { dest.clone() };
                 entries.insert(target, self.file_entry(&source, request.chmod, owner)?);
             }
         }
         Ok(())
     }
 
-    fn copy_dir_contents(
-        &self,
-        source: &str,
-        dest: &str,
-        req: &CopyRequest,
-        owner: (u64, u64),
-        entries: &mut Entries,
-    ) {
-        let prefix = if source.is_empty() {
-            String::new()
-        } else {
-            format!("{source}/")
-        };
+    fn copy_dir_contents(&self, source: &str, dest: &str, req: &CopyRequest, owner: (u64, u64), entries: &mut Entries) {
+        let prefix = if source.is_empty() { String::new() } else { format!("{source}/") };
         for (path, is_dir) in self.paths.range(prefix.clone()..) {
             let Some(rel) = path.strip_prefix(&prefix) else {
                 break;
@@ -253,39 +210,21 @@ impl BuildContext {
 }
 
 fn dir_entry(chmod: Option<u32>, owner: (u64, u64)) -> Entry {
-    Entry {
-        kind: EntryKind::Dir,
-        mode: chmod.unwrap_or(0o755),
-        uid: owner.0,
-        gid: owner.1,
-    }
+    Entry { kind: EntryKind::Dir, mode: chmod.unwrap_or(0o755), uid: owner.0, gid: owner.1 }
 }
 
 /// Adds the parent directories of `dest` (and `dest` when it is a directory
 /// destination) as explicit root-owned 0755 entries.
 fn add_parents(dest: &str, into_dir: bool, entries: &mut Entries) {
     let parts: Vec<&str> = dest.split('/').filter(|p| !p.is_empty()).collect();
-    let upto = if into_dir {
-        parts.len()
-    } else {
-        parts.len().saturating_sub(1)
-    };
+    let upto = if into_dir { parts.len() } else { parts.len().saturating_sub(1) };
     for i in 1..=upto {
-        entries.entry(parts[..i].join("/")).or_insert(Entry {
-            kind: EntryKind::Dir,
-            mode: 0o755,
-            uid: 0,
-            gid: 0,
-        });
+        entries.entry(parts[..i].join("/")).or_insert(Entry { kind: EntryKind::Dir, mode: 0o755, uid: 0, gid: 0 });
     }
 }
 
 fn join(dir: &str, name: &str) -> String {
-    if dir.is_empty() {
-        name.to_string()
-    } else {
-        format!("{dir}/{name}")
-    }
+    if dir.is_empty() { name.to_string() } else { format!("{dir}/{name}") }
 }
 
 /// Cleans a relative path; refuses one that climbs out of its root.
@@ -311,11 +250,7 @@ pub fn clean_relative(path: &str) -> Result<String> {
 /// (a trailing `/`, or `.`/`..` at the end).
 pub fn absolute_dest(workdir: &str, dest: &str) -> (String, bool) {
     let is_dir = dest.ends_with('/') || dest == "." || dest.ends_with("/.") || dest.ends_with("..");
-    let joined = if dest.starts_with('/') {
-        dest.to_string()
-    } else {
-        format!("{workdir}/{dest}")
-    };
+    let joined = if dest.starts_with('/') { dest.to_string() } else { format!("{workdir}/{dest}") };
     let mut parts: Vec<&str> = Vec::new();
     for part in joined.split('/') {
         match part {
@@ -348,71 +283,34 @@ mod tests {
     fn copy(ctx: &BuildContext, sources: &[&str], dest: &str) -> Result<Vec<String>> {
         let sources: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
         let mut entries = Entries::new();
-        let req = CopyRequest {
-            sources: &sources,
-            dest,
-            dest_is_dir: dest.ends_with('/'),
-            chmod: None,
-            chown: None,
-        };
+        let req = CopyRequest { sources: &sources, dest, dest_is_dir: dest.ends_with('/'), chmod: None, chown: None };
         ctx.copy_into(&req, &mut entries)?;
         Ok(entries.keys().cloned().collect())
     }
 
     #[test]
     fn copy_dot_takes_the_context_minus_ignored_files_with_parents() {
-        let (_d, ctx) = context(
-            &[("pkg/a.py", ""), ("pkg/a.pyc", ""), ("setup.py", "")],
-            "**/*.pyc\n",
-        );
+        let (_d, ctx) = context(&[("pkg/a.py", ""), ("pkg/a.pyc", ""), ("setup.py", "")], "**/*.pyc\n");
         assert_eq!(
             copy(&ctx, &["."], "/opt/app").unwrap(),
-            vec![
-                "opt",
-                "opt/app",
-                "opt/app/.dockerignore",
-                "opt/app/pkg",
-                "opt/app/pkg/a.py",
-                "opt/app/setup.py"
-            ]
+            vec!["opt", "opt/app", "opt/app/.dockerignore", "opt/app/pkg", "opt/app/pkg/a.py", "opt/app/setup.py"]
         );
     }
 
     #[test]
     fn a_single_file_to_a_file_path_or_into_a_directory() {
         let (_d, ctx) = context(&[("req.txt", "x")], "");
-        assert_eq!(
-            copy(&ctx, &["req.txt"], "/app/r.txt").unwrap(),
-            vec!["app", "app/r.txt"]
-        );
-        assert_eq!(
-            copy(&ctx, &["req.txt"], "/app/").unwrap(),
-            vec!["app", "app/req.txt"]
-        );
-        assert_eq!(
-            copy(&ctx, &["*.txt"], "/app").unwrap(),
-            vec!["app", "app/req.txt"]
-        );
+        assert_eq!(copy(&ctx, &["req.txt"], "/app/r.txt").unwrap(), vec!["app", "app/r.txt"]);
+        assert_eq!(copy(&ctx, &["req.txt"], "/app/").unwrap(), vec!["app", "app/req.txt"]);
+        assert_eq!(copy(&ctx, &["*.txt"], "/app").unwrap(), vec!["app", "app/req.txt"]);
     }
 
     #[test]
     fn escaping_ignored_and_missing_sources_are_errors() {
         let (_d, ctx) = context(&[("secret.env", "")], "secret.env\n");
-        assert!(
-            format!("{:#}", copy(&ctx, &["../etc/passwd"], "/x").unwrap_err()).contains("outside")
-        );
-        assert!(
-            copy(&ctx, &["secret.env"], "/x")
-                .unwrap_err()
-                .to_string()
-                .contains("excluded by .dockerignore")
-        );
-        assert!(
-            copy(&ctx, &["nope"], "/x")
-                .unwrap_err()
-                .to_string()
-                .contains("not in the build context")
-        );
+        assert!(format!("{:#}", copy(&ctx, &["../etc/passwd"], "/x").unwrap_err()).contains("outside"));
+        assert!(copy(&ctx, &["secret.env"], "/x").unwrap_err().to_string().contains("excluded by .dockerignore"));
+        assert!(copy(&ctx, &["nope"], "/x").unwrap_err().to_string().contains("not in the build context"));
     }
 
     #[cfg(unix)]

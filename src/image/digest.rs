@@ -18,11 +18,7 @@ impl Digest {
         let Some(hex) = s.strip_prefix("sha256:") else {
             bail!("unsupported digest {s:?}: only sha256 digests are supported");
         };
-        if hex.len() != 64
-            || !hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
             bail!("malformed digest {s:?}: expected sha256: followed by 64 lowercase hex digits");
         }
         Ok(Digest(s.to_string()))
@@ -88,11 +84,7 @@ pub struct HashingWriter<W> {
 impl<W: Write> HashingWriter<W> {
     /// Wraps `inner`.
     pub fn new(inner: W) -> Self {
-        HashingWriter {
-            inner,
-            hasher: Sha256::new(),
-            len: 0,
-        }
+        HashingWriter { inner, hasher: Sha256::new(), len: 0 }
     }
 
     /// The wrapped writer, mutably.
@@ -133,10 +125,7 @@ mod tests {
 
     #[test]
     fn digest_of_empty_input_is_the_well_known_value() {
-        assert_eq!(
-            Digest::of(b"").as_str(),
-            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(Digest::of(b"").as_str(), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     }
 
     #[test]

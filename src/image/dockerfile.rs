@@ -184,11 +184,7 @@ fn split_keyword(line: usize, text: &str) -> Result<Instruction> {
     if keyword.is_empty() || !keyword.chars().all(|c| c.is_ascii_alphabetic()) {
         bail!("line {line}: expected an instruction, found {text:?}");
     }
-    Ok(Instruction {
-        line,
-        keyword: keyword.to_ascii_uppercase(),
-        args: args.trim().to_string(),
-    })
+    Ok(Instruction { line, keyword: keyword.to_ascii_uppercase(), args: args.trim().to_string() })
 }
 
 /// Decides whether the native path can build these instructions.
@@ -197,11 +193,7 @@ pub fn classify(instructions: &[Instruction]) -> Result<BuildPath> {
     let mut from: Option<(String, Option<String>)> = None;
     let mut steps = Vec::new();
     for ins in instructions {
-        let external = |what: &str| {
-            Ok(BuildPath::External {
-                reason: format!("line {}: {what}", ins.line),
-            })
-        };
+        let external = |what: &str| Ok(BuildPath::External { reason: format!("line {}: {what}", ins.line) });
         match (ins.keyword.as_str(), &from) {
             ("ARG", None) => global_args.push(parse_arg(ins)?),
             ("FROM", None) => match parse_from(ins)? {
@@ -211,33 +203,17 @@ pub fn classify(instructions: &[Instruction]) -> Result<BuildPath> {
             ("FROM", Some(_)) => {
                 return external("a second FROM starts another stage (multi-stage build)");
             }
-            (_, None) => bail!(
-                "line {}: {} before FROM; a Dockerfile must start with FROM",
-                ins.line,
-                ins.keyword
-            ),
+            (_, None) => bail!("line {}: {} before FROM; a Dockerfile must start with FROM", ins.line, ins.keyword),
             ("RUN", _) => return external("RUN needs a container to run the command"),
             ("ONBUILD", _) => return external("ONBUILD is not supported by the native build"),
-            (keyword, _) => {
-                match parse_step(ins).with_context(|| format!("line {}: {keyword}", ins.line))? {
-                    Ok(kind) => steps.push(Step {
-                        instruction: ins.clone(),
-                        kind,
-                    }),
-                    Err(why) => return external(&why),
-                }
-            }
+            (keyword, _) => match parse_step(ins).with_context(|| format!("line {}: {keyword}", ins.line))? {
+                Ok(kind) => steps.push(Step { instruction: ins.clone(), kind }),
+                Err(why) => return external(&why),
+            },
         }
     }
-    let Some((from, from_platform)) = from else {
-        bail!("the Dockerfile has no FROM instruction")
-    };
-    Ok(BuildPath::Native(Recipe {
-        global_args,
-        from,
-        from_platform,
-        steps,
-    }))
+    let Some((from, from_platform)) = from else { bail!("the Dockerfile has no FROM instruction") };
+    Ok(BuildPath::Native(Recipe { global_args, from, from_platform, steps }))
 }
 
 /// `FROM [--platform=p] image` → Some((image, platform)); `AS name` → None.
@@ -255,9 +231,7 @@ fn parse_from(ins: &Instruction) -> Result<Option<(String, Option<String>)>> {
             break;
         }
     }
-    let Some(image) = image else {
-        bail!("line {}: FROM needs an image", ins.line)
-    };
+    let Some(image) = image else { bail!("line {}: FROM needs an image", ins.line) };
     if words.next().is_some() {
         return Ok(None);
     }
@@ -266,9 +240,7 @@ fn parse_from(ins: &Instruction) -> Result<Option<(String, Option<String>)>> {
 
 fn parse_arg(ins: &Instruction) -> Result<(String, Option<String>)> {
     let words = shell_words(&ins.args)?;
-    let [word] = words.as_slice() else {
-        bail!("line {}: ARG takes one name[=default]", ins.line)
-    };
+    let [word] = words.as_slice() else { bail!("line {}: ARG takes one name[=default]", ins.line) };
     Ok(match word.split_once('=') {
         Some((k, v)) => (k.to_string(), Some(v.to_string())),
         None => (word.clone(), None),
@@ -302,14 +274,10 @@ fn parse_step(ins: &Instruction) -> Result<std::result::Result<StepKind, String>
             Err(why) => return Ok(Err(why)),
         },
         "MAINTAINER" => {
-            return Ok(Err(
-                "MAINTAINER is deprecated; use LABEL maintainer=…".into()
-            ));
+            return Ok(Err("MAINTAINER is deprecated; use LABEL maintainer=…".into()));
         }
         other => {
-            return Ok(Err(format!(
-                "{other} is not an instruction the native build knows"
-            )));
+            return Ok(Err(format!("{other} is not an instruction the native build knows")));
         }
     };
     Ok(Ok(kind))
@@ -342,9 +310,7 @@ fn json_or_words(args: &str) -> Result<Vec<String>> {
 fn key_values(args: &str, legacy_space: bool) -> Result<Vec<(String, String)>> {
     let first = args.split_whitespace().next().unwrap_or("");
     if legacy_space && !first.contains('=') {
-        let (k, v) = args
-            .split_once(char::is_whitespace)
-            .context("needs a name and a value")?;
+        let (k, v) = args.split_once(char::is_whitespace).context("needs a name and a value")?;
         return Ok(vec![(k.to_string(), v.trim().to_string())]);
     }
     raw_words(args)?
@@ -364,29 +330,19 @@ fn healthcheck(args: &str) -> Result<Healthcheck> {
     let mut options = Vec::new();
     while let Some(flag) = rest.strip_prefix("--") {
         let (word, tail) = flag.split_once(char::is_whitespace).unwrap_or((flag, ""));
-        let (name, value) = word
-            .split_once('=')
-            .with_context(|| format!("--{word} needs =value"))?;
+        let (name, value) = word.split_once('=').with_context(|| format!("--{word} needs =value"))?;
         let parsed = match name {
-            "retries" => value
-                .parse()
-                .with_context(|| format!("--retries={value} is not a number"))?,
+            "retries" => value.parse().with_context(|| format!("--retries={value} is not a number"))?,
             "interval" | "timeout" | "start-period" | "start-interval" => go_duration_nanos(value)?,
             _ => bail!("unknown HEALTHCHECK option --{name}"),
         };
         options.push((name.to_string(), parsed));
         rest = tail.trim_start();
     }
-    let Some(cmd) = rest
-        .strip_prefix("CMD")
-        .or_else(|| rest.strip_prefix("cmd"))
-    else {
+    let Some(cmd) = rest.strip_prefix("CMD").or_else(|| rest.strip_prefix("cmd")) else {
         bail!("HEALTHCHECK needs NONE or CMD <command>");
     };
-    Ok(Healthcheck::Check {
-        options,
-        command: command(cmd.trim())?,
-    })
+    Ok(Healthcheck::Check { options, command: command(cmd.trim())? })
 }
 
 /// Parses a Go duration (`30s`, `1m30s`, `500ms`) into nanoseconds.
@@ -394,17 +350,11 @@ fn go_duration_nanos(s: &str) -> Result<i64> {
     let mut total = 0f64;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(rest.len());
+        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
         let (num, tail) = rest.split_at(digits);
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(tail.len());
+        let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
         let (unit, tail) = tail.split_at(unit_len);
-        let n: f64 = num
-            .parse()
-            .with_context(|| format!("invalid duration {s:?}"))?;
+        let n: f64 = num.parse().with_context(|| format!("invalid duration {s:?}"))?;
         let scale = match unit {
             "ns" => 1.0,
             "us" | "µs" => 1e3,
@@ -439,24 +389,15 @@ fn copy(ins: &Instruction) -> Result<std::result::Result<Copy, String>> {
             "chown" => match numeric_owner(value) {
                 Some(owner) => chown = Some(owner),
                 None => {
-                    return Ok(Err(format!(
-                        "{} --chown={value} names a user by name",
-                        ins.keyword
-                    )));
+                    return Ok(Err(format!("{} --chown={value} names a user by name", ins.keyword)));
                 }
             },
             "link" => {}
             "from" => {
-                return Ok(Err(format!(
-                    "{} --from copies from another stage or image",
-                    ins.keyword
-                )));
+                return Ok(Err(format!("{} --from copies from another stage or image", ins.keyword)));
             }
             other => {
-                return Ok(Err(format!(
-                    "{} --{other} is not supported by the native build",
-                    ins.keyword
-                )));
+                return Ok(Err(format!("{} --{other} is not supported by the native build", ins.keyword)));
             }
         }
         rest = tail.trim_start();
@@ -466,29 +407,18 @@ fn copy(ins: &Instruction) -> Result<std::result::Result<Copy, String>> {
     }
     let mut words = json_or_words(rest)?;
     if words.len() < 2 {
-        bail!(
-            "{} needs at least one source and a destination",
-            ins.keyword
-        );
+        bail!("{} needs at least one source and a destination", ins.keyword);
     }
     let dest = words.pop().expect("checked above");
     if is_add {
-        if let Some(w) = words
-            .iter()
-            .find(|w| w.contains("://") || w.starts_with("git@"))
-        {
+        if let Some(w) = words.iter().find(|w| w.contains("://") || w.starts_with("git@")) {
             return Ok(Err(format!("ADD {w} downloads a URL")));
         }
         if let Some(w) = words.iter().find(|w| is_archive(w)) {
             return Ok(Err(format!("ADD {w} extracts an archive")));
         }
     }
-    Ok(Ok(Copy {
-        sources: words,
-        dest,
-        chmod,
-        chown,
-    }))
+    Ok(Ok(Copy { sources: words, dest, chmod, chown }))
 }
 
 fn numeric_owner(value: &str) -> Option<(u64, u64)> {
@@ -497,11 +427,9 @@ fn numeric_owner(value: &str) -> Option<(u64, u64)> {
 }
 
 fn is_archive(word: &str) -> bool {
-    [
-        ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar.zst",
-    ]
-    .iter()
-    .any(|ext| word.ends_with(ext))
+    [".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar.zst"]
+        .iter()
+        .any(|ext| word.ends_with(ext))
 }
 
 /// Splits on whitespace, honouring quotes and backslashes, without expanding
@@ -584,16 +512,10 @@ pub fn expand(word: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Str
 }
 
 /// Expands the variable after a `$`; returns the value and the chars used.
-fn expand_variable(
-    rest: &[char],
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<(String, usize)> {
+fn expand_variable(rest: &[char], lookup: &dyn Fn(&str) -> Option<String>) -> Result<(String, usize)> {
     let is_name = |c: &char| c.is_ascii_alphanumeric() || *c == '_';
     if rest.first() == Some(&'{') {
-        let close = rest
-            .iter()
-            .position(|c| *c == '}')
-            .context("unterminated ${")?;
+        let close = rest.iter().position(|c| *c == '}').context("unterminated ${")?;
         let inner: String = rest[1..close].iter().collect();
         let name_len = inner.chars().take_while(is_name).count();
         let (name, modifier) = inner.split_at(name_len);
@@ -619,10 +541,7 @@ fn expand_variable(
 }
 
 /// Expands every raw word of a step with `lookup`.
-pub fn expand_all(
-    words: &[String],
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<Vec<String>> {
+pub fn expand_all(words: &[String], lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>> {
     words.iter().map(|w| expand(w, lookup)).collect()
 }
 
@@ -648,14 +567,7 @@ mod tests {
     fn continuations_and_comments_join_into_one_instruction() {
         let ins = parse("FROM a\n# comment\nENV A=1 \\\n  # inside\n  B=2\nCMD [\"x\"]\n").unwrap();
         assert_eq!(ins.len(), 3);
-        assert_eq!(
-            ins[1],
-            Instruction {
-                line: 3,
-                keyword: "ENV".into(),
-                args: "A=1 B=2".into()
-            }
-        );
+        assert_eq!(ins[1], Instruction { line: 3, keyword: "ENV".into(), args: "A=1 B=2".into() });
         assert_eq!(ins[2].line, 6);
     }
 
@@ -673,33 +585,17 @@ mod tests {
              ENTRYPOINT [\"dagster\"]\nCMD api grpc\nHEALTHCHECK --interval=30s --retries=3 CMD [\"true\"]\n",
         );
         assert_eq!(r.from, "$BASE");
-        assert_eq!(
-            r.global_args,
-            vec![("BASE".into(), Some("python:3.12-slim".into()))]
-        );
+        assert_eq!(r.global_args, vec![("BASE".into(), Some("python:3.12-slim".into()))]);
         assert_eq!(r.steps.len(), 9);
         assert_eq!(
             r.steps[0].kind,
-            StepKind::Env(vec![
-                ("PYTHONUNBUFFERED".into(), "1".into()),
-                ("APP".into(), "\"my app\"".into())
-            ])
+            StepKind::Env(vec![("PYTHONUNBUFFERED".into(), "1".into()), ("APP".into(), "\"my app\"".into())])
         );
-        let StepKind::Copy(c) = &r.steps[2].kind else {
-            panic!()
-        };
+        let StepKind::Copy(c) = &r.steps[2].kind else { panic!() };
         assert_eq!((c.chmod, c.chown), (Some(0o755), Some((1000, 1000))));
         assert_eq!(c.sources, vec![".".to_string()]);
-        let StepKind::Healthcheck(Healthcheck::Check { options, .. }) = &r.steps[8].kind else {
-            panic!()
-        };
-        assert_eq!(
-            options,
-            &vec![
-                ("interval".to_string(), 30_000_000_000),
-                ("retries".to_string(), 3)
-            ]
-        );
+        let StepKind::Healthcheck(Healthcheck::Check { options, .. }) = &r.steps[8].kind else { panic!() };
+        assert_eq!(options, &vec![("interval".to_string(), 30_000_000_000), ("retries".to_string(), 3)]);
     }
 
     #[test]
@@ -719,17 +615,9 @@ mod tests {
 
     #[test]
     fn malformed_dockerfiles_name_the_line() {
-        let err = classify(&parse("COPY . .\n").unwrap())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("line 1") && err.contains("before FROM"),
-            "{err}"
-        );
-        let err = format!(
-            "{:#}",
-            classify(&parse("FROM a\nCOPY --chmod=9z . .\n").unwrap()).unwrap_err()
-        );
+        let err = classify(&parse("COPY . .\n").unwrap()).unwrap_err().to_string();
+        assert!(err.contains("line 1") && err.contains("before FROM"), "{err}");
+        let err = format!("{:#}", classify(&parse("FROM a\nCOPY --chmod=9z . .\n").unwrap()).unwrap_err());
         assert!(err.contains("line 2") && err.contains("octal"), "{err}");
         assert!(classify(&parse("# only a comment\n").unwrap()).is_err());
     }

@@ -34,12 +34,8 @@ impl DockerIgnore {
             if cleaned.is_empty() {
                 continue;
             }
-            let glob = compile(&cleaned)
-                .with_context(|| format!("{origin}:{}: invalid pattern {raw:?}", i + 1))?;
-            patterns.push(Pattern {
-                matcher: glob.compile_matcher(),
-                exclude,
-            });
+            let glob = compile(&cleaned).with_context(|| format!("{origin}:{}: invalid pattern {raw:?}", i + 1))?;
+            patterns.push(Pattern { matcher: glob.compile_matcher(), exclude });
         }
         Ok(DockerIgnore { patterns })
     }
@@ -66,15 +62,11 @@ fn matches_or_parent(matcher: &GlobMatcher, path: &str) -> bool {
     if matcher.is_match(path) {
         return true;
     }
-    path.match_indices('/')
-        .any(|(i, _)| matcher.is_match(&path[..i]))
+    path.match_indices('/').any(|(i, _)| matcher.is_match(&path[..i]))
 }
 
 fn compile(pattern: &str) -> Result<Glob, globset::Error> {
-    GlobBuilder::new(pattern)
-        .literal_separator(true)
-        .backslash_escape(true)
-        .build()
+    GlobBuilder::new(pattern).literal_separator(true).backslash_escape(true).build()
 }
 
 /// Docker cleans patterns like `filepath.Clean` and drops a leading `/`.
@@ -121,10 +113,7 @@ mod tests {
 
     #[test]
     fn a_bad_pattern_names_the_file_and_line() {
-        let err = DockerIgnore::parse("ok\n[unclosed\n", "proj/.dockerignore")
-            .err()
-            .unwrap()
-            .to_string();
+        let err = DockerIgnore::parse("ok\n[unclosed\n", "proj/.dockerignore").err().unwrap().to_string();
         assert!(err.contains("proj/.dockerignore:2"), "{err}");
     }
 }

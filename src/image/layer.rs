@@ -27,9 +27,7 @@ pub struct LayerDigests {
 /// Writes `entries` as a gzip'd tar into `out`, every entry with `mtime`.
 pub fn write_layer<W: Write>(entries: &Entries, mtime: u64, out: W) -> Result<(W, LayerDigests)> {
     let compressed = HashingWriter::new(out);
-    let gzip = GzBuilder::new()
-        .mtime(0)
-        .write(compressed, Compression::default());
+    let gzip = GzBuilder::new().mtime(0).write(compressed, Compression::default());
     let mut tar = tar::Builder::new(HashingWriter::new(gzip));
     tar.mode(tar::HeaderMode::Deterministic);
     for (path, entry) in entries {
@@ -46,17 +44,12 @@ pub fn write_layer<W: Write>(entries: &Entries, mtime: u64, out: W) -> Result<(W
                     .with_context(|| format!("adding directory {path} to the layer"))?;
             }
             EntryKind::File(source) => {
-                let file =
-                    File::open(source).with_context(|| format!("opening {}", source.display()))?;
-                let len = file
-                    .metadata()
-                    .with_context(|| format!("reading {}", source.display()))?
-                    .len();
+                let file = File::open(source).with_context(|| format!("opening {}", source.display()))?;
+                let len = file.metadata().with_context(|| format!("reading {}", source.display()))?.len();
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_size(len);
-                tar.append_data(&mut header, path, file).with_context(|| {
-                    format!("adding {} to the layer as {path}", source.display())
-                })?;
+                tar.append_data(&mut header, path, file)
+                    .with_context(|| format!("adding {} to the layer as {path}", source.display()))?;
             }
         }
     }
@@ -64,14 +57,7 @@ pub fn write_layer<W: Write>(entries: &Entries, mtime: u64, out: W) -> Result<(W
     let (gzip, diff_id, _) = tar_hash.finish();
     let compressed = gzip.finish().context("finishing the layer gzip stream")?;
     let (out, digest, size) = compressed.finish();
-    Ok((
-        out,
-        LayerDigests {
-            digest,
-            diff_id,
-            size,
-        },
-    ))
+    Ok((out, LayerDigests { digest, diff_id, size }))
 }
 
 #[cfg(test)]
@@ -83,23 +69,10 @@ mod tests {
     fn sample(dir: &std::path::Path) -> Entries {
         std::fs::write(dir.join("main.py"), "print('hi')\n").unwrap();
         let mut entries = Entries::new();
-        entries.insert(
-            "app".into(),
-            Entry {
-                kind: EntryKind::Dir,
-                mode: 0o755,
-                uid: 0,
-                gid: 0,
-            },
-        );
+        entries.insert("app".into(), Entry { kind: EntryKind::Dir, mode: 0o755, uid: 0, gid: 0 });
         entries.insert(
             "app/main.py".into(),
-            Entry {
-                kind: EntryKind::File(dir.join("main.py")),
-                mode: 0o644,
-                uid: 1000,
-                gid: 1000,
-            },
+            Entry { kind: EntryKind::File(dir.join("main.py")), mode: 0o644, uid: 1000, gid: 1000 },
         );
         entries
     }
@@ -122,9 +95,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (gz, digests) = write_layer(&sample(dir.path()), 1234, Vec::new()).unwrap();
         let mut tar_bytes = Vec::new();
-        flate2::read::GzDecoder::new(&gz[..])
-            .read_to_end(&mut tar_bytes)
-            .unwrap();
+        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut tar_bytes).unwrap();
         assert_eq!(Digest::of(&tar_bytes), digests.diff_id);
         let mut archive = tar::Archive::new(&tar_bytes[..]);
         let seen: Vec<(String, u32, u64, u64)> = archive
@@ -133,20 +104,9 @@ mod tests {
             .map(|e| {
                 let e = e.unwrap();
                 let h = e.header();
-                (
-                    e.path().unwrap().display().to_string(),
-                    h.mode().unwrap(),
-                    h.uid().unwrap(),
-                    h.mtime().unwrap(),
-                )
+                (e.path().unwrap().display().to_string(), h.mode().unwrap(), h.uid().unwrap(), h.mtime().unwrap())
             })
             .collect();
-        assert_eq!(
-            seen,
-            vec![
-                ("app/".into(), 0o755, 0, 1234),
-                ("app/main.py".into(), 0o644, 1000, 1234)
-            ]
-        );
+        assert_eq!(seen, vec![("app/".into(), 0o755, 0, 1234), ("app/main.py".into(), 0o644, 1000, 1234)]);
     }
 }

@@ -27,9 +27,7 @@ impl Layout {
         let marker = root.join("oci-layout");
         fs::write(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)
             .with_context(|| format!("writing {}", marker.display()))?;
-        Ok(Layout {
-            root: root.to_path_buf(),
-        })
+        Ok(Layout { root: root.to_path_buf() })
     }
 
     /// The layout's directory.
@@ -80,10 +78,7 @@ impl Layout {
 
     /// Runs `write` against a temporary blob file; `write` returns the
     /// digest of what it wrote, and the file takes that name.
-    pub fn put_with<T>(
-        &self,
-        write: impl FnOnce(BufWriter<File>) -> Result<(T, Digest)>,
-    ) -> Result<T> {
+    pub fn put_with<T>(&self, write: impl FnOnce(BufWriter<File>) -> Result<(T, Digest)>) -> Result<T> {
         let temp = self.temp_path();
         let result = write(BufWriter::new(create(&temp)?));
         match result {
@@ -116,34 +111,24 @@ impl Layout {
             Err(_) => Vec::new(),
         };
         let name_of = |m: &serde_json::Value| {
-            m.pointer("/annotations/org.opencontainers.image.ref.name")
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
+            m.pointer("/annotations/org.opencontainers.image.ref.name").and_then(|v| v.as_str()).map(str::to_string)
         };
         manifests.retain(|m| name_of(m).as_deref() != Some(ref_name));
         let mut entry = serde_json::to_value(manifest)?;
         entry["annotations"] = json!({ "org.opencontainers.image.ref.name": ref_name });
         manifests.push(entry);
-        let index =
-            json!({ "schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": manifests });
-        fs::write(&path, serde_json::to_vec_pretty(&index)?)
-            .with_context(|| format!("writing {}", path.display()))
+        let index = json!({ "schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": manifests });
+        fs::write(&path, serde_json::to_vec_pretty(&index)?).with_context(|| format!("writing {}", path.display()))
     }
 
     fn temp_path(&self) -> PathBuf {
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        self.root
-            .join("blobs")
-            .join(format!(".incoming-{}-{n}", std::process::id()))
+        self.root.join("blobs").join(format!(".incoming-{}-{n}", std::process::id()))
     }
 
-    fn write_then_rename(
-        &self,
-        digest: &Digest,
-        write: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
-    ) -> Result<()> {
+    fn write_then_rename(&self, digest: &Digest, write: impl FnOnce(&mut BufWriter<File>) -> Result<()>) -> Result<()> {
         self.put_with(|mut w| {
             write(&mut w)?;
             w.flush()?;
@@ -153,8 +138,7 @@ impl Layout {
 
     fn rename_into_place(&self, temp: &Path, digest: &Digest) -> Result<()> {
         let target = self.blob_path(digest);
-        fs::rename(temp, &target)
-            .with_context(|| format!("moving a blob into {}", target.display()))
+        fs::rename(temp, &target).with_context(|| format!("moving a blob into {}", target.display()))
     }
 }
 
@@ -173,10 +157,7 @@ mod tests {
         let d = layout.put_bytes(b"abc").unwrap();
         assert_eq!(layout.read_blob(&d).unwrap(), b"abc");
         let wrong = Digest::of(b"xyz");
-        let err = layout
-            .put_verified(&wrong, &mut &b"abc"[..])
-            .unwrap_err()
-            .to_string();
+        let err = layout.put_verified(&wrong, &mut &b"abc"[..]).unwrap_err().to_string();
         assert!(err.contains("digest mismatch"), "{err}");
         assert!(!layout.has_blob(&wrong));
         let leftovers = fs::read_dir(dir.path().join("blobs")).unwrap().count();

@@ -47,13 +47,7 @@ impl Base {
         if let Some(v) = &platform.variant {
             config["variant"] = json!(v);
         }
-        Base {
-            name: None,
-            manifest_digest: None,
-            family: Family::Oci,
-            config,
-            layers: Vec::new(),
-        }
+        Base { name: None, manifest_digest: None, family: Family::Oci, config, layers: Vec::new() }
     }
 }
 
@@ -74,8 +68,8 @@ pub struct Built {
     pub manifest: Descriptor,
     /// The layers this build added.
     pub new_layers: Vec<Descriptor>,
-    /// The config blob's digest.
-    pub config: Digest,
+    /// The config blob.
+    pub config: Descriptor,
     /// Every layer, base first.
     pub layers: Vec<Descriptor>,
 }
@@ -85,17 +79,12 @@ pub fn resolve_from(recipe: &Recipe, platform: &TargetPlatform) -> Result<Option
     let args = global_args(recipe, platform);
     let from = expand(&recipe.from, &|name| args.get(name).cloned()).context("expanding FROM")?;
     if from.is_empty() {
-        bail!(
-            "FROM {} expands to nothing: give the ARG a default",
-            recipe.from
-        );
+        bail!("FROM {} expands to nothing: give the ARG a default", recipe.from);
     }
     if from == "scratch" {
         return Ok(None);
     }
-    ImageRef::parse(&from)
-        .map(Some)
-        .with_context(|| format!("FROM {from}"))
+    ImageRef::parse(&from).map(Some).with_context(|| format!("FROM {from}"))
 }
 
 fn global_args(recipe: &Recipe, platform: &TargetPlatform) -> HashMap<String, String> {
@@ -122,13 +111,7 @@ fn platform_args(platform: &TargetPlatform) -> HashMap<String, String> {
 }
 
 /// Builds the image: writes new layers, config and manifest into `layout`.
-pub fn apply(
-    recipe: &Recipe,
-    context: &BuildContext,
-    base: &Base,
-    meta: &Metadata,
-    layout: &Layout,
-) -> Result<Built> {
+pub fn apply(recipe: &Recipe, context: &BuildContext, base: &Base, meta: &Metadata, layout: &Layout) -> Result<Built> {
     let mut config = base.config.clone();
     let created = rfc3339(meta.epoch)?;
     let mut state = State::new(&config, global_args(recipe, &meta.platform));
@@ -152,25 +135,18 @@ pub fn apply(
     config["created"] = json!(created);
     let diff_ids = ensure_array(&mut config, "/rootfs/diff_ids", "rootfs")?;
     diff_ids.extend(new_layers.iter().map(|(_, id)| json!(id)));
-    let hist = config
-        .as_object_mut()
-        .context("the base config is not a JSON object")?;
+    let hist = config.as_object_mut().context("the base config is not a JSON object")?;
     let hist = hist.entry("history").or_insert_with(|| json!([]));
-    hist.as_array_mut()
-        .context("the base config's history is not a list")?
-        .extend(history);
+    hist.as_array_mut().context("the base config's history is not a list")?.extend(history);
     let config_bytes = to_canonical_bytes(&config);
     let config_digest = layout.put_bytes(&config_bytes)?;
     let mut layers = base.layers.clone();
     layers.extend(new_layers.iter().map(|(d, _)| d.clone()));
+    let config_descriptor = Descriptor::new(base.family.config(), config_digest, config_bytes.len() as u64);
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(base.family.manifest().to_string()),
-        config: Descriptor::new(
-            base.family.config(),
-            config_digest.clone(),
-            config_bytes.len() as u64,
-        ),
+        config: config_descriptor.clone(),
         layers: layers.clone(),
         annotations: base_annotations(base),
         extra: Map::new(),
@@ -178,13 +154,9 @@ pub fn apply(
     let manifest_bytes = to_canonical_bytes(&manifest);
     let manifest_digest = layout.put_bytes(&manifest_bytes)?;
     Ok(Built {
-        manifest: Descriptor::new(
-            base.family.manifest(),
-            manifest_digest,
-            manifest_bytes.len() as u64,
-        ),
+        manifest: Descriptor::new(base.family.manifest(), manifest_digest, manifest_bytes.len() as u64),
         new_layers: new_layers.into_iter().map(|(d, _)| d).collect(),
-        config: config_digest,
+        config: config_descriptor,
         layers,
     })
 }
@@ -198,28 +170,17 @@ fn base_annotations(base: &Base) -> Option<Map<String, Value>> {
         return None;
     };
     let mut a = Map::new();
-    a.insert(
-        "org.opencontainers.image.base.name".into(),
-        json!(name.to_string()),
-    );
-    a.insert(
-        "org.opencontainers.image.base.digest".into(),
-        json!(digest.as_str()),
-    );
+    a.insert("org.opencontainers.image.base.name".into(), json!(name.to_string()));
+    a.insert("org.opencontainers.image.base.digest".into(), json!(digest.as_str()));
     Some(a)
 }
 
 fn rfc3339(epoch: i64) -> Result<String> {
-    let t = OffsetDateTime::from_unix_timestamp(epoch)
-        .with_context(|| format!("timestamp {epoch} is out of range"))?;
+    let t = OffsetDateTime::from_unix_timestamp(epoch).with_context(|| format!("timestamp {epoch} is out of range"))?;
     Ok(t.format(&Rfc3339)?)
 }
 
-fn ensure_array<'a>(
-    config: &'a mut Value,
-    pointer: &str,
-    what: &str,
-) -> Result<&'a mut Vec<Value>> {
+fn ensure_array<'a>(config: &'a mut Value, pointer: &str, what: &str) -> Result<&'a mut Vec<Value>> {
     if config.pointer(pointer).is_none() {
         config[what] = json!({ "type": "layers", "diff_ids": [] });
     }
@@ -251,23 +212,13 @@ impl State {
             .map(|a| {
                 a.iter()
                     .filter_map(Value::as_str)
-                    .map(|kv| {
-                        kv.split_once('=')
-                            .map_or((kv.to_string(), String::new()), |(k, v)| {
-                                (k.into(), v.into())
-                            })
-                    })
+                    .map(|kv| kv.split_once('=').map_or((kv.to_string(), String::new()), |(k, v)| (k.into(), v.into())))
                     .collect()
             })
             .unwrap_or_default();
         let shell = c["Shell"]
             .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
             .unwrap_or_else(|| vec!["/bin/sh".to_string(), "-c".to_string()]);
         State {
             env,
@@ -283,12 +234,7 @@ impl State {
     }
 
     fn lookup(&self, name: &str) -> Option<String> {
-        self.env
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .or_else(|| self.args.get(name).cloned())
+        self.env.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()).or_else(|| self.args.get(name).cloned())
     }
 
     fn expand(&self, word: &str) -> Result<String> {
@@ -332,27 +278,16 @@ impl State {
             }
             StepKind::Label(pairs) => {
                 for (k, v) in pairs {
-                    self.labels
-                        .insert(self.expand(k)?, Value::String(self.expand(v)?));
+                    self.labels.insert(self.expand(k)?, Value::String(self.expand(v)?));
                 }
             }
-            StepKind::Workdir(dir) => {
-                self.workdir = absolute_dest(&self.workdir, &self.expand(dir)?).0
-            }
+            StepKind::Workdir(dir) => self.workdir = absolute_dest(&self.workdir, &self.expand(dir)?).0,
             StepKind::User(user) => self.set("User", json!(self.expand(user)?)),
             StepKind::StopSignal(sig) => self.set("StopSignal", json!(self.expand(sig)?)),
             StepKind::Expose(ports) => {
-                let mut exposed = self
-                    .fields
-                    .get("ExposedPorts")
-                    .cloned()
-                    .unwrap_or(json!({}));
+                let mut exposed = self.fields.get("ExposedPorts").cloned().unwrap_or(json!({}));
                 for port in self.expand_all(ports)? {
-                    let port = if port.contains('/') {
-                        port
-                    } else {
-                        format!("{port}/tcp")
-                    };
+                    let port = if port.contains('/') { port } else { format!("{port}/tcp") };
                     exposed[port] = json!({});
                 }
                 self.set("ExposedPorts", exposed);
@@ -380,13 +315,8 @@ impl State {
             StepKind::Copy(copy) => {
                 let sources = self.expand_all(&copy.sources)?;
                 let (dest, dest_is_dir) = absolute_dest(&self.workdir, &self.expand(&copy.dest)?);
-                let request = CopyRequest {
-                    sources: &sources,
-                    dest: &dest,
-                    dest_is_dir,
-                    chmod: copy.chmod,
-                    chown: copy.chown,
-                };
+                let request =
+                    CopyRequest { sources: &sources, dest: &dest, dest_is_dir, chmod: copy.chmod, chown: copy.chown };
                 let mut entries = Entries::new();
                 context.copy_into(&request, &mut entries)?;
                 let mtime = u64::try_from(meta.epoch).unwrap_or(0);
@@ -412,9 +342,7 @@ impl State {
             Healthcheck::None => json!({ "Test": ["NONE"] }),
             Healthcheck::Check { options, command } => {
                 let test = match command {
-                    Command::Exec(words) => std::iter::once("CMD".to_string())
-                        .chain(words.iter().cloned())
-                        .collect(),
+                    Command::Exec(words) => std::iter::once("CMD".to_string()).chain(words.iter().cloned()).collect(),
                     Command::Shell(s) => vec!["CMD-SHELL".to_string(), s.clone()],
                 };
                 let mut v = json!({ "Test": test });
@@ -439,12 +367,7 @@ impl State {
             config["config"] = json!({});
         }
         let c = &mut config["config"];
-        c["Env"] = json!(
-            self.env
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-        );
+        c["Env"] = json!(self.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>());
         if !self.workdir.is_empty() {
             c["WorkingDir"] = json!(self.workdir);
         }
@@ -468,9 +391,7 @@ mod tests {
     fn build(dockerfile: &str, base_config: Value) -> (Value, Built, tempfile::TempDir) {
         let ctx_dir = tempfile::tempdir().unwrap();
         std::fs::write(ctx_dir.path().join("defs.py"), "x = 1\n").unwrap();
-        let BuildPath::Native(recipe) = classify(&parse(dockerfile).unwrap()).unwrap() else {
-            panic!("external")
-        };
+        let BuildPath::Native(recipe) = classify(&parse(dockerfile).unwrap()).unwrap() else { panic!("external") };
         let context = BuildContext::open(ctx_dir.path()).unwrap();
         let platform = TargetPlatform::parse("linux/amd64").unwrap();
         let base = Base {
@@ -478,22 +399,14 @@ mod tests {
             manifest_digest: Some(Digest::of(b"base")),
             family: Family::Docker,
             config: base_config,
-            layers: vec![Descriptor::new(
-                Family::Docker.layer_gzip(),
-                Digest::of(b"l1"),
-                10,
-            )],
+            layers: vec![Descriptor::new(Family::Docker.layer_gzip(), Digest::of(b"l1"), 10)],
         };
         let out = tempfile::tempdir().unwrap();
         let layout = Layout::create(out.path()).unwrap();
-        let meta = Metadata {
-            epoch: 0,
-            labels: vec![("org.opencontainers.image.revision".into(), "abc".into())],
-            platform,
-        };
+        let meta =
+            Metadata { epoch: 0, labels: vec![("org.opencontainers.image.revision".into(), "abc".into())], platform };
         let built = apply(&recipe, &context, &base, &meta, &layout).unwrap();
-        let config: Value =
-            serde_json::from_slice(&layout.read_blob(&built.config).unwrap()).unwrap();
+        let config: Value = serde_json::from_slice(&layout.read_blob(&built.config.digest).unwrap()).unwrap();
         (config, built, out)
     }
 
@@ -514,21 +427,11 @@ mod tests {
             python_base(),
         );
         let c = &config["config"];
-        assert_eq!(
-            c["Env"],
-            json!(["PATH=/usr/bin", "LANG=C.UTF-8", "APP_HOME=/opt/app"])
-        );
+        assert_eq!(c["Env"], json!(["PATH=/usr/bin", "LANG=C.UTF-8", "APP_HOME=/opt/app"]));
         assert_eq!(c["WorkingDir"], "/opt/app");
-        assert_eq!(
-            c["Labels"],
-            json!({ "org.opencontainers.image.revision": "abc", "team": "data" })
-        );
+        assert_eq!(c["Labels"], json!({ "org.opencontainers.image.revision": "abc", "team": "data" }));
         assert_eq!(c["Entrypoint"], json!(["dagster"]));
-        assert_eq!(
-            c["Cmd"],
-            Value::Null,
-            "an ENTRYPOINT resets the inherited CMD"
-        );
+        assert_eq!(c["Cmd"], Value::Null, "an ENTRYPOINT resets the inherited CMD");
         assert_eq!(c["ExposedPorts"], json!({ "4000/tcp": {} }));
         assert_eq!(config["unknown_field"], 7);
         assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
@@ -541,14 +444,9 @@ mod tests {
 
     #[test]
     fn shell_form_commands_use_the_shell() {
-        let (config, _, _out) = build(
-            "FROM python:3.12\nSHELL [\"/bin/bash\", \"-c\"]\nCMD dagster api grpc\n",
-            python_base(),
-        );
-        assert_eq!(
-            config["config"]["Cmd"],
-            json!(["/bin/bash", "-c", "dagster api grpc"])
-        );
+        let (config, _, _out) =
+            build("FROM python:3.12\nSHELL [\"/bin/bash\", \"-c\"]\nCMD dagster api grpc\n", python_base());
+        assert_eq!(config["config"]["Cmd"], json!(["/bin/bash", "-c", "dagster api grpc"]));
     }
 
     #[test]
@@ -566,23 +464,9 @@ mod tests {
             BuildPath::Native(r) => r,
             BuildPath::External { .. } => panic!(),
         };
-        let r = resolve_from(
-            &recipe("ARG V=3.12\nFROM python:${V}-$TARGETARCH\n"),
-            &platform,
-        )
-        .unwrap()
-        .unwrap();
+        let r = resolve_from(&recipe("ARG V=3.12\nFROM python:${V}-$TARGETARCH\n"), &platform).unwrap().unwrap();
         assert_eq!(r.tag.as_deref(), Some("3.12-arm64"));
-        assert!(
-            resolve_from(&recipe("FROM scratch\n"), &platform)
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            resolve_from(&recipe("ARG B\nFROM $B\n"), &platform)
-                .unwrap_err()
-                .to_string()
-                .contains("default")
-        );
+        assert!(resolve_from(&recipe("FROM scratch\n"), &platform).unwrap().is_none());
+        assert!(resolve_from(&recipe("ARG B\nFROM $B\n"), &platform).unwrap_err().to_string().contains("default"));
     }
 }

@@ -25,28 +25,20 @@ impl TargetPlatform {
         let (os, arch, variant) = match parts.as_slice() {
             [os, arch] => (*os, *arch, None),
             [os, arch, variant] => (*os, *arch, Some(*variant)),
-            _ => bail!(
-                "invalid platform {s:?}: expected os/arch or os/arch/variant, like linux/amd64"
-            ),
+            _ => bail!("invalid platform {s:?}: expected os/arch or os/arch/variant, like linux/amd64"),
         };
         if os.is_empty() || arch.is_empty() {
             bail!("invalid platform {s:?}: expected os/arch or os/arch/variant, like linux/amd64");
         }
         let architecture = normalise_arch(arch);
         let variant = normalise_variant(&architecture, variant);
-        Ok(TargetPlatform {
-            os: os.to_string(),
-            architecture,
-            variant,
-        })
+        Ok(TargetPlatform { os: os.to_string(), architecture, variant })
     }
 
     /// Whether an index entry's platform is this one.
     pub fn matches(&self, os: &str, arch: &str, variant: Option<&str>) -> bool {
         let arch = normalise_arch(arch);
-        self.os == os
-            && self.architecture == arch
-            && self.variant == normalise_variant(&arch, variant)
+        self.os == os && self.architecture == arch && self.variant == normalise_variant(&arch, variant)
     }
 
     /// Picks this platform's manifest from an index, skipping attestation
@@ -66,10 +58,7 @@ impl TargetPlatform {
                 None => format!("{}/{}", p.os, p.architecture),
             });
         }
-        bail!(
-            "the image has no {self} variant (it has: {})",
-            available.join(", ")
-        )
+        bail!("the image has no {self} variant (it has: {})", available.join(", "))
     }
 }
 
@@ -89,10 +78,7 @@ fn is_attestation(d: &Descriptor) -> bool {
         .as_ref()
         .and_then(|a| a.get("vnd.docker.reference.type"))
         .is_some_and(|v| v == "attestation-manifest");
-    let unknown = d
-        .platform
-        .as_ref()
-        .is_some_and(|p| p.os == "unknown" && p.architecture == "unknown");
+    let unknown = d.platform.as_ref().is_some_and(|p| p.os == "unknown" && p.architecture == "unknown");
     annotated || unknown
 }
 
@@ -140,12 +126,7 @@ mod tests {
                 .unwrap()
             })
             .collect();
-        Index {
-            schema_version: 2,
-            media_type: None,
-            manifests,
-            extra: Default::default(),
-        }
+        Index { schema_version: 2, media_type: None, manifests, extra: Default::default() }
     }
 
     #[test]
@@ -156,15 +137,9 @@ mod tests {
             ("linux", "amd64", None, false),
         ]);
         let amd = TargetPlatform::parse("linux/amd64").unwrap();
-        assert_eq!(
-            amd.select(&idx).unwrap().digest.as_str(),
-            format!("sha256:{:064x}", 2)
-        );
+        assert_eq!(amd.select(&idx).unwrap().digest.as_str(), format!("sha256:{:064x}", 2));
         let arm = TargetPlatform::parse("linux/arm64").unwrap();
-        assert_eq!(
-            arm.select(&idx).unwrap().digest.as_str(),
-            format!("sha256:{:064x}", 1)
-        );
+        assert_eq!(arm.select(&idx).unwrap().digest.as_str(), format!("sha256:{:064x}", 1));
     }
 
     #[test]
@@ -172,26 +147,14 @@ mod tests {
         let p = TargetPlatform::parse("linux/aarch64").unwrap();
         assert!(p.matches("linux", "arm64", None));
         assert!(p.matches("linux", "arm64", Some("v8")));
-        assert!(
-            TargetPlatform::parse("linux/arm")
-                .unwrap()
-                .matches("linux", "arm", Some("v7"))
-        );
-        assert!(
-            !TargetPlatform::parse("linux/arm/v6")
-                .unwrap()
-                .matches("linux", "arm", None)
-        );
+        assert!(TargetPlatform::parse("linux/arm").unwrap().matches("linux", "arm", Some("v7")));
+        assert!(!TargetPlatform::parse("linux/arm/v6").unwrap().matches("linux", "arm", None));
     }
 
     #[test]
     fn a_missing_platform_names_what_is_available() {
         let idx = index(&[("linux", "arm64", None, false)]);
-        let err = TargetPlatform::parse("linux/amd64")
-            .unwrap()
-            .select(&idx)
-            .unwrap_err()
-            .to_string();
+        let err = TargetPlatform::parse("linux/amd64").unwrap().select(&idx).unwrap_err().to_string();
         assert!(err.contains("it has: linux/arm64"), "{err}");
         assert!(TargetPlatform::parse("amd64").is_err());
     }

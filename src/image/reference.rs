@@ -49,12 +49,7 @@ impl ImageRef {
         if let Some(tag) = tag {
             validate_tag(tag)?;
         }
-        Ok(ImageRef {
-            registry,
-            repository,
-            tag: tag.map(str::to_string),
-            digest,
-        })
+        Ok(ImageRef { registry, repository, tag: tag.map(str::to_string), digest })
     }
 
     /// A reference to a repository (no tag, no digest), as a registry
@@ -62,9 +57,7 @@ impl ImageRef {
     pub fn parse_repository(s: &str) -> Result<ImageRef> {
         let r = ImageRef::parse(s)?;
         if r.tag.is_some() || r.digest.is_some() {
-            bail!(
-                "{s:?} names a tag or digest; a registry setting must be a repository without one"
-            );
+            bail!("{s:?} names a tag or digest; a registry setting must be a repository without one");
         }
         Ok(r)
     }
@@ -72,20 +65,12 @@ impl ImageRef {
     /// The same repository with another tag (and no digest).
     pub fn with_tag(&self, tag: &str) -> Result<ImageRef> {
         validate_tag(tag)?;
-        Ok(ImageRef {
-            tag: Some(tag.to_string()),
-            digest: None,
-            ..self.clone()
-        })
+        Ok(ImageRef { tag: Some(tag.to_string()), digest: None, ..self.clone() })
     }
 
     /// The same repository pinned to a digest (and no tag).
     pub fn with_digest(&self, digest: Digest) -> ImageRef {
-        ImageRef {
-            tag: None,
-            digest: Some(digest),
-            ..self.clone()
-        }
+        ImageRef { tag: None, digest: Some(digest), ..self.clone() }
     }
 
     /// What to ask the registry for: the digest when pinned, else the tag,
@@ -100,11 +85,7 @@ impl ImageRef {
 
     /// The host that serves the registry API for this reference.
     pub fn api_host(&self) -> &str {
-        if self.registry == DOCKER_HUB {
-            DOCKER_HUB_API_HOST
-        } else {
-            &self.registry
-        }
+        if self.registry == DOCKER_HUB { DOCKER_HUB_API_HOST } else { &self.registry }
     }
 
     /// `registry/repository`, the name without tag or digest.
@@ -153,9 +134,7 @@ fn validate_repository(repo: &str, whole: &str) -> Result<()> {
     let ok = !repo.is_empty()
         && repo.split('/').all(|component| {
             !component.is_empty()
-                && component
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+                && component.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
                 && component.as_bytes()[0].is_ascii_alphanumeric()
                 && component.as_bytes()[component.len() - 1].is_ascii_alphanumeric()
         });
@@ -173,9 +152,7 @@ pub fn validate_tag(tag: &str) -> Result<()> {
     let ok = !tag.is_empty()
         && tag.len() <= 128
         && (tag.as_bytes()[0].is_ascii_alphanumeric() || tag.as_bytes()[0] == b'_')
-        && tag
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if !ok {
         bail!(
             "invalid tag {tag:?}: a tag is up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'"
@@ -195,46 +172,18 @@ mod tests {
 
     #[test]
     fn docker_hub_names_are_normalised() {
-        assert_eq!(
-            parts("alpine"),
-            ("docker.io".into(), "library/alpine".into(), None)
-        );
-        assert_eq!(
-            parts("python:3.12-slim"),
-            (
-                "docker.io".into(),
-                "library/python".into(),
-                Some("3.12-slim".into())
-            )
-        );
-        assert_eq!(
-            parts("acme/app:1"),
-            ("docker.io".into(), "acme/app".into(), Some("1".into()))
-        );
-        assert_eq!(
-            parts("index.docker.io/acme/app"),
-            ("docker.io".into(), "acme/app".into(), None)
-        );
-        assert_eq!(
-            ImageRef::parse("alpine").unwrap().api_host(),
-            "registry-1.docker.io"
-        );
+        assert_eq!(parts("alpine"), ("docker.io".into(), "library/alpine".into(), None));
+        assert_eq!(parts("python:3.12-slim"), ("docker.io".into(), "library/python".into(), Some("3.12-slim".into())));
+        assert_eq!(parts("acme/app:1"), ("docker.io".into(), "acme/app".into(), Some("1".into())));
+        assert_eq!(parts("index.docker.io/acme/app"), ("docker.io".into(), "acme/app".into(), None));
+        assert_eq!(ImageRef::parse("alpine").unwrap().api_host(), "registry-1.docker.io");
     }
 
     #[test]
     fn ports_are_not_tags() {
-        assert_eq!(
-            parts("127.0.0.1:5000/demo/app"),
-            ("127.0.0.1:5000".into(), "demo/app".into(), None)
-        );
-        assert_eq!(
-            parts("localhost:5000/app:v2"),
-            ("localhost:5000".into(), "app".into(), Some("v2".into()))
-        );
-        assert_eq!(
-            parts("localhost/app"),
-            ("localhost".into(), "app".into(), None)
-        );
+        assert_eq!(parts("127.0.0.1:5000/demo/app"), ("127.0.0.1:5000".into(), "demo/app".into(), None));
+        assert_eq!(parts("localhost:5000/app:v2"), ("localhost:5000".into(), "app".into(), Some("v2".into())));
+        assert_eq!(parts("localhost/app"), ("localhost".into(), "app".into(), None));
     }
 
     #[test]

@@ -38,12 +38,7 @@ pub struct Request {
 impl Request {
     /// A request without headers or body.
     pub fn new(method: &'static str, url: impl Into<String>) -> Request {
-        Request {
-            method,
-            url: url.into(),
-            headers: Vec::new(),
-            body: Body::Empty,
-        }
+        Request { method, url: url.into(), headers: Vec::new(), body: Body::Empty }
     }
 
     /// Adds a header.
@@ -72,27 +67,18 @@ pub struct Response {
 impl Response {
     /// The first value of a header (case-insensitive name).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// Every value of a header.
     pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> {
-        self.headers
-            .iter()
-            .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().filter(move |(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// Reads the whole body, refusing more than `limit` bytes.
     pub fn read_limited(self, limit: u64) -> Result<Vec<u8>> {
         let mut out = Vec::new();
-        self.body
-            .take(limit + 1)
-            .read_to_end(&mut out)
-            .context("reading the response body")?;
+        self.body.take(limit + 1).read_to_end(&mut out).context("reading the response body")?;
         if out.len() as u64 > limit {
             anyhow::bail!("the response body is larger than {limit} bytes");
         }
@@ -122,9 +108,7 @@ pub struct UreqHttp {
 impl UreqHttp {
     /// A client with this tool's defaults.
     pub fn new(user_agent: &str) -> Result<UreqHttp> {
-        let tls = ureq::tls::TlsConfig::builder()
-            .root_certs(root_certs()?)
-            .build();
+        let tls = ureq::tls::TlsConfig::builder().root_certs(root_certs()?).build();
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .user_agent(user_agent)
@@ -133,9 +117,7 @@ impl UreqHttp {
             .timeout_recv_response(Some(Duration::from_secs(300)))
             .max_redirects(10)
             .build();
-        Ok(UreqHttp {
-            agent: config.new_agent(),
-        })
+        Ok(UreqHttp { agent: config.new_agent() })
     }
 }
 
@@ -149,28 +131,16 @@ fn root_certs() -> Result<ureq::tls::RootCerts> {
         "/etc/ssl/cert.pem",
     ];
     let mut certs = Vec::new();
-    if let Some(bundle) = SYSTEM_BUNDLES
-        .iter()
-        .find(|p| std::path::Path::new(p).is_file())
-    {
+    if let Some(bundle) = SYSTEM_BUNDLES.iter().find(|p| std::path::Path::new(p).is_file()) {
         certs.extend(read_pem(&PathBuf::from(bundle))?);
     }
     if let Some(extra) = std::env::var_os("SSL_CERT_FILE") {
         let path = PathBuf::from(extra);
-        let found = read_pem(&path)
-            .with_context(|| format!("reading SSL_CERT_FILE ({})", path.display()))?;
-        anyhow::ensure!(
-            !found.is_empty(),
-            "SSL_CERT_FILE ({}) holds no PEM certificate",
-            path.display()
-        );
+        let found = read_pem(&path).with_context(|| format!("reading SSL_CERT_FILE ({})", path.display()))?;
+        anyhow::ensure!(!found.is_empty(), "SSL_CERT_FILE ({}) holds no PEM certificate", path.display());
         certs.extend(found);
     }
-    Ok(if certs.is_empty() {
-        ureq::tls::RootCerts::WebPki
-    } else {
-        ureq::tls::RootCerts::new_with_certs(&certs)
-    })
+    Ok(if certs.is_empty() { ureq::tls::RootCerts::WebPki } else { ureq::tls::RootCerts::new_with_certs(&certs) })
 }
 
 fn read_pem(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
@@ -185,9 +155,7 @@ fn read_pem(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static
 
 impl Http for UreqHttp {
     fn send(&self, request: &Request) -> Result<Response> {
-        let mut builder = ureq::http::Request::builder()
-            .method(request.method)
-            .uri(&request.url);
+        let mut builder = ureq::http::Request::builder().method(request.method).uri(&request.url);
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
         }
@@ -201,43 +169,23 @@ impl Http for UreqHttp {
             }
             Body::Bytes(bytes) => self.agent.run(builder.body(bytes.as_slice())?),
             Body::File(path) => {
-                let file =
-                    File::open(path).with_context(|| format!("opening {}", path.display()))?;
+                let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
                 let len = file.metadata()?.len();
                 let body = ureq::SendBody::from_owned_reader(io::BufReader::new(file));
-                self.agent.run(
-                    builder
-                        .header("content-length", len.to_string())
-                        .body(body)?,
-                )
+                self.agent.run(builder.header("content-length", len.to_string()).body(body)?)
             }
         };
-        let response = result
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .with_context(|| {
-                format!(
-                    "{} {}: the request did not complete",
-                    request.method,
-                    redact_query(&request.url)
-                )
-            })?;
+        let response = result.map_err(|e| anyhow::anyhow!("{e}")).with_context(|| {
+            format!("{} {}: the request did not complete", request.method, redact_query(&request.url))
+        })?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
+            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
         let body = Box::new(response.into_body().into_reader());
-        Ok(Response {
-            status,
-            headers,
-            body,
-        })
+        Ok(Response { status, headers, body })
     }
 }
 

@@ -25,19 +25,14 @@ pub enum Challenge {
 /// Parses one `WWW-Authenticate` value; `None` for unknown schemes.
 pub fn parse(header: &str) -> Option<Challenge> {
     let header = header.trim();
-    let (scheme, rest) = header
-        .split_once(char::is_whitespace)
-        .unwrap_or((header, ""));
+    let (scheme, rest) = header.split_once(char::is_whitespace).unwrap_or((header, ""));
     let params = parse_params(rest);
     match scheme.to_ascii_lowercase().as_str() {
         "basic" => Some(Challenge::Basic),
         "bearer" => Some(Challenge::Bearer {
             realm: params.get("realm")?.clone(),
             service: params.get("service").cloned(),
-            scopes: params
-                .get("scope")
-                .map(|s| s.split_whitespace().map(str::to_string).collect())
-                .unwrap_or_default(),
+            scopes: params.get("scope").map(|s| s.split_whitespace().map(str::to_string).collect()).unwrap_or_default(),
             error: params.get("error").cloned(),
         }),
         _ => None,
@@ -51,12 +46,7 @@ fn parse_params(s: &str) -> HashMap<String, String> {
         while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
             chars.next();
         }
-        let key: String = chars
-            .by_ref()
-            .take_while(|c| *c != '=')
-            .collect::<String>()
-            .trim()
-            .to_ascii_lowercase();
+        let key: String = chars.by_ref().take_while(|c| *c != '=').collect::<String>().trim().to_ascii_lowercase();
         if key.is_empty() {
             return params;
         }
@@ -94,10 +84,7 @@ mod tests {
             Some(Challenge::Bearer {
                 realm: "http://127.0.0.1:5002/token".into(),
                 service: Some("test-registry".into()),
-                scopes: vec![
-                    "repository:app/two:pull,push".into(),
-                    "repository:demo/hello:pull".into()
-                ],
+                scopes: vec!["repository:app/two:pull,push".into(), "repository:demo/hello:pull".into()],
                 error: None,
             })
         );
@@ -111,10 +98,6 @@ mod tests {
             Some(Challenge::Bearer { error: Some(e), .. }) if e == "insufficient_scope"
         ));
         assert_eq!(parse("Negotiate abc"), None);
-        assert_eq!(
-            parse("Bearer service=x"),
-            None,
-            "a bearer challenge needs a realm"
-        );
+        assert_eq!(parse("Bearer service=x"), None, "a bearer challenge needs a realm");
     }
 }

@@ -48,21 +48,9 @@ impl RegistryError {
     pub fn from_response(method: &'static str, url: &str, response: Response) -> RegistryError {
         let status = response.status;
         let text = response.excerpt(64 * 1024);
-        let errors = serde_json::from_str::<ErrorBody>(&text)
-            .map(|b| b.errors)
-            .unwrap_or_default();
-        let excerpt = if errors.is_empty() {
-            text.chars().take(300).collect()
-        } else {
-            String::new()
-        };
-        RegistryError {
-            method,
-            url: redact_query(url).to_string(),
-            status,
-            errors,
-            excerpt,
-        }
+        let errors = serde_json::from_str::<ErrorBody>(&text).map(|b| b.errors).unwrap_or_default();
+        let excerpt = if errors.is_empty() { text.chars().take(300).collect() } else { String::new() };
+        RegistryError { method, url: redact_query(url).to_string(), status, errors, excerpt }
     }
 
     /// Whether trying again may succeed (408, 429, 5xx gateway errors).
@@ -106,21 +94,13 @@ mod tests {
     use super::*;
 
     fn response(status: u16, body: &str) -> Response {
-        Response {
-            status,
-            headers: vec![],
-            body: Box::new(std::io::Cursor::new(body.as_bytes().to_vec())),
-        }
+        Response { status, headers: vec![], body: Box::new(std::io::Cursor::new(body.as_bytes().to_vec())) }
     }
 
     #[test]
     fn spec_errors_are_shown_with_code_and_detail() {
         let body = r#"{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:abc"}]}"#;
-        let e = RegistryError::from_response(
-            "PUT",
-            "http://r/v2/a/manifests/t?x=secret",
-            response(400, body),
-        );
+        let e = RegistryError::from_response("PUT", "http://r/v2/a/manifests/t?x=secret", response(400, body));
         assert_eq!(
             e.to_string(),
             "PUT http://r/v2/a/manifests/t answered 400; MANIFEST_BLOB_UNKNOWN: blob unknown to registry (\"sha256:abc\")"
@@ -131,15 +111,8 @@ mod tests {
 
     #[test]
     fn non_json_bodies_are_excerpted() {
-        let e = RegistryError::from_response(
-            "GET",
-            "http://r/v2/",
-            response(502, "<html>bad gateway</html>"),
-        );
-        assert!(
-            e.to_string()
-                .ends_with("answered 502: <html>bad gateway</html>")
-        );
+        let e = RegistryError::from_response("GET", "http://r/v2/", response(502, "<html>bad gateway</html>"));
+        assert!(e.to_string().ends_with("answered 502: <html>bad gateway</html>"));
         assert!(e.is_temporary());
     }
 }

@@ -110,39 +110,20 @@ pub fn push(request: &PushRequest) -> Result<(Digest, PushStats)> {
 /// the HEAD by the caller, never by resuming a session.
 fn push_blob(request: &PushRequest, blob: &Descriptor) -> Result<Outcome> {
     let target = request.target;
-    if blob_exists(
-        target,
-        request.repo,
-        &blob.digest,
-        &[push_scope(request.repo)],
-    )? {
+    if blob_exists(target, request.repo, &blob.digest, &[push_scope(request.repo)])? {
         return Ok(Outcome::Present);
     }
-    let mount = request
-        .source
-        .as_ref()
-        .filter(|s| s.same_registry)
-        .map(|s| (&blob.digest, s.repo));
+    let mount = request.source.as_ref().filter(|s| s.same_registry).map(|s| (&blob.digest, s.repo));
     let location = match start_upload(target, request.repo, mount)? {
         UploadStart::Mounted => return Ok(Outcome::Mounted),
         UploadStart::Session(location) => location,
     };
     if !request.layout.has_blob(&blob.digest) {
-        let source = request
-            .source
-            .as_ref()
-            .context("the blob is neither in the layout nor in a known registry")?;
-        fetch_blob(source.registry, source.repo, &blob.digest, request.layout).with_context(
-            || format!("copying it from {}/{}", source.registry.name(), source.repo),
-        )?;
+        let source = request.source.as_ref().context("the blob is neither in the layout nor in a known registry")?;
+        fetch_blob(source.registry, source.repo, &blob.digest, request.layout)
+            .with_context(|| format!("copying it from {}/{}", source.registry.name(), source.repo))?;
     }
     let path = request.layout.blob_path(&blob.digest);
-    finish_upload(
-        target,
-        request.repo,
-        &location,
-        &blob.digest,
-        Body::File(path),
-    )?;
+    finish_upload(target, request.repo, &location, &blob.digest, Body::File(path))?;
     Ok(Outcome::Uploaded(blob.size))
 }

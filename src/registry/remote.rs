@@ -41,40 +41,23 @@ pub fn get_manifest(registry: &Registry, repo: &str, reference: &str) -> Result<
     let response = registry.send(&req, &[pull_scope(repo)])?;
     if response.status == 404 {
         let err = registry.error("GET", &url, response);
-        return Err(err.context(format!(
-            "{}/{repo}:{reference} was not found",
-            registry.name()
-        )));
+        return Err(err.context(format!("{}/{repo}:{reference} was not found", registry.name())));
     }
     if response.status != 200 {
         return Err(registry.error("GET", &url, response));
     }
-    let content_type = response
-        .header("content-type")
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_string();
-    let bytes = response
-        .read_limited(4 << 20)
-        .context("reading the manifest")?;
+    let content_type = response.header("content-type").unwrap_or("").split(';').next().unwrap_or("").trim().to_string();
+    let bytes = response.read_limited(4 << 20).context("reading the manifest")?;
     let digest = Digest::of(&bytes);
     if reference.starts_with("sha256:") && digest.as_str() != reference {
-        bail!(
-            "digest mismatch: asked {} for manifest {reference}, got content with digest {digest}",
-            registry.name()
-        );
+        bail!("digest mismatch: asked {} for manifest {reference}, got content with digest {digest}", registry.name());
     }
     #[derive(serde::Deserialize)]
     struct Peek {
         #[serde(rename = "mediaType")]
         media_type: Option<String>,
     }
-    let declared = serde_json::from_slice::<Peek>(&bytes)
-        .ok()
-        .and_then(|p| p.media_type);
+    let declared = serde_json::from_slice::<Peek>(&bytes).ok().and_then(|p| p.media_type);
     let media_type = match declared {
         Some(d) if !content_type.is_empty() && d != content_type => {
             bail!("the manifest declares media type {d} but was served as {content_type}")
@@ -82,20 +65,11 @@ pub fn get_manifest(registry: &Registry, repo: &str, reference: &str) -> Result<
         Some(d) => d,
         None => content_type,
     };
-    Ok(FetchedManifest {
-        media_type,
-        bytes,
-        digest,
-    })
+    Ok(FetchedManifest { media_type, bytes, digest })
 }
 
 /// `HEAD /v2/<name>/blobs/<digest>` (spec: "Checking if content exists").
-pub fn blob_exists(
-    registry: &Registry,
-    repo: &str,
-    digest: &Digest,
-    scopes: &[String],
-) -> Result<bool> {
+pub fn blob_exists(registry: &Registry, repo: &str, digest: &Digest, scopes: &[String]) -> Result<bool> {
     let url = registry.url(&format!("/v2/{repo}/blobs/{digest}"));
     let response = registry.send(&Request::new("HEAD", &url), scopes)?;
     match response.status {
@@ -127,35 +101,23 @@ pub enum UploadStart {
 /// `POST /v2/<name>/blobs/uploads/` (spec: "Pushing blobs"), optionally
 /// with `?mount=<digest>&from=<repo>` ("Mounting a blob from another
 /// repository"). A 202 to a mount is a plain session.
-pub fn start_upload(
-    registry: &Registry,
-    repo: &str,
-    mount: Option<(&Digest, &str)>,
-) -> Result<UploadStart> {
+pub fn start_upload(registry: &Registry, repo: &str, mount: Option<(&Digest, &str)>) -> Result<UploadStart> {
     let mut url = registry.url(&format!("/v2/{repo}/blobs/uploads/"));
     let mut scopes = vec![push_scope(repo)];
     if let Some((digest, from)) = mount {
-        url = format!(
-            "{url}?mount={}&from={}",
-            encode_component(digest.as_str()),
-            encode_component(from)
-        );
+        url = format!("{url}?mount={}&from={}", encode_component(digest.as_str()), encode_component(from));
         scopes.push(pull_scope(from));
     }
     let response = registry.send(&Request::new("POST", &url), &scopes)?;
     match response.status {
         201 if mount.is_some() => Ok(UploadStart::Mounted),
         202 => {
-            let location = response
-                .header("location")
-                .context("the registry started an upload without a Location")?;
+            let location = response.header("location").context("the registry started an upload without a Location")?;
             Ok(UploadStart::Session(resolve(&url, location)))
         }
         _ => {
             let err = registry.error("POST", &url, response);
-            let name_unknown = err
-                .downcast_ref::<RegistryError>()
-                .is_some_and(|e| e.has_code("NAME_UNKNOWN"));
+            let name_unknown = err.downcast_ref::<RegistryError>().is_some_and(|e| e.has_code("NAME_UNKNOWN"));
             if name_unknown {
                 return Err(err.context(format!(
                     "the repository {repo} does not exist on {} (on ECR, create the repository first)",
@@ -169,17 +131,9 @@ pub fn start_upload(
 
 /// `PUT <location>&digest=<digest>` with the whole blob (spec: "Monolithic
 /// upload", the second form: POST then PUT).
-pub fn finish_upload(
-    registry: &Registry,
-    repo: &str,
-    location: &str,
-    digest: &Digest,
-    body: Body,
-) -> Result<()> {
+pub fn finish_upload(registry: &Registry, repo: &str, location: &str, digest: &Digest, body: Body) -> Result<()> {
     let url = with_query(location, "digest", digest.as_str());
-    let req = Request::new("PUT", &url)
-        .header("content-type", "application/octet-stream")
-        .body(body);
+    let req = Request::new("PUT", &url).header("content-type", "application/octet-stream").body(body);
     let response = registry.send(&req, &[push_scope(repo)])?;
     if response.status != 201 {
         return Err(registry.error("PUT", &url, response));
@@ -189,18 +143,10 @@ pub fn finish_upload(
 
 /// `PUT /v2/<name>/manifests/<tag>` (spec: "Pushing manifests") with the
 /// exact bytes; checks the registry's digest against ours.
-pub fn put_manifest(
-    registry: &Registry,
-    repo: &str,
-    tag: &str,
-    media_type: &str,
-    bytes: Vec<u8>,
-) -> Result<Digest> {
+pub fn put_manifest(registry: &Registry, repo: &str, tag: &str, media_type: &str, bytes: Vec<u8>) -> Result<Digest> {
     let url = registry.url(&format!("/v2/{repo}/manifests/{tag}"));
     let digest = Digest::of(&bytes);
-    let req = Request::new("PUT", &url)
-        .header("content-type", media_type)
-        .body(Body::Bytes(bytes));
+    let req = Request::new("PUT", &url).header("content-type", media_type).body(Body::Bytes(bytes));
     let response = registry.send(&req, &[push_scope(repo)])?;
     if response.status != 201 && response.status != 200 {
         return Err(registry.error("PUT", &url, response));
@@ -208,10 +154,7 @@ pub fn put_manifest(
     if let Some(theirs) = response.header("docker-content-digest")
         && theirs != digest.as_str()
     {
-        bail!(
-            "digest mismatch: {} stored the manifest as {theirs}, but its bytes hash to {digest}",
-            registry.name()
-        );
+        bail!("digest mismatch: {} stored the manifest as {theirs}, but its bytes hash to {digest}", registry.name());
     }
     Ok(digest)
 }

@@ -53,10 +53,7 @@ struct State {
 enum Scheme {
     Anonymous,
     Basic,
-    Bearer {
-        realm: String,
-        service: Option<String>,
-    },
+    Bearer { realm: String, service: Option<String> },
 }
 
 impl Registry {
@@ -88,6 +85,11 @@ impl Registry {
     /// An absolute URL for a path under the registry (`/v2/…`).
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// The credential in use, if any.
+    pub fn credential(&self) -> Option<&Credential> {
+        self.credential.as_ref()
     }
 
     /// Says which credential is in use, for error messages.
@@ -128,12 +130,7 @@ impl Registry {
             if is_temporary_status(response.status) && attempt < RETRIES {
                 attempt += 1;
                 let retry_after = response.header("retry-after").and_then(parse_retry_after);
-                self.wait(
-                    attempt,
-                    retry_after,
-                    &req,
-                    &format!("status {}", response.status),
-                );
+                self.wait(attempt, retry_after, &req, &format!("status {}", response.status));
                 continue;
             }
             return Ok(response);
@@ -198,8 +195,7 @@ impl Registry {
                     self.wait(attempt, None, &req, &format!("{e:#}"));
                 }
                 Err(e) => {
-                    return Err(e)
-                        .with_context(|| format!("connecting to the registry {}", self.name));
+                    return Err(e).with_context(|| format!("connecting to the registry {}", self.name));
                 }
             }
         };
@@ -208,15 +204,11 @@ impl Registry {
             401 => match self.challenge(&response) {
                 Some(Challenge::Basic) => Scheme::Basic,
                 Some(Challenge::Bearer { realm, service, .. }) => Scheme::Bearer { realm, service },
-                None => bail!(
-                    "{} answered 401 on /v2/ without a challenge this tool understands",
-                    self.name
-                ),
+                None => bail!("{} answered 401 on /v2/ without a challenge this tool understands", self.name),
             },
             _ => {
-                return Err(RegistryError::from_response("GET", &url, response)).with_context(
-                    || format!("{} does not look like a container registry", self.name),
-                );
+                return Err(RegistryError::from_response("GET", &url, response))
+                    .with_context(|| format!("{} does not look like a container registry", self.name));
             }
         };
         self.state.lock().expect("auth state lock").scheme = Some(scheme);
@@ -224,9 +216,7 @@ impl Registry {
     }
 
     fn challenge(&self, response: &Response) -> Option<Challenge> {
-        response
-            .headers_named("www-authenticate")
-            .find_map(challenge::parse)
+        response.headers_named("www-authenticate").find_map(challenge::parse)
     }
 
     /// Learns from a 401 on a request: new scheme or new scopes. Returns
@@ -242,12 +232,7 @@ impl Registry {
                 state.scheme = Some(Scheme::Basic);
                 first_time && self.credential.is_some()
             }
-            Challenge::Bearer {
-                realm,
-                service,
-                scopes: asked,
-                ..
-            } => {
+            Challenge::Bearer { realm, service, scopes: asked, .. } => {
                 for scope in asked {
                     if !scopes.contains(&scope) {
                         scopes.push(scope);
@@ -274,11 +259,7 @@ impl Registry {
                 let token = self.fetch_token(&realm, service.as_deref(), scopes)?;
                 self.progress.mask(token.expose());
                 let value = format!("Bearer {}", token.expose());
-                self.state
-                    .lock()
-                    .expect("auth state lock")
-                    .tokens
-                    .insert(key, token);
+                self.state.lock().expect("auth state lock").tokens.insert(key, token);
                 Ok(Some(value))
             }
         }
@@ -308,43 +289,25 @@ impl Registry {
         if matches!(response.status, 401 | 403) {
             let err = RegistryError::from_response("GET", realm, response);
             return Err(anyhow::Error::new(err)).with_context(|| {
-                format!(
-                    "{step}: {} was refused; {}",
-                    self.credential_description(),
-                    Keychain::hint(&self.name)
-                )
+                format!("{step}: {} was refused; {}", self.credential_description(), Keychain::hint(&self.name))
             });
         }
         if response.status != 200 {
-            return Err(anyhow::Error::new(RegistryError::from_response(
-                "GET", realm, response,
-            )))
-            .context(step);
+            return Err(anyhow::Error::new(RegistryError::from_response("GET", realm, response))).context(step);
         }
         #[derive(serde::Deserialize)]
         struct TokenReply {
             token: Option<String>,
             access_token: Option<String>,
         }
-        let body = response
-            .read_limited(1 << 20)
-            .with_context(|| step.clone())?;
-        let reply: TokenReply =
-            serde_json::from_slice(&body).with_context(|| format!("{step}: unexpected reply"))?;
+        let body = response.read_limited(1 << 20).with_context(|| step.clone())?;
+        let reply: TokenReply = serde_json::from_slice(&body).with_context(|| format!("{step}: unexpected reply"))?;
         let token = reply.token.or(reply.access_token).filter(|t| !t.is_empty());
-        Ok(Secret::new(token.with_context(|| {
-            format!("{step}: the reply has no token")
-        })?))
+        Ok(Secret::new(token.with_context(|| format!("{step}: the reply has no token"))?))
     }
 
     /// OAuth2 refresh-token flow for identity tokens from `docker login`.
-    fn oauth_refresh(
-        &self,
-        realm: &str,
-        service: Option<&str>,
-        scopes: &[String],
-        c: &Credential,
-    ) -> Result<Response> {
+    fn oauth_refresh(&self, realm: &str, service: Option<&str>, scopes: &[String], c: &Credential) -> Result<Response> {
         let form = format!(
             "grant_type=refresh_token&refresh_token={}&service={}&scope={}&client_id=dagster-branch-deploy",
             encode_component(c.secret.expose()),
@@ -354,30 +317,21 @@ impl Registry {
         let req = Request::new("POST", realm)
             .header("content-type", "application/x-www-form-urlencoded")
             .body(Body::Bytes(form.into_bytes()));
-        self.http
-            .send(&req)
-            .with_context(|| format!("exchanging an identity token at {realm}"))
+        self.http.send(&req).with_context(|| format!("exchanging an identity token at {realm}"))
     }
 
     /// A realm must be http(s), and https when the registry is.
     fn validate_realm(&self, realm: &str) -> Result<()> {
-        let ok = realm.starts_with("https://")
-            || (realm.starts_with("http://") && self.base.starts_with("http://"));
+        let ok = realm.starts_with("https://") || (realm.starts_with("http://") && self.base.starts_with("http://"));
         if !ok {
-            bail!(
-                "{} sent a token realm {realm:?}; refusing to send credentials to a non-https realm",
-                self.name
-            );
+            bail!("{} sent a token realm {realm:?}; refusing to send credentials to a non-https realm", self.name);
         }
         Ok(())
     }
 }
 
 fn basic(c: &Credential) -> String {
-    format!(
-        "Basic {}",
-        STANDARD.encode(format!("{}:{}", c.username, c.secret.expose()))
-    )
+    format!("Basic {}", STANDARD.encode(format!("{}:{}", c.username, c.secret.expose())))
 }
 
 fn scope_key(scopes: &[String]) -> String {
@@ -392,10 +346,7 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let when = httpdate::parse_http_date(value.trim()).ok()?;
-    Some(
-        when.duration_since(std::time::SystemTime::now())
-            .unwrap_or_default(),
-    )
+    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -405,10 +356,7 @@ mod tests {
     #[test]
     fn retry_after_takes_seconds_and_dates() {
         assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
-            Some(Duration::ZERO)
-        );
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon"), None);
     }
 

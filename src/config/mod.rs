@@ -1,0 +1,149 @@
+//! The project's Dagster+ configuration, validated into a [`Project`]: the
+//! legacy `dagster_cloud.yaml` (a `locations:` list), a dg project's
+//! `build.yaml` beside `pyproject.toml`, or a dg workspace (`dg.toml`) whose
+//! projects each have one. Errors name the file, the line and the key.
+
+mod dagster_cloud_yaml;
+mod dg;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::image::reference::ImageRef;
+
+/// A validated project.
+#[derive(Debug, Serialize)]
+pub struct Project {
+    /// The project directory (absolute).
+    pub root: PathBuf,
+    /// The file the locations came from.
+    pub file: PathBuf,
+    /// The code locations, in file order.
+    pub locations: Vec<Location>,
+}
+
+/// One code location.
+#[derive(Debug, Serialize, Clone)]
+pub struct Location {
+    /// `location_name`.
+    pub name: String,
+    /// Where the definitions are loaded from.
+    pub code_source: CodeSource,
+    /// The build directory (absolute, inside the project).
+    pub build_directory: PathBuf,
+    /// `build.registry`: the repository images are pushed to.
+    pub registry: Option<String>,
+    /// `working_directory`.
+    pub working_directory: Option<String>,
+    /// `image` (a prebuilt image, when set).
+    pub image: Option<String>,
+    /// `executable_path`.
+    pub executable_path: Option<String>,
+    /// `attribute`.
+    pub attribute: Option<String>,
+    /// `container_context`.
+    pub container_context: Option<Value>,
+    /// `agent_queue`.
+    pub agent_queue: Option<String>,
+}
+
+/// `code_source`: exactly one of these.
+#[derive(Debug, Serialize, Clone, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeSource {
+    /// `package_name`.
+    PackageName(String),
+    /// `module_name`.
+    ModuleName(String),
+    /// `python_file`.
+    PythonFile(String),
+    /// `autoload_defs_module_name`.
+    AutoloadDefsModuleName(String),
+}
+
+impl Location {
+    /// The repository to push to, or an error naming the location.
+    pub fn target_repository(&self, file: &Path) -> Result<ImageRef> {
+        let Some(registry) = &self.registry else {
+            bail!(
+                "location {:?} has no build.registry in {}; add one, like\n    build:\n      registry: ghcr.io/acme/{}",
+                self.name,
+                file.display(),
+                self.name.replace('_', "-")
+            );
+        };
+        ImageRef::parse_repository(registry)
+            .with_context(|| format!("location {:?}: build.registry in {}", self.name, file.display()))
+    }
+}
+
+impl Project {
+    /// Loads the project in `dir`.
+    pub fn load(dir: &Path) -> Result<Project> {
+        let root =
+            dir.canonicalize().with_context(|| format!("the project directory {} does not exist", dir.display()))?;
+        let dagster_cloud = root.join("dagster_cloud.yaml");
+        let build_yaml = root.join("build.yaml");
+        let project = if dagster_cloud.is_file() {
+            dagster_cloud_yaml::load(&root, &dagster_cloud)?
+        } else if root.join("dg.toml").is_file() {
+            dg::load_workspace(&root)?
+        } else if build_yaml.is_file() {
+            match dagster_cloud_yaml::load_if_legacy(&root, &build_yaml)? {
+                Some(project) => project,
+                None => dg::load_project(&root)?,
+            }
+        } else {
+            bail!(
+                "no dagster_cloud.yaml or build.yaml in {}. A minimal dagster_cloud.yaml:\n\
+                 locations:\n  - location_name: my_location\n    code_source:\n      package_name: my_package\n    \
+                 build:\n      directory: .\n      registry: ghcr.io/acme/my-location",
+                root.display()
+            );
+        };
+        if project.locations.is_empty() {
+            bail!("{} defines no code location", project.file.display());
+        }
+        Ok(project)
+    }
+
+    /// The locations named by `--location` (all when none are named).
+    pub fn select(&self, names: &[String]) -> Result<Vec<&Location>> {
+        if names.is_empty() {
+            return Ok(self.locations.iter().collect());
+        }
+        names
+            .iter()
+            .map(|name| {
+                self.locations.iter().find(|l| &l.name == name).with_context(|| {
+                    let known: Vec<&str> = self.locations.iter().map(|l| l.name.as_str()).collect();
+                    format!("unknown location {name:?}; {} defines: {}", self.file.display(), known.join(", "))
+                })
+            })
+            .collect()
+    }
+}
+
+/// Resolves a `build.directory` value against the folder of the file that
+/// holds it, and refuses one that leads outside the project.
+fn resolve_build_directory(root: &Path, base: &Path, value: &str, key: &str) -> Result<PathBuf> {
+    let joined = base.join(value);
+    let resolved =
+        joined.canonicalize().with_context(|| format!("{key}: the directory {} does not exist", joined.display()))?;
+    if !resolved.starts_with(root) {
+        bail!("{key}: {value:?} leads outside the project ({}); build directories must be inside it", root.display());
+    }
+    if !resolved.is_dir() {
+        bail!("{key}: {} is not a directory", resolved.display());
+    }
+    Ok(resolved)
+}
+
+/// The 1-based line of the first occurrence of `key` with `value` after it,
+/// for messages about a value serde accepted but validation did not.
+fn line_of(text: &str, key: &str, value: &str) -> Option<usize> {
+    text.lines().position(|l| l.split_once(key).is_some_and(|(_, rest)| rest.contains(value))).map(|i| i + 1)
+}

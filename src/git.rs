@@ -1,0 +1,78 @@
+//! What the checkout's git knows: the head commit (sha, time, author,
+//! subject) and the origin remote as a web URL. Absence of git or of a
+//! repository is not an error: callers get `None` and decide.
+
+use std::path::Path;
+
+use crate::io::process;
+
+/// The head commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Commit {
+    /// Full sha.
+    pub sha: String,
+    /// Committer time, Unix seconds.
+    pub timestamp: i64,
+    /// Author name.
+    pub author_name: String,
+    /// Author email.
+    pub author_email: String,
+    /// Subject line.
+    pub subject: String,
+}
+
+fn git(dir: &Path, args: &[&str]) -> Option<String> {
+    let mut full = vec!["-C", dir.to_str()?];
+    full.extend_from_slice(args);
+    let out = process::run("git", &full, None, None, &[]).ok()?;
+    out.success.then(|| out.stdout.trim_end_matches('\n').to_string())
+}
+
+/// The commit `rev` (e.g. `HEAD`) in the repository containing `dir`.
+pub fn commit(dir: &Path, rev: &str) -> Option<Commit> {
+    let out = git(dir, &["log", "-1", "--format=%H%n%ct%n%an%n%ae%n%s", rev, "--"])?;
+    let mut lines = out.lines();
+    Some(Commit {
+        sha: lines.next()?.to_string(),
+        timestamp: lines.next()?.parse().ok()?,
+        author_name: lines.next().unwrap_or("").to_string(),
+        author_email: lines.next().unwrap_or("").to_string(),
+        subject: lines.next().unwrap_or("").to_string(),
+    })
+}
+
+/// The `origin` remote's URL.
+pub fn origin_url(dir: &Path) -> Option<String> {
+    git(dir, &["config", "--get", "remote.origin.url"]).filter(|s| !s.is_empty())
+}
+
+/// A remote URL as the web page of the repository
+/// (`git@github.com:acme/app.git` → `https://github.com/acme/app`), with
+/// any credentials in it dropped.
+pub fn web_url(remote: &str) -> Option<String> {
+    let remote = remote.trim().trim_end_matches('/').trim_end_matches(".git");
+    let (host, path) = if let Some(rest) = remote.strip_prefix("git@") {
+        rest.split_once(':')?
+    } else {
+        let rest = remote.split_once("://")?.1;
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+        rest.split_once('/')?
+    };
+    let host = host.split(':').next()?;
+    Some(format!("https://{host}/{path}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn remotes_become_web_urls_without_credentials() {
+        let w = super::web_url;
+        assert_eq!(w("git@github.com:acme/app.git").as_deref(), Some("https://github.com/acme/app"));
+        assert_eq!(
+            w("https://x-access-token:ghs_secret@github.com/acme/app.git").as_deref(),
+            Some("https://github.com/acme/app")
+        );
+        assert_eq!(w("ssh://git@gitlab.example.com:2222/g/p").as_deref(), Some("https://gitlab.example.com/g/p"));
+        assert_eq!(w("/local/path"), None);
+    }
+}
