@@ -272,8 +272,10 @@ impl State {
             StepKind::Env(pairs) => {
                 for (k, v) in pairs {
                     let v = self.expand(v)?;
-                    self.env.retain(|(existing, _)| existing != k);
-                    self.env.push((k.clone(), v));
+                    match self.env.iter_mut().find(|(existing, _)| existing == k) {
+                        Some(entry) => entry.1 = v,
+                        None => self.env.push((k.clone(), v)),
+                    }
                 }
             }
             StepKind::Label(pairs) => {

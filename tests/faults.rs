@@ -1,0 +1,156 @@
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::util::faults::{Counter, faulty_front};
+use crate::util::server::Reply;
+use crate::util::*;
+
+fn app(registry: &str, base: &str) -> Project {
+    let p = Project::new();
+    p.file("dagster_cloud.yaml", &dagster_cloud_yaml(&[("etl", ".", &format!("{registry}/acme/etl"))]));
+    p.file("Dockerfile", &format!("FROM {base}\nCOPY defs.py /app/\n"));
+    p.file("defs.py", "defs = 1\n");
+    p
+}
+
+#[test]
+fn temporary_registry_failures_are_retried_honouring_retry_after() {
+    let reg = TestRegistry::start(Auth::None);
+    let base = push_busybox_base(&reg.host, "base/busybox", None);
+    let counter = Arc::new(Counter::new());
+    let c = counter.clone();
+    let front = faulty_front(&reg.host, move |req, _| {
+        let kind = if req.target.contains("/blobs/uploads/") && req.method == "PUT" {
+            "upload"
+        } else if req.target.contains("/manifests/") && req.method == "PUT" {
+            "manifest"
+        } else if req.method == "HEAD" {
+            "head"
+        } else {
+            return None;
+        };
+        match (kind, c.bump(kind)) {
+            ("head", 0) => Some(Reply::new(429).header("retry-after", "0")),
+            ("upload", 0) | ("manifest", 0) => Some(Reply::new(503).header("retry-after", "0")),
+            _ => None,
+        }
+    });
+    let front_host = front.addr.to_string();
+    let base_via_front = base.replace(&reg.host, &front_host);
+    let p = app(&front_host, &base_via_front);
+    let run = ok(p.cmd().args(["build", "--tag", "r1"]));
+    for retried in ["HEAD", "PUT", "failed (status 429); retry 1/3 in 0.0s", "failed (status 503); retry 1/3"] {
+        assert!(run.stderr().contains(retried), "{retried:?} missing from: {}", run.stderr());
+    }
+    skopeo_inspect(&format!("{}/acme/etl:r1", reg.host), None, &[]);
+}
+
+#[test]
+fn a_registry_that_keeps_failing_is_reported_with_the_step_and_status() {
+    let reg = TestRegistry::start(Auth::None);
+    let base = push_busybox_base(&reg.host, "base/busybox", None);
+    let front = faulty_front(&reg.host, |req, _| {
+        (req.method == "PUT" && req.target.contains("/manifests/"))
+            .then(|| Reply::new(500).header("retry-after", "0").body(b"<html>internal error</html>".to_vec()))
+    });
+    let front_host = front.addr.to_string();
+    let p = app(&front_host, &base.replace(&reg.host, &front_host));
+    let err = fails(p.cmd().args(["build", "--tag", "r2"])).stderr();
+    assert!(err.contains("putting the manifest acme/etl:r2"), "{err}");
+    assert!(err.contains("answered 500: <html>internal error</html>"), "{err}");
+    assert!(err.contains("retry 3/3"), "{err}");
+}
+
+#[test]
+fn a_missing_repository_gets_a_hint_to_create_it() {
+    let reg = TestRegistry::start(Auth::None);
+    let base = push_busybox_base(&reg.host, "base/busybox", None);
+    let front = faulty_front(&reg.host, |req, _| {
+        (req.method == "POST" && req.target.contains("/acme/etl/blobs/uploads/")).then(|| {
+            Reply::json(
+                404,
+                json!({ "errors": [{ "code": "NAME_UNKNOWN", "message": "repository name not known to registry" }] }),
+            )
+        })
+    });
+    let front_host = front.addr.to_string();
+    let p = app(&front_host, &base.replace(&reg.host, &front_host));
+    let err = fails(p.cmd().args(["build", "--tag", "r3"])).stderr();
+    assert!(
+        err.contains("the repository acme/etl does not exist") && err.contains("create the repository first"),
+        "{err}"
+    );
+    assert!(err.contains("NAME_UNKNOWN"), "{err}");
+}
+
+#[test]
+fn a_blob_whose_content_does_not_match_its_digest_is_refused() {
+    let reg = TestRegistry::start(Auth::None);
+    let base = push_busybox_base(&reg.host, "base/busybox", None);
+    let front = faulty_front(&reg.host, |req, _| {
+        (req.method == "GET" && req.target.contains("/blobs/sha256:"))
+            .then(|| Reply::new(200).body(b"tampered".to_vec()))
+    });
+    let front_host = front.addr.to_string();
+    let p = app(&front_host, &base.replace(&reg.host, &front_host));
+    let out = p.path().join("out");
+    let err = fails(p.cmd().args(["build", "--no-push", "--tag", "r4", "--output-dir"]).arg(&out)).stderr();
+    assert!(err.contains("digest mismatch"), "{err}");
+}
+
+#[test]
+fn a_missing_base_image_is_named() {
+    let reg = TestRegistry::start(Auth::None);
+    let p = app(&reg.host, &format!("{}/base/nope:3", reg.host));
+    let err = fails(p.cmd().args(["build", "--tag", "x"])).stderr();
+    assert!(err.contains(&format!("resolving the base image {}/base/nope:3", reg.host)), "{err}");
+    assert!(err.contains("was not found") && err.contains("MANIFEST_UNKNOWN"), "{err}");
+}
+
+#[test]
+fn bad_input_gets_an_error_naming_the_file_key_or_path() {
+    let check = |p: &Project, args: &[&str], wanted: &[&str]| {
+        let err = fails(p.cmd().args(args)).stderr();
+        for w in wanted {
+            assert!(err.contains(w), "{w:?} missing from: {err}");
+        }
+    };
+    let p = Project::new();
+    check(&p, &["build"], &["no dagster_cloud.yaml or build.yaml", "location_name: my_location"]);
+
+    p.file("dagster_cloud.yaml", "locations:\n  - location_name: a\n    code_source: {package_name: a\n");
+    check(&p, &["build"], &["dagster_cloud.yaml", "line"]);
+
+    p.file("dagster_cloud.yaml", "locations:\n  - location_name: a\n    code_source: {package_name: a}\n");
+    check(&p, &["build"], &["location \"a\" has no Dockerfile at", "FROM ghcr.io/acme/dagster-base:1"]);
+
+    p.file("Dockerfile", "FROM scratch\nCOPY . /app\n");
+    check(&p, &["build"], &["location \"a\" has no build.registry", "registry: ghcr.io/acme/a"]);
+    check(&p, &["build", "--location", "b"], &["unknown location \"b\"", "defines: a"]);
+    check(&p, &["build", "--platform", "amd64", "--no-push", "--output-dir", "o"], &["--platform", "linux/amd64"]);
+
+    std::os::unix::fs::symlink("/etc/passwd", p.path().join("passwd")).unwrap();
+    check(&p, &["build", "--no-push", "--output-dir", "o"], &["passwd is a symbolic link", ".dockerignore"]);
+    std::fs::remove_file(p.path().join("passwd")).unwrap();
+
+    p.file(
+        "dagster_cloud.yaml",
+        "locations:\n  - location_name: a\n    code_source: {package_name: a}\n    build: {directory: ..}\n",
+    );
+    check(&p, &["build"], &["build.directory", "leads outside the project"]);
+
+    p.file(
+        "dagster_cloud.yaml",
+        "locations:\n  - location_name: a\n    code_source: {package_name: a}\n    build: {registry: 127.0.0.1:9/a}\n",
+    );
+    p.file("Dockerfile", "FROM scratch\nCOPY missing.txt /app/\n");
+    check(
+        &p,
+        &["build", "--no-push", "--output-dir", "o"],
+        &["Dockerfile line 2: COPY missing.txt /app/", "not in the build context"],
+    );
+
+    let usage = p.cmd().args(["build", "--no-push"]).output().unwrap();
+    assert_eq!(usage.status.code(), Some(2), "a usage error exits 2");
+}
