@@ -55,6 +55,10 @@ struct BuildArgs {
     /// Do not push (needs --output-dir); registries are only read.
     #[arg(long, requires = "output_dir")]
     no_push: bool,
+    /// Do not contact any registry (needs --no-push): build only the code
+    /// layers, without reading the base image.
+    #[arg(long, requires = "no_push")]
+    offline: bool,
     /// Print the result as JSON on stdout, and no progress.
     #[arg(long)]
     json: bool,
@@ -100,7 +104,8 @@ fn build_command(args: BuildArgs, env: Env) -> Result<()> {
     let provenance = Provenance::detect(&env, &project.root)?;
     let http = Arc::new(UreqHttp::new(concat!("dagster-branch-deploy/", env!("CARGO_PKG_VERSION")))?);
     let services = Services::new(http, env, progress, args.insecure_registries);
-    let options = Options { platform, tag: args.tag, output_dir: args.output_dir, push: !args.no_push };
+    let options =
+        Options { platform, tag: args.tag, output_dir: args.output_dir, push: !args.no_push, offline: args.offline };
     let mut results = Vec::new();
     for location in locations {
         let result = build::build_location(&services, &project, location, &options, &provenance)

@@ -22,9 +22,10 @@ use crate::image::digest::Digest;
 use crate::image::dockerfile::{self, BuildPath, Recipe};
 use crate::image::layout::Layout;
 use crate::image::mutate::{self, Base, Metadata};
+use crate::image::oci::Descriptor;
 use crate::image::platform::TargetPlatform;
 use crate::image::reference::{ImageRef, validate_tag};
-use crate::io::http::Http;
+use crate::io::http::{Failure, Http, TransportError};
 use crate::progress::Progress;
 use crate::registry::pull;
 use crate::registry::push::{self, BlobSource, PushRequest, PushStats};
@@ -41,6 +42,9 @@ pub struct Options {
     pub output_dir: Option<PathBuf>,
     /// Whether to push.
     pub push: bool,
+    /// Never contact a registry (needs `push == false`): only the code
+    /// layers are built, since the base cannot be read.
+    pub offline: bool,
 }
 
 /// Where the code comes from: commit, time and repository URL.
@@ -165,6 +169,10 @@ pub struct LocationImage {
     pub builder: Option<String>,
     /// The base image, pinned by digest (native path).
     pub base: Option<String>,
+    /// The base image that could not be read, and why (offline builds).
+    pub unresolved_base: Option<String>,
+    /// The layers this build added (native path).
+    pub new_layers: Vec<Descriptor>,
     /// The tag given to the image.
     pub tag: String,
     /// `repository:tag`, when the location has a registry.
@@ -266,14 +274,22 @@ impl Job<'_> {
         self.progress().info(format!("{}: native build ({reason})", self.location.name));
         let platform = &self.options.platform;
         let from = mutate::resolve_from(recipe, platform)?;
-        let (base, base_registry) = match &from {
-            None => (Base::scratch(platform), None),
-            Some(image) => {
-                let registry = self.services.registry(image)?;
-                let base = pull::resolve_base(&registry, image, platform)
-                    .with_context(|| format!("resolving the base image {image} for {platform}"))?;
-                (base, Some(registry))
+        let (base, base_registry, unresolved) = match &from {
+            None => (Base::scratch(platform), None, None),
+            Some(image) if self.options.offline => {
+                (Base::scratch(platform), None, Some(format!("{image} (--offline)")))
             }
+            Some(image) => match self.resolve_base(image) {
+                Ok((base, registry)) => (base, Some(registry), None),
+                Err(e) if !self.options.push && TransportError::failure_in(&e) == Some(Failure::Unreachable) => {
+                    self.progress().warn(format!(
+                        "{}: could not reach the registry of the base image {image}; writing only the code layers ({e:#})",
+                        self.location.name
+                    ));
+                    (Base::scratch(platform), None, Some(format!("{image} (unreachable)")))
+                }
+                Err(e) => return Err(e),
+            },
         };
         let base_pinned =
             base.name.as_ref().zip(base.manifest_digest.clone()).map(|(n, d)| n.with_digest(d).to_string());
@@ -289,6 +305,10 @@ impl Job<'_> {
         for layer in &built.new_layers {
             self.progress().info(format!("  layer {} ({})", layer.digest.short(), human_bytes(layer.size)));
         }
+        if let Some(unresolved) = unresolved {
+            return Ok(self.code_layers_only(reason, built.new_layers, unresolved, layout_dir));
+        }
+        built.store(&layout)?;
         if self.options.output_dir.is_some() {
             if let (Some(registry), Some(image)) = (&base_registry, &from) {
                 let n = pull::fetch_missing(registry, &image.repository, &base.layers, &layout)
@@ -298,12 +318,7 @@ impl Job<'_> {
                 }
             }
             layout.set_ref(&built.manifest, &self.tag)?;
-            self.progress().info(format!(
-                "  wrote {} (oci:{}:{})",
-                layout_dir.display(),
-                layout_dir.display(),
-                self.tag
-            ));
+            self.progress().info(format!("  wrote oci:{}:{}", layout_dir.display(), self.tag));
         }
         let mut pushed = None;
         if let (true, Some(target)) = (self.options.push, &self.target) {
@@ -342,6 +357,8 @@ impl Job<'_> {
             reason,
             builder: None,
             base: base_pinned,
+            unresolved_base: None,
+            new_layers: built.new_layers,
             tag: self.tag.clone(),
             image: self.target.as_ref().map(ToString::to_string),
             reference: self.target.as_ref().map(|t| t.with_digest(digest.clone()).to_string()),
@@ -350,6 +367,44 @@ impl Job<'_> {
             pushed,
             seconds: 0.0,
         })
+    }
+
+    fn resolve_base(&self, image: &ImageRef) -> Result<(Base, Arc<Registry>)> {
+        let platform = &self.options.platform;
+        let registry = self.services.registry(image)?;
+        let base = pull::resolve_base(&registry, image, platform)
+            .with_context(|| format!("resolving the base image {image} for {platform}"))?;
+        Ok((base, registry))
+    }
+
+    /// The outcome of an offline build: code layers only, no image.
+    fn code_layers_only(
+        &self,
+        reason: String,
+        layers: Vec<Descriptor>,
+        unresolved: String,
+        dir: PathBuf,
+    ) -> LocationImage {
+        self.progress().info(format!(
+            "  base {unresolved} not resolved: wrote the code layers only, to {}",
+            self.options.output_dir.as_ref().map_or("a temporary directory".to_string(), |_| dir.display().to_string())
+        ));
+        LocationImage {
+            location: self.location.name.clone(),
+            build: BuildKind::Native,
+            reason,
+            builder: None,
+            base: None,
+            unresolved_base: Some(unresolved),
+            new_layers: layers,
+            tag: self.tag.clone(),
+            image: self.target.as_ref().map(ToString::to_string),
+            digest: None,
+            reference: None,
+            layout: self.options.output_dir.as_ref().map(|_| dir),
+            pushed: None,
+            seconds: 0.0,
+        }
     }
 
     fn external(&self, instructions: &[dockerfile::Instruction], reason: String) -> Result<LocationImage> {
@@ -409,6 +464,8 @@ impl Job<'_> {
             reason,
             builder: Some(builder.name().to_string()),
             base: None,
+            unresolved_base: None,
+            new_layers: Vec::new(),
             tag: self.tag.clone(),
             image: target_text,
             reference: self.target.as_ref().zip(digest.clone()).map(|(t, d)| t.with_digest(d).to_string()),

@@ -62,16 +62,31 @@ pub struct Metadata {
     pub platform: TargetPlatform,
 }
 
-/// A built image, its blobs stored in the layout.
+/// A built image: its new layers are in the layout; its config and
+/// manifest are returned as bytes, for the caller to store once the base is
+/// known to be real (an offline build stores only the layers).
 pub struct Built {
     /// The manifest's descriptor (its digest identifies the image).
     pub manifest: Descriptor,
+    /// The manifest's exact bytes.
+    pub manifest_bytes: Vec<u8>,
     /// The layers this build added.
     pub new_layers: Vec<Descriptor>,
     /// The config blob.
     pub config: Descriptor,
+    /// The config's exact bytes.
+    pub config_bytes: Vec<u8>,
     /// Every layer, base first.
     pub layers: Vec<Descriptor>,
+}
+
+impl Built {
+    /// Stores the config and manifest in the layout.
+    pub fn store(&self, layout: &Layout) -> Result<()> {
+        layout.put_bytes(&self.config_bytes)?;
+        layout.put_bytes(&self.manifest_bytes)?;
+        Ok(())
+    }
 }
 
 /// Expands the `FROM` word with the global ARGs; `None` for scratch.
@@ -110,7 +125,8 @@ fn platform_args(platform: &TargetPlatform) -> HashMap<String, String> {
     args
 }
 
-/// Builds the image: writes new layers, config and manifest into `layout`.
+/// Builds the image: writes the new layers into `layout` and computes the
+/// config and manifest.
 pub fn apply(recipe: &Recipe, context: &BuildContext, base: &Base, meta: &Metadata, layout: &Layout) -> Result<Built> {
     let mut config = base.config.clone();
     let created = rfc3339(meta.epoch)?;
@@ -139,7 +155,7 @@ pub fn apply(recipe: &Recipe, context: &BuildContext, base: &Base, meta: &Metada
     let hist = hist.entry("history").or_insert_with(|| json!([]));
     hist.as_array_mut().context("the base config's history is not a list")?.extend(history);
     let config_bytes = to_canonical_bytes(&config);
-    let config_digest = layout.put_bytes(&config_bytes)?;
+    let config_digest = Digest::of(&config_bytes);
     let mut layers = base.layers.clone();
     layers.extend(new_layers.iter().map(|(d, _)| d.clone()));
     let config_descriptor = Descriptor::new(base.family.config(), config_digest, config_bytes.len() as u64);
@@ -152,11 +168,13 @@ pub fn apply(recipe: &Recipe, context: &BuildContext, base: &Base, meta: &Metada
         extra: Map::new(),
     };
     let manifest_bytes = to_canonical_bytes(&manifest);
-    let manifest_digest = layout.put_bytes(&manifest_bytes)?;
+    let manifest_digest = Digest::of(&manifest_bytes);
     Ok(Built {
         manifest: Descriptor::new(base.family.manifest(), manifest_digest, manifest_bytes.len() as u64),
+        manifest_bytes,
         new_layers: new_layers.into_iter().map(|(d, _)| d).collect(),
         config: config_descriptor,
+        config_bytes,
         layers,
     })
 }
@@ -408,6 +426,7 @@ mod tests {
         let meta =
             Metadata { epoch: 0, labels: vec![("org.opencontainers.image.revision".into(), "abc".into())], platform };
         let built = apply(&recipe, &context, &base, &meta, &layout).unwrap();
+        built.store(&layout).unwrap();
         let config: Value = serde_json::from_slice(&layout.read_blob(&built.config.digest).unwrap()).unwrap();
         (config, built, out)
     }

@@ -93,6 +93,62 @@ impl Response {
     }
 }
 
+/// Why a request got no response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The host could not be found or refused the connection: offline, or
+    /// the wrong address. Retrying soon will not help.
+    Unreachable,
+    /// The exchange broke off (timeout, reset): retrying may help.
+    Interrupted,
+    /// Anything else (TLS, a malformed URL, a bad proxy setting).
+    Permanent,
+}
+
+/// A request that got no HTTP response.
+#[derive(Debug)]
+pub struct TransportError {
+    /// What kind of failure.
+    pub failure: Failure,
+    /// The method and URL (without query) and the cause.
+    pub message: String,
+}
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+impl TransportError {
+    fn from_ureq(request: &Request, e: &ureq::Error) -> TransportError {
+        let failure = match e {
+            ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => Failure::Unreachable,
+            ureq::Error::Io(io) if is_unreachable(io) => Failure::Unreachable,
+            ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::BodyStalled => Failure::Interrupted,
+            ureq::Error::Protocol(_) => Failure::Interrupted,
+            _ => Failure::Permanent,
+        };
+        let message = format!("{} {}: {e}", request.method, redact_query(&request.url));
+        TransportError { failure, message }
+    }
+
+    /// The failure kind of the first transport error in an error chain.
+    pub fn failure_in(error: &anyhow::Error) -> Option<Failure> {
+        error.chain().find_map(|e| e.downcast_ref::<TransportError>()).map(|t| t.failure)
+    }
+}
+
+/// Refused connections, unreachable networks and failed name lookups (which
+/// std reports without a kind of their own).
+fn is_unreachable(e: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(e.kind(), ConnectionRefused | HostUnreachable | NetworkUnreachable | AddrNotAvailable)
+        || e.to_string().contains("failed to lookup address")
+}
+
 /// Sends HTTP requests. Implementations return every status as a
 /// [`Response`]; only transport failures are errors.
 pub trait Http: Send + Sync {
@@ -175,9 +231,7 @@ impl Http for UreqHttp {
                 self.agent.run(builder.header("content-length", len.to_string()).body(body)?)
             }
         };
-        let response = result.map_err(|e| anyhow::anyhow!("{e}")).with_context(|| {
-            format!("{} {}: the request did not complete", request.method, redact_query(&request.url))
-        })?;
+        let response = result.map_err(|e| TransportError::from_ureq(request, &e))?;
         let status = response.status().as_u16();
         let headers = response
             .headers()

@@ -22,7 +22,7 @@ use base64::engine::general_purpose::STANDARD;
 use super::challenge::{self, Challenge};
 use super::error::{RegistryError, is_temporary_status};
 use crate::auth::{Credential, Keychain, Secret};
-use crate::io::http::{Body, Http, Request, Response, redact_query};
+use crate::io::http::{Body, Failure, Http, Request, Response, TransportError, redact_query};
 use crate::progress::Progress;
 use crate::urls::{encode_component, origin, with_query};
 
@@ -116,7 +116,7 @@ impl Registry {
             }
             let response = match self.http.send(&req) {
                 Ok(r) => r,
-                Err(e) if attempt < RETRIES => {
+                Err(e) if attempt < RETRIES && is_worth_retrying(&e) => {
                     attempt += 1;
                     self.wait(attempt, None, &req, &format!("{e:#}"));
                     continue;
@@ -190,7 +190,7 @@ impl Registry {
                     self.wait(attempt, retry_after, &req, &format!("status {}", r.status));
                 }
                 Ok(r) => break r,
-                Err(e) if attempt < RETRIES => {
+                Err(e) if attempt < RETRIES && is_worth_retrying(&e) => {
                     attempt += 1;
                     self.wait(attempt, None, &req, &format!("{e:#}"));
                 }
@@ -328,6 +328,12 @@ impl Registry {
         }
         Ok(())
     }
+}
+
+/// Only interrupted exchanges are retried: an unreachable host or a TLS
+/// failure answers the same way a few seconds later.
+fn is_worth_retrying(error: &anyhow::Error) -> bool {
+    TransportError::failure_in(error) == Some(Failure::Interrupted)
 }
 
 fn basic(c: &Credential) -> String {
