@@ -9,21 +9,13 @@ use crate::util::*;
 
 const CREDS: &str = "ci:secret123";
 
-fn app(registry: &str, base: &str) -> Project {
-    let p = Project::new();
-    p.file("dagster_cloud.yaml", &dagster_cloud_yaml(&[("etl", ".", &format!("{registry}/acme/etl"))]));
-    p.file("Dockerfile", &format!("FROM {base}\nCOPY defs.py /app/\n"));
-    p.file("defs.py", "defs = 1\n");
-    p
-}
-
 #[test]
 fn basic_auth_uses_docker_config_and_names_the_refused_credential() {
     let reg = TestRegistry::start(Auth::Htpasswd);
     let p = Project::new();
     let config = p.docker_config(&reg.host, USER, PASSWORD);
     let base = push_busybox_base(&reg.host, "base/busybox", Some(&config));
-    let p = app(&reg.host, &base);
+    let p = code_only_project(&reg.host, &base);
     let good = p.docker_config(&reg.host, USER, PASSWORD);
     let out = ok(p.cmd().env("DOCKER_CONFIG", &good).args(["build", "--json", "--tag", "b1"])).json();
     skopeo_inspect(out["locations"][0]["reference"].as_str().unwrap(), Some(CREDS), &[]);
@@ -45,7 +37,7 @@ fn token_auth_exchanges_scopes_for_push_and_mount() {
     let p = Project::new();
     let config = p.docker_config(&reg.host, USER, PASSWORD);
     let base = push_busybox_base(&reg.host, "base/busybox", Some(&config));
-    let p = app(&reg.host, &base);
+    let p = code_only_project(&reg.host, &base);
     let config = p.docker_config(&reg.host, USER, PASSWORD);
     let out = ok(p.cmd().env("DOCKER_CONFIG", &config).args(["build", "--json", "--tag", "t1"])).json();
     assert_eq!(out["locations"][0]["pushed"]["mounted"], 2, "{out}");
@@ -69,7 +61,7 @@ fn gitlab_ci_registry_variables_are_used_for_the_ci_registry() {
     let p = Project::new();
     let config = p.docker_config(&reg.host, USER, PASSWORD);
     let base = push_busybox_base(&reg.host, "base/busybox", Some(&config));
-    let p = app(&reg.host, &base);
+    let p = code_only_project(&reg.host, &base);
     let out = ok(p
         .cmd()
         .env("CI_REGISTRY", &reg.host)
@@ -127,7 +119,7 @@ fn ecr_credentials_come_from_a_sigv4_signed_get_authorization_token_through_the_
     let p = Project::new();
     let base_config = p.docker_config(&reg.host, "AWS", ECR_PASSWORD);
     let base = push_busybox_base(&reg.host, "base/busybox", Some(&base_config));
-    let p = app(ECR_HOST, &base);
+    let p = code_only_project(ECR_HOST, &base);
     let config = p.docker_config(&reg.host, "AWS", ECR_PASSWORD);
     let ecr = fake_ecr();
     let proxy = ConnectProxy::start(reg.host.clone());
@@ -162,4 +154,59 @@ fn ecr_credentials_come_from_a_sigv4_signed_get_authorization_token_through_the_
     let err = fails(&mut run("not-the-secret")).stderr();
     assert!(err.contains("GetAuthorizationToken") && err.contains("InvalidSignatureException"), "{err}");
     assert!(!err.contains("not-the-secret"), "{err}");
+}
+
+#[test]
+fn tls_registries_are_trusted_through_ssl_cert_file_and_reached_through_https_proxy() {
+    let reg = TestRegistry::start_tls(Auth::None, "registry.test");
+    let proxy = ConnectProxy::start(reg.host.clone());
+    let p = Project::new();
+    p.file("dagster_cloud.yaml", &dagster_cloud_yaml(&[("etl", ".", "registry.test/acme/etl")]));
+    p.file("Dockerfile", "FROM scratch\nCOPY defs.py /app/\n");
+    p.file("defs.py", "defs = 1\n");
+    let cert = reg.dir.path().join("ca.crt");
+    let out = ok(p
+        .cmd()
+        .env("HTTPS_PROXY", proxy.url())
+        .env("SSL_CERT_FILE", &cert)
+        .args(["build", "--json", "--tag", "s1"]))
+    .json();
+    assert!(out["locations"][0]["reference"].as_str().unwrap().starts_with("registry.test/acme/etl@sha256:"));
+    assert!(proxy.targets().iter().all(|t| t == "registry.test:443"), "{:?}", proxy.targets());
+    assert!(reg.requests().iter().any(|r| r.starts_with("PUT /v2/acme/etl/manifests/s1")));
+
+    let err = fails(p.cmd().env("HTTPS_PROXY", proxy.url()).args(["build", "--tag", "s2"])).stderr();
+    assert!(
+        err.contains("registry.test") && err.to_lowercase().contains("certificate"),
+        "an untrusted certificate is refused: {err}"
+    );
+    assert!(!err.contains("retry"), "a TLS failure is not retried: {err}");
+}
+
+#[test]
+fn credential_helpers_from_docker_config_are_run() {
+    let reg = TestRegistry::start(Auth::Htpasswd);
+    let p = Project::new();
+    p.file("dagster_cloud.yaml", &dagster_cloud_yaml(&[("etl", ".", &format!("{}/acme/etl", reg.host))]));
+    p.file("Dockerfile", "FROM scratch\nCOPY defs.py /app/\n");
+    p.file("defs.py", "defs = 1\n");
+    let bin = p.home.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-fake");
+    std::fs::write(
+        &helper,
+        format!("#!/bin/sh\nread server\necho \"$1 $server\" >> {0}/helper.log\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' \"$server\"\n", p.home.path().display()),
+    )
+    .unwrap();
+    set_mode(&helper, 0o755);
+    let config = p.home.path().join("docker");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.json"), json!({ "credHelpers": { reg.host.clone(): "fake" } }).to_string())
+        .unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let out =
+        ok(p.cmd().env("PATH", path).env("DOCKER_CONFIG", &config).args(["build", "--json", "--tag", "h1"])).json();
+    skopeo_inspect(out["locations"][0]["reference"].as_str().unwrap(), Some(CREDS), &[]);
+    let log = std::fs::read_to_string(p.home.path().join("helper.log")).unwrap();
+    assert_eq!(log.trim(), format!("get {}", reg.host));
 }

@@ -6,14 +6,6 @@ use crate::util::faults::{Counter, faulty_front};
 use crate::util::server::Reply;
 use crate::util::*;
 
-fn app(registry: &str, base: &str) -> Project {
-    let p = Project::new();
-    p.file("dagster_cloud.yaml", &dagster_cloud_yaml(&[("etl", ".", &format!("{registry}/acme/etl"))]));
-    p.file("Dockerfile", &format!("FROM {base}\nCOPY defs.py /app/\n"));
-    p.file("defs.py", "defs = 1\n");
-    p
-}
-
 #[test]
 fn temporary_registry_failures_are_retried_honouring_retry_after() {
     let reg = TestRegistry::start(Auth::None);
@@ -38,7 +30,7 @@ fn temporary_registry_failures_are_retried_honouring_retry_after() {
     });
     let front_host = front.addr.to_string();
     let base_via_front = base.replace(&reg.host, &front_host);
-    let p = app(&front_host, &base_via_front);
+    let p = code_only_project(&front_host, &base_via_front);
     let run = ok(p.cmd().args(["build", "--tag", "r1"]));
     for retried in ["HEAD", "PUT", "failed (status 429); retry 1/3 in 0.0s", "failed (status 503); retry 1/3"] {
         assert!(run.stderr().contains(retried), "{retried:?} missing from: {}", run.stderr());
@@ -55,7 +47,7 @@ fn a_registry_that_keeps_failing_is_reported_with_the_step_and_status() {
             .then(|| Reply::new(500).header("retry-after", "0").body(b"<html>internal error</html>".to_vec()))
     });
     let front_host = front.addr.to_string();
-    let p = app(&front_host, &base.replace(&reg.host, &front_host));
+    let p = code_only_project(&front_host, &base.replace(&reg.host, &front_host));
     let err = fails(p.cmd().args(["build", "--tag", "r2"])).stderr();
     assert!(err.contains("putting the manifest acme/etl:r2"), "{err}");
     assert!(err.contains("answered 500: <html>internal error</html>"), "{err}");
@@ -75,7 +67,7 @@ fn a_missing_repository_gets_a_hint_to_create_it() {
         })
     });
     let front_host = front.addr.to_string();
-    let p = app(&front_host, &base.replace(&reg.host, &front_host));
+    let p = code_only_project(&front_host, &base.replace(&reg.host, &front_host));
     let err = fails(p.cmd().args(["build", "--tag", "r3"])).stderr();
     assert!(
         err.contains("the repository acme/etl does not exist") && err.contains("create the repository first"),
@@ -93,7 +85,7 @@ fn a_blob_whose_content_does_not_match_its_digest_is_refused() {
             .then(|| Reply::new(200).body(b"tampered".to_vec()))
     });
     let front_host = front.addr.to_string();
-    let p = app(&front_host, &base.replace(&reg.host, &front_host));
+    let p = code_only_project(&front_host, &base.replace(&reg.host, &front_host));
     let out = p.path().join("out");
     let err = fails(p.cmd().args(["build", "--no-push", "--tag", "r4", "--output-dir"]).arg(&out)).stderr();
     assert!(err.contains("digest mismatch"), "{err}");
@@ -102,7 +94,7 @@ fn a_blob_whose_content_does_not_match_its_digest_is_refused() {
 #[test]
 fn a_missing_base_image_is_named() {
     let reg = TestRegistry::start(Auth::None);
-    let p = app(&reg.host, &format!("{}/base/nope:3", reg.host));
+    let p = code_only_project(&reg.host, &format!("{}/base/nope:3", reg.host));
     let err = fails(p.cmd().args(["build", "--tag", "x"])).stderr();
     assert!(err.contains(&format!("resolving the base image {}/base/nope:3", reg.host)), "{err}");
     assert!(err.contains("was not found") && err.contains("MANIFEST_UNKNOWN"), "{err}");

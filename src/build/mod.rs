@@ -226,6 +226,7 @@ pub fn build_location(
         BuildPath::External { reason } => job.external(&instructions, reason),
     }?;
     result.seconds = started.elapsed().as_secs_f64();
+    services.progress.info(format!("  {} done in {:.2}s", location.name, result.seconds));
     Ok(result)
 }
 

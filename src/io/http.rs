@@ -127,6 +127,9 @@ impl TransportError {
         let failure = match e {
             ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => Failure::Unreachable,
             ureq::Error::Io(io) if is_unreachable(io) => Failure::Unreachable,
+            ureq::Error::Io(io) if matches!(io.kind(), io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput) => {
+                Failure::Permanent
+            }
             ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::BodyStalled => Failure::Interrupted,
             ureq::Error::Protocol(_) => Failure::Interrupted,
             _ => Failure::Permanent,

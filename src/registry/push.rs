@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use super::error::RegistryError;
 use super::pull::fetch_blob;
 use super::remote::{UploadStart, blob_exists, finish_upload, push_scope, start_upload};
 use super::transport::Registry;
@@ -75,9 +76,12 @@ pub fn push(request: &PushRequest) -> Result<(Digest, PushStats)> {
     let mounted = AtomicUsize::new(0);
     let present = AtomicUsize::new(0);
     parallel::map(request.blobs, JOBS, |blob| {
-        let outcome = push_blob(request, blob)
-            .or_else(|first| push_blob(request, blob).map_err(|_| first))
-            .with_context(|| format!("uploading blob {} ({} bytes)", blob.digest, blob.size))?;
+        let outcome =
+            push_blob(request, blob)
+                .or_else(|first| {
+                    if worth_a_fresh_start(&first) { push_blob(request, blob).map_err(|_| first) } else { Err(first) }
+                })
+                .with_context(|| format!("uploading blob {} ({} bytes)", blob.digest, blob.size))?;
         match outcome {
             Outcome::Present => present.fetch_add(1, Ordering::Relaxed),
             Outcome::Mounted => mounted.fetch_add(1, Ordering::Relaxed),
@@ -104,6 +108,16 @@ pub fn push(request: &PushRequest) -> Result<(Digest, PushStats)> {
         present: present.into_inner(),
     };
     Ok((digest, stats))
+}
+
+/// A blob is pushed again from its HEAD after a temporary failure or a
+/// dead upload session (spec: never resume a failed session); an
+/// unreachable host or refused credential would only fail again.
+fn worth_a_fresh_start(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|e| e.downcast_ref::<RegistryError>())
+        .any(|e| e.is_temporary() || e.has_code("BLOB_UPLOAD_UNKNOWN") || e.has_code("BLOB_UPLOAD_INVALID"))
 }
 
 /// One blob: HEAD, then mount or upload. A failed attempt is retried from

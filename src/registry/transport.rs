@@ -41,6 +41,8 @@ pub struct Registry {
     credential: Option<Credential>,
     progress: Progress,
     state: Mutex<State>,
+    /// Held while pinging, so parallel requests wait for one ping.
+    ping: Mutex<()>,
 }
 
 #[derive(Default)]
@@ -74,6 +76,7 @@ impl Registry {
             credential,
             progress,
             state: Mutex::new(State::default()),
+            ping: Mutex::new(()),
         }
     }
 
@@ -176,6 +179,7 @@ impl Registry {
 
     /// Pings `/v2/` once to learn how the registry authenticates.
     fn ensure_pinged(&self) -> Result<()> {
+        let _one_at_a_time = self.ping.lock().expect("ping lock");
         if self.state.lock().expect("auth state lock").scheme.is_some() {
             return Ok(());
         }

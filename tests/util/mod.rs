@@ -145,6 +145,15 @@ pub fn dagster_cloud_yaml(locations: &[(&str, &str, &str)]) -> String {
     out
 }
 
+/// One location, `etl`, whose Dockerfile copies `defs.py` onto `base`.
+pub fn code_only_project(registry: &str, base: &str) -> Project {
+    let p = Project::new();
+    p.file("dagster_cloud.yaml", &dagster_cloud_yaml(&[("etl", ".", &format!("{registry}/acme/etl"))]));
+    p.file("Dockerfile", &format!("FROM {base}\nCOPY defs.py /app/\n"));
+    p.file("defs.py", "defs = 1\n");
+    p
+}
+
 /// `skopeo inspect` (with `--config` or `--raw` in `extra`), as JSON.
 pub fn skopeo_inspect(reference: &str, creds: Option<&str>, extra: &[&str]) -> serde_json::Value {
     registry::require_tool("skopeo");

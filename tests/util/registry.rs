@@ -46,6 +46,16 @@ pub fn require_tool(name: &str) {
 
 impl TestRegistry {
     pub fn start(auth: Auth) -> TestRegistry {
+        TestRegistry::start_with(auth, None)
+    }
+
+    /// A registry serving TLS for `name`, with a certificate from a test CA
+    /// whose certificate is at `dir/ca.crt`.
+    pub fn start_tls(auth: Auth, name: &str) -> TestRegistry {
+        TestRegistry::start_with(auth, Some(name))
+    }
+
+    fn start_with(auth: Auth, tls_name: Option<&str>) -> TestRegistry {
         require_tool("docker-registry");
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
@@ -78,9 +88,75 @@ impl TestRegistry {
                 config
             }
         };
+        let tls_config = match tls_name {
+            Some(name) => {
+                let d = dir.path();
+                let openssl = |args: &[&str]| {
+                    let ok = Command::new("openssl")
+                        .args(args)
+                        .current_dir(d)
+                        .stderr(Stdio::null())
+                        .status()
+                        .expect("openssl");
+                    assert!(ok.success(), "openssl {args:?}");
+                };
+                openssl(&[
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=test-ca",
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.crt",
+                ]);
+                openssl(&[
+                    "req",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-subj",
+                    &format!("/CN={name}"),
+                    "-keyout",
+                    "tls.key",
+                    "-out",
+                    "tls.csr",
+                ]);
+                std::fs::write(d.join("ext.cnf"), format!("subjectAltName=DNS:{name}\nbasicConstraints=CA:FALSE\n"))
+                    .unwrap();
+                openssl(&[
+                    "x509",
+                    "-req",
+                    "-in",
+                    "tls.csr",
+                    "-CA",
+                    "ca.crt",
+                    "-CAkey",
+                    "ca.key",
+                    "-CAcreateserial",
+                    "-days",
+                    "2",
+                    "-extfile",
+                    "ext.cnf",
+                    "-out",
+                    "tls.crt",
+                ]);
+                format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    d.join("tls.crt").display(),
+                    d.join("tls.key").display()
+                )
+            }
+            None => String::new(),
+        };
         let config = format!(
             "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  \
-             delete:\n    enabled: true\nhttp:\n  addr: {host}\n{auth_config}",
+             delete:\n    enabled: true\nhttp:\n  addr: {host}\n{tls_config}{auth_config}",
             dir.path().join("data").display()
         );
         std::fs::write(dir.path().join("config.yml"), config).unwrap();
