@@ -8,8 +8,10 @@
 
 pub mod auth;
 pub mod build;
+pub mod ci;
 pub mod cli;
 pub mod config;
+pub mod dagster;
 pub mod env;
 pub mod git;
 pub mod image;

@@ -1,0 +1,37 @@
+//! A local run: the checkout's branch and head commit; the repository name
+//! from the origin remote.
+
+use super::{Context, Event, GitFacts, Provider, owner_of};
+use crate::git::web_url;
+
+pub fn context(git: &GitFacts) -> Context {
+    let repo_url = git.origin_url.as_deref().and_then(web_url);
+    let repo_name = repo_url.as_deref().and_then(|u| {
+        let path = u.split_once("://")?.1.split_once('/')?.1;
+        Some(path.to_string())
+    });
+    let branch = git.branch.clone().filter(|b| b != "HEAD");
+    let default = git.default_branch.clone();
+    let event = match &branch {
+        Some(b) => Event::Push {
+            default_branch: match &default {
+                Some(d) => d == b,
+                None => b == "main" || b == "master",
+            },
+        },
+        None => Event::Push { default_branch: false },
+    };
+    Context {
+        provider: Provider::Local,
+        event_name: "local".to_string(),
+        event,
+        repo_owner: repo_name.as_deref().and_then(owner_of),
+        repo_name,
+        repo_url,
+        branch,
+        commit: git.head.clone(),
+        change_request: None,
+        run_url: None,
+        review_api: None,
+    }
+}

@@ -1,0 +1,163 @@
+//! The GraphQL client: the organization URL (`DAGSTER_CLOUD_URL`, else
+//! `https://{org}.dagster.cloud`), the two scopes (organization:
+//! `{url}/graphql`; deployment: `{url}/{deployment}/graphql` with the
+//! `Dagster-Cloud-Deployment` header), the API token header, retries on
+//! 409/429/5xx honouring `Retry-After`, the maintenance reply, and any
+//! `errors` key treated as a failure whatever the HTTP status.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::documents::operation_name;
+use crate::auth::Secret;
+use crate::io::http::{Body, Http, Request};
+use crate::progress::Progress;
+use crate::registry::transport::parse_retry_after;
+
+const RETRIES: u32 = 3;
+
+/// Which endpoint a request goes to.
+#[derive(Clone, Copy, Debug)]
+pub enum Scope<'a> {
+    /// `{url}/graphql`, no deployment.
+    Organization,
+    /// `{url}/{deployment}/graphql` with the deployment header.
+    Deployment(&'a str),
+}
+
+/// A request as the dry run shows it: secrets redacted.
+#[derive(Clone, Debug, Serialize)]
+pub struct ShownRequest {
+    /// The operation name.
+    pub operation: String,
+    /// The URL.
+    pub url: String,
+    /// Headers, the token redacted.
+    pub headers: Vec<(String, String)>,
+    /// The variables.
+    pub variables: Value,
+}
+
+/// A Dagster+ GraphQL client.
+pub struct Client {
+    http: Arc<dyn Http>,
+    url: String,
+    token: Secret,
+    progress: Progress,
+}
+
+/// The organization URL: `DAGSTER_CLOUD_URL` as given, else from the
+/// organization name.
+pub fn organization_url(url: Option<&str>, organization: Option<&str>) -> Result<String> {
+    match (url, organization) {
+        (Some(url), _) => Ok(url.trim_end_matches('/').to_string()),
+        (None, Some(org)) => Ok(format!("https://{org}.dagster.cloud")),
+        (None, None) => bail!(
+            "set the Dagster+ organization: DAGSTER_CLOUD_ORGANIZATION (or --organization), or the full URL in \
+             DAGSTER_CLOUD_URL (https://<org>.dagster.cloud; https://<org>.eu.dagster.cloud in the EU)"
+        ),
+    }
+}
+
+impl Client {
+    /// A client for the organization at `url`.
+    pub fn new(http: Arc<dyn Http>, url: String, token: Secret, progress: Progress) -> Client {
+        Client { http, url, token, progress }
+    }
+
+    /// The organization URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The URL and headers of a request in `scope`.
+    pub fn endpoint(url: &str, scope: Scope) -> (String, Vec<(String, String)>) {
+        match scope {
+            Scope::Organization => (format!("{url}/graphql"), Vec::new()),
+            Scope::Deployment(d) => {
+                (format!("{url}/{d}/graphql"), vec![("Dagster-Cloud-Deployment".to_string(), d.to_string())])
+            }
+        }
+    }
+
+    /// How the request would look, for the dry run.
+    pub fn show(url: &str, scope: Scope, document: &str, variables: Value) -> ShownRequest {
+        let (url, mut headers) = Client::endpoint(url, scope);
+        headers.insert(0, ("Dagster-Cloud-Api-Token".to_string(), "(redacted)".to_string()));
+        ShownRequest { operation: operation_name(document).to_string(), url, headers, variables }
+    }
+
+    /// Sends one operation; returns its `data`.
+    pub fn request(&self, scope: Scope, document: &str, variables: Value) -> Result<Value> {
+        let operation = operation_name(document);
+        let (url, headers) = Client::endpoint(&self.url, scope);
+        let body = serde_json::to_vec(&json!({ "query": document, "variables": variables }))?;
+        let mut request = Request::new("POST", &url)
+            .header("Dagster-Cloud-Api-Token", self.token.expose())
+            .header("content-type", "application/json")
+            .body(Body::Bytes(body));
+        for (k, v) in headers {
+            request = request.header(&k, v);
+        }
+        let step = format!("{operation} at {url}");
+        let mut attempt = 0;
+        loop {
+            let response = self.http.send(&request).with_context(|| format!("sending {step}"))?;
+            let status = response.status;
+            let retry_after = response.header("retry-after").and_then(parse_retry_after);
+            if matches!(status, 409 | 429 | 502 | 503 | 504) && attempt < RETRIES {
+                attempt += 1;
+                let wait =
+                    retry_after.unwrap_or(Duration::from_millis(500 * 2u64.pow(attempt))).min(Duration::from_secs(60));
+                self.progress.info(format!(
+                    "  {step} answered {status}; retry {attempt}/{RETRIES} in {:.1}s",
+                    wait.as_secs_f64()
+                ));
+                std::thread::sleep(wait);
+                continue;
+            }
+            if matches!(status, 401 | 403) {
+                let text = response.excerpt(300);
+                bail!(
+                    "Dagster+ rejected the API token from DAGSTER_CLOUD_API_TOKEN ({status} for {step}{}); check that it \
+                     is a valid user or agent token for this organization",
+                    if text.is_empty() { String::new() } else { format!(": {text}") }
+                );
+            }
+            let text = response.read_limited(16 << 20).with_context(|| format!("reading the reply to {step}"))?;
+            let reply: Value = match serde_json::from_slice(&text) {
+                Ok(v) => v,
+                Err(_) => bail!(
+                    "{step} answered {status} with a body that is not JSON: {}",
+                    String::from_utf8_lossy(&text).chars().take(300).collect::<String>()
+                ),
+            };
+            if let Some(m) = reply.get("maintenance").filter(|m| m.is_object()) {
+                attempt = 0;
+                let wait = m["retry_interval"].as_f64().unwrap_or(30.0).clamp(1.0, 600.0);
+                let message = m["message"].as_str().unwrap_or("Dagster+ is under maintenance");
+                self.progress.warn(format!("{message}; trying {operation} again in {wait:.0}s"));
+                std::thread::sleep(Duration::from_secs_f64(wait));
+                continue;
+            }
+            if let Some(errors) = reply.get("errors").and_then(Value::as_array).filter(|e| !e.is_empty()) {
+                let messages: Vec<String> = errors
+                    .iter()
+                    .map(|e| e["message"].as_str().map_or_else(|| e.to_string(), str::to_string))
+                    .collect();
+                bail!("Dagster+ answered {step} with GraphQL errors: {}", messages.join("; "));
+            }
+            match reply.get("data").filter(|d| !d.is_null()) {
+                Some(data) if status == 200 => return Ok(data.clone()),
+                _ => bail!(
+                    "{step} answered {status} without data: {}",
+                    reply.to_string().chars().take(300).collect::<String>()
+                ),
+            }
+        }
+    }
+}

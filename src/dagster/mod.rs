@@ -1,0 +1,337 @@
+//! Dagster+: the GraphQL [`documents`], the [`client`], and one function per
+//! step of a deploy: upsert the branch deployment, deploy the locations,
+//! wait until they load, delete a branch deployment, and find the Serverless
+//! registry.
+
+pub mod client;
+pub mod documents;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::progress::Progress;
+use client::{Client, Scope};
+
+/// `PullRequestStatus`.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PullRequestStatus {
+    /// Open.
+    Open,
+    /// Closed without merging.
+    Closed,
+    /// Merged.
+    Merged,
+}
+
+/// `SnapshotBaseDeploymentCondition`.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SnapshotBaseCondition {
+    /// Snapshot the base when the branch deployment is created.
+    OnCreate,
+    /// Snapshot the base on every update.
+    OnUpdate,
+}
+
+/// `CreateOrUpdateBranchDeploymentInput`: every key is sent, unknown ones
+/// as null, as the official CLI does.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BranchData {
+    /// With `branch_name`, the key of the branch deployment.
+    pub repo_name: String,
+    /// The branch.
+    pub branch_name: String,
+    /// The branch's page.
+    pub branch_url: Option<String>,
+    /// The pull/merge request's page.
+    pub pull_request_url: Option<String>,
+    /// Its status.
+    pub pull_request_status: Option<PullRequestStatus>,
+    /// Its number, as a string.
+    pub pull_request_number: Option<String>,
+}
+
+/// `DeploymentCommitInput`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommitData {
+    /// The commit deployed.
+    pub commit_hash: String,
+    /// Its time, Unix seconds.
+    pub timestamp: f64,
+    /// Its subject.
+    pub commit_message: Option<String>,
+    /// Its page.
+    pub commit_url: Option<String>,
+    /// Author name.
+    pub author_name: Option<String>,
+    /// Author email.
+    pub author_email: Option<String>,
+    /// Author avatar.
+    pub author_avatar_url: Option<String>,
+}
+
+/// The upsert's variables.
+pub fn upsert_variables(
+    branch: &BranchData,
+    commit: &CommitData,
+    base: Option<&str>,
+    snapshot: Option<SnapshotBaseCondition>,
+) -> Value {
+    json!({ "branchData": branch, "commit": commit, "baseDeploymentName": base, "snapshotBaseCondition": snapshot })
+}
+
+/// Creates, updates or closes the branch deployment; returns its name.
+pub fn upsert_branch_deployment(client: &Client, variables: Value) -> Result<String> {
+    let data = client.request(Scope::Organization, documents::CREATE_OR_UPDATE_BRANCH_DEPLOYMENT, variables)?;
+    let result = &data["createOrUpdateBranchDeployment"];
+    match result["deploymentName"].as_str() {
+        Some(name) => Ok(name.to_string()),
+        None => bail!(
+            "Dagster+ did not create the branch deployment: {}",
+            result["message"].as_str().map_or_else(|| result.to_string(), str::to_string)
+        ),
+    }
+}
+
+/// A deployment found by name.
+#[derive(Debug)]
+pub struct DeploymentInfo {
+    /// Its name.
+    pub name: String,
+    /// Its id.
+    pub id: i64,
+    /// `PRODUCTION` or `BRANCH`.
+    pub kind: String,
+}
+
+/// Looks a deployment up by name; `None` when it does not exist.
+pub fn deployment_by_name(client: &Client, name: &str) -> Result<Option<DeploymentInfo>> {
+    let data = client.request(Scope::Organization, documents::DEPLOYMENT_BY_NAME, json!({ "deploymentName": name }))?;
+    let d = &data["deploymentByName"];
+    if d["__typename"] != "DagsterCloudDeployment" {
+        return Ok(None);
+    }
+    Ok(Some(DeploymentInfo {
+        name: d["deploymentName"].as_str().unwrap_or(name).to_string(),
+        id: d["deploymentId"].as_i64().context("the deployment has no id")?,
+        kind: d["deploymentType"].as_str().unwrap_or("").to_string(),
+    }))
+}
+
+/// Deletes a branch deployment; refuses any other kind.
+pub fn delete_branch_deployment(client: &Client, name: &str) -> Result<()> {
+    let Some(info) = deployment_by_name(client, name)? else { bail!("there is no deployment named {name} to delete") };
+    if info.kind != "BRANCH" {
+        bail!("refusing to delete {name}: it is a {} deployment, not a branch deployment", info.kind);
+    }
+    let data = client.request(Scope::Organization, documents::DELETE_DEPLOYMENT, json!({ "deploymentId": info.id }))?;
+    let result = &data["deleteDeployment"];
+    if result["__typename"] != "DagsterCloudDeployment" {
+        bail!("Dagster+ did not delete {name}: {}", result["message"].as_str().unwrap_or(&result.to_string()));
+    }
+    Ok(())
+}
+
+/// Sends every location document in one `deployLocations` call.
+pub fn deploy_locations(client: &Client, deployment: &str, documents: &[Value]) -> Result<()> {
+    let variables = json!({ "document": { "locations": documents } });
+    let data = client.request(Scope::Deployment(deployment), documents::DEPLOY_LOCATIONS, variables)?;
+    let result = &data["deployLocations"];
+    match result["__typename"].as_str() {
+        Some("DeployLocationsSuccess") => Ok(()),
+        Some("InvalidLocationError") => {
+            let errors: Vec<String> = result["errors"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.as_str().map(str::to_string))
+                .collect();
+            bail!("Dagster+ refused the location documents: {}", errors.join("; "))
+        }
+        _ => bail!("Dagster+ could not deploy the locations: {}", python_error_text(result)),
+    }
+}
+
+/// How long to wait, and how often to look.
+#[derive(Clone, Copy, Debug)]
+pub struct WaitOptions {
+    /// Give up on loading after this long.
+    pub location_load_timeout: Duration,
+    /// Give up when no agent heartbeats for this long.
+    pub agent_heartbeat_timeout: Duration,
+    /// Time between polls.
+    pub poll_interval: Duration,
+}
+
+/// One location's load outcome.
+#[derive(Clone, Debug, Serialize)]
+pub struct LoadOutcome {
+    /// Location name.
+    pub name: String,
+    /// The load error (message, stack, causes), when it failed.
+    pub error: Option<String>,
+}
+
+/// Polls the agents, then the workspace, until every location in `names`
+/// is LOADED; returns each one's outcome.
+pub fn wait_for_load(
+    client: &Client,
+    deployment: &str,
+    names: &[String],
+    options: WaitOptions,
+    progress: &Progress,
+) -> Result<Vec<LoadOutcome>> {
+    let started = Instant::now();
+    let scope = Scope::Deployment(deployment);
+    let mut agent_seen = false;
+    for poll in 0.. {
+        let waited = started.elapsed();
+        if !agent_seen {
+            let data = client.request(scope, documents::AGENT_STATUS, json!({}))?;
+            agent_seen = data["agents"].as_array().into_iter().flatten().any(|a| a["status"] == "RUNNING");
+            if !agent_seen && waited > options.agent_heartbeat_timeout {
+                bail!(
+                    "no Dagster+ agent is heartbeating for deployment {deployment} (waited {}s); start one, or check it \
+                     in Deployment › Agents",
+                    waited.as_secs()
+                );
+            }
+        }
+        if waited > options.location_load_timeout {
+            bail!("timed out after {}s waiting for {} to load in {deployment}", waited.as_secs(), names.join(", "));
+        }
+        if agent_seen && let Some(outcomes) = load_status(client, scope, names)? {
+            return Ok(outcomes);
+        }
+        if poll % 3 == 2 {
+            progress.info(format!("  still waiting for {} to load ({}s)", names.join(", "), waited.as_secs()));
+        }
+        std::thread::sleep(options.poll_interval);
+    }
+    unreachable!("the loop returns or fails")
+}
+
+/// `Some` once every location is LOADED.
+fn load_status(client: &Client, scope: Scope, names: &[String]) -> Result<Option<Vec<LoadOutcome>>> {
+    let data = client.request(scope, documents::LOCATIONS, json!({}))?;
+    let workspace = &data["workspaceOrError"];
+    if workspace["__typename"] != "Workspace" {
+        bail!("Dagster+ could not read the workspace: {}", python_error_text(workspace));
+    }
+    let entries = workspace["locationEntries"].as_array().cloned().unwrap_or_default();
+    let mut outcomes = Vec::new();
+    for name in names {
+        let Some(entry) = entries.iter().find(|e| e["name"] == name.as_str()) else { return Ok(None) };
+        if entry["loadStatus"] != "LOADED" {
+            return Ok(None);
+        }
+        let loaded = &entry["locationOrLoadError"];
+        let error = (loaded["__typename"] == "PythonError").then(|| python_error_text(loaded));
+        outcomes.push(LoadOutcome { name: name.clone(), error });
+    }
+    Ok(Some(outcomes))
+}
+
+/// A `PythonError` as text: message, stack, and each cause.
+fn python_error_text(error: &Value) -> String {
+    let mut text = error["message"].as_str().unwrap_or("unknown error").trim_end().to_string();
+    let stack = |e: &Value| e["stack"].as_array().into_iter().flatten().filter_map(Value::as_str).collect::<String>();
+    let s = stack(error);
+    if !s.is_empty() {
+        text.push('\n');
+        text.push_str(s.trim_end());
+    }
+    for link in error["errorChain"].as_array().into_iter().flatten() {
+        let how = if link["isExplicitLink"] == true {
+            "The above exception was the direct cause of the following exception:"
+        } else {
+            "During handling of the above exception, another exception occurred:"
+        };
+        text.push_str(&format!("\n\n{how}\n{}", link["error"]["message"].as_str().unwrap_or("").trim_end()));
+        let s = stack(&link["error"]);
+        if !s.is_empty() {
+            text.push('\n');
+            text.push_str(s.trim_end());
+        }
+    }
+    text
+}
+
+/// The deployment's agent type (`HYBRID` or `SERVERLESS`).
+pub fn agent_type(client: &Client, deployment: &str) -> Result<String> {
+    let data = client.request(Scope::Deployment(deployment), documents::DEPLOYMENT_INFO, json!({}))?;
+    Ok(data["currentDeployment"]["agentType"].as_str().unwrap_or("HYBRID").to_string())
+}
+
+/// Dagster+ Serverless's registry and its credential.
+#[derive(Clone, Debug)]
+pub struct ServerlessRegistry {
+    /// `registryUrl`.
+    pub url: String,
+    /// `awsAuthToken`: base64 of `user:password`.
+    pub auth_token: crate::auth::Secret,
+    /// Harbor registries take one repository per location.
+    pub is_harbor: bool,
+}
+
+/// Asks Dagster+ for its Serverless registry.
+pub fn serverless_registry(client: &Client, deployment: &str) -> Result<ServerlessRegistry> {
+    let data = client.request(Scope::Deployment(deployment), documents::SERVERLESS_REGISTRY, json!({}))?;
+    let s = &data["serverless"];
+    Ok(ServerlessRegistry {
+        url: s["registryUrl"].as_str().context("Dagster+ returned no Serverless registry URL")?.to_string(),
+        auth_token: crate::auth::Secret::new(
+            s["awsAuthToken"].as_str().context("Dagster+ returned no registry token")?,
+        ),
+        is_harbor: s["registryIsHarbor"] == true,
+    })
+}
+
+/// The connection check: `organizationSettings` must answer.
+pub fn check_connection(client: &Client) -> Result<()> {
+    let data = client.request(Scope::Organization, documents::ORGANIZATION_SETTINGS, json!({}))?;
+    if data["organizationSettings"]["settings"].is_null() {
+        bail!("Dagster+ answered organizationSettings without settings");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_errors_read_like_python() {
+        let e = json!({
+            "message": "ImportError: no module named foo\n",
+            "stack": ["  File \"defs.py\", line 1\n", "    import foo\n"],
+            "errorChain": [{ "isExplicitLink": true, "error": { "message": "ModuleNotFoundError: foo", "stack": [] } }]
+        });
+        let text = python_error_text(&e);
+        assert!(text.starts_with("ImportError: no module named foo\n  File \"defs.py\", line 1"), "{text}");
+        assert!(text.contains("direct cause of the following exception:\nModuleNotFoundError: foo"), "{text}");
+    }
+
+    #[test]
+    fn branch_data_sends_every_key_with_nulls() {
+        let b = BranchData {
+            repo_name: "a/b".into(),
+            branch_name: "x".into(),
+            branch_url: None,
+            pull_request_url: None,
+            pull_request_status: Some(PullRequestStatus::Open),
+            pull_request_number: Some("7".into()),
+        };
+        let v = serde_json::to_value(&b).unwrap();
+        assert_eq!(v["branchUrl"], Value::Null);
+        assert_eq!(v["pullRequestStatus"], "OPEN");
+        assert_eq!(v["pullRequestNumber"], "7");
+        assert_eq!(serde_json::to_value(SnapshotBaseCondition::OnCreate).unwrap(), "ON_CREATE");
+    }
+}
