@@ -17,6 +17,8 @@ pub mod git;
 pub mod image;
 pub mod io;
 pub mod parallel;
+pub mod plan;
 pub mod progress;
 pub mod registry;
+pub mod report;
 pub mod urls;

@@ -85,6 +85,13 @@ impl Response {
         Ok(out)
     }
 
+    /// An error for an unexpected response: the request, its status and
+    /// the start of the body.
+    pub fn unexpected(self, method: &str, url: &str) -> anyhow::Error {
+        let status = self.status;
+        anyhow::anyhow!("{method} {} answered {status}: {}", redact_query(url), self.excerpt(300))
+    }
+
     /// Reads at most `cap` bytes of the body as text, for error messages.
     pub fn excerpt(self, cap: u64) -> String {
         let mut out = Vec::new();

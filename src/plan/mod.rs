@@ -1,0 +1,340 @@
+//! The plan: everything decided before anything happens. Which deployment
+//! (a branch deployment for a pull/merge request, the full deployment for a
+//! push to the default branch, closing on a closed pull request, or nothing,
+//! and why), the branch deployment's data, and each location's document for
+//! `deployLocations`. Pure; the dry run prints it, the real run carries it
+//! out.
+
+use anyhow::{Result, bail};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::ci::{Context, Event, Provider};
+use crate::config::{CodeSource, Location};
+use crate::dagster::{BranchData, CommitData, PullRequestStatus, SnapshotBaseCondition};
+use crate::git::Commit;
+
+/// What the user asked for, beyond the CI event.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The full deployment (default `prod`).
+    pub deployment: String,
+    /// The branch deployment's base deployment.
+    pub base_deployment: Option<String>,
+    /// When Dagster+ snapshots the base.
+    pub snapshot_base_condition: Option<SnapshotBaseCondition>,
+    /// Whether a local run on a non-default branch gets a branch deployment.
+    pub branch_deployment: bool,
+    /// Whether closing a pull request deletes its branch deployment.
+    pub delete_on_close: bool,
+}
+
+/// What to do.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Action {
+    /// Create or update a branch deployment and deploy to it.
+    BranchDeployment {
+        /// `branchData`.
+        branch_data: BranchData,
+        /// `commit`.
+        commit: CommitData,
+        /// `baseDeploymentName`.
+        base_deployment_name: Option<String>,
+        /// `snapshotBaseCondition`.
+        snapshot_base_condition: Option<SnapshotBaseCondition>,
+    },
+    /// Deploy to a full deployment.
+    FullDeployment {
+        /// Its name.
+        deployment: String,
+    },
+    /// Mark the branch deployment closed or merged (and maybe delete it).
+    Close {
+        /// `branchData`, with the status.
+        branch_data: BranchData,
+        /// `commit`.
+        commit: CommitData,
+        /// `CLOSED` or `MERGED`.
+        status: PullRequestStatus,
+        /// Whether to delete it afterwards.
+        delete: bool,
+    },
+    /// Nothing to do.
+    Skip,
+}
+
+/// The decision and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct Decision {
+    /// What to do.
+    pub action: Action,
+    /// Why, in a sentence.
+    pub reason: String,
+}
+
+/// Decides what this run does.
+pub fn decide(context: &Context, settings: &Settings, commit: Option<&Commit>) -> Result<Decision> {
+    let branch = context.branch.as_deref().unwrap_or("(detached)");
+    let (action, reason) = match &context.event {
+        Event::Ignored { reason } => (Action::Skip, reason.clone()),
+        Event::ChangeRequestOpen => {
+            (branch_action(context, settings, commit)?, change_request_reason(context, "is open"))
+        }
+        Event::ChangeRequestClosed { merged } => {
+            let status = if *merged { PullRequestStatus::Merged } else { PullRequestStatus::Closed };
+            let (branch_data, commit) = branch_and_commit(context, Some(status), commit)?;
+            let delete = settings.delete_on_close;
+            let verb = if *merged { "was merged" } else { "was closed" };
+            (Action::Close { branch_data, commit, status, delete }, change_request_reason(context, verb))
+        }
+        Event::Push { default_branch: true } => (
+            Action::FullDeployment { deployment: settings.deployment.clone() },
+            format!("{branch} is the default branch: deploying to the full deployment {}", settings.deployment),
+        ),
+        Event::Push { default_branch: false } if context.provider == Provider::Local => {
+            if settings.branch_deployment {
+                (
+                    branch_action(context, settings, commit)?,
+                    format!("--branch-deployment: a branch deployment for {branch}"),
+                )
+            } else {
+                (
+                    Action::FullDeployment { deployment: settings.deployment.clone() },
+                    format!(
+                        "a local run on {branch} deploys to the full deployment {} (pass --branch-deployment for a \
+                         branch deployment of {branch})",
+                        settings.deployment
+                    ),
+                )
+            }
+        }
+        Event::Push { default_branch: false } => (
+            Action::Skip,
+            format!("a push to {branch}, which is not the default branch: branch deployments follow pull requests"),
+        ),
+    };
+    Ok(Decision { action, reason })
+}
+
+fn change_request_reason(context: &Context, state: &str) -> String {
+    let (word, sign) =
+        if context.provider == Provider::GitLab { ("merge request", '!') } else { ("pull request", '#') };
+    let number = context.change_request.as_ref().map_or(0, |c| c.number);
+    format!("{word} {sign}{number} {state} ({})", context.event_name)
+}
+
+fn branch_action(context: &Context, settings: &Settings, commit: Option<&Commit>) -> Result<Action> {
+    let status = context.change_request.as_ref().map(|_| PullRequestStatus::Open);
+    let (branch_data, commit) = branch_and_commit(context, status, commit)?;
+    Ok(Action::BranchDeployment {
+        branch_data,
+        commit,
+        base_deployment_name: settings.base_deployment.clone(),
+        snapshot_base_condition: settings.snapshot_base_condition,
+    })
+}
+
+/// `branchData` and `commit` for the upsert. The commit fields describe
+/// the commit deployed (the PR head), from git when the checkout has it.
+fn branch_and_commit(
+    context: &Context,
+    status: Option<PullRequestStatus>,
+    commit: Option<&Commit>,
+) -> Result<(BranchData, CommitData)> {
+    let Some(repo_name) = context.repo_name.clone() else {
+        bail!("cannot tell the repository's name (no GITHUB_REPOSITORY, CI_PROJECT_NAME or origin remote)")
+    };
+    let Some(branch_name) = context.branch.clone() else { bail!("cannot tell the branch (the checkout is detached)") };
+    let Some(commit_hash) = context.commit.clone() else { bail!("cannot tell the commit to deploy") };
+    let change_request = context.change_request.as_ref();
+    let branch_data = BranchData {
+        repo_name,
+        branch_name,
+        branch_url: context.branch_url(),
+        pull_request_url: change_request.map(|c| c.url.clone()),
+        pull_request_status: status,
+        pull_request_number: change_request.map(|c| c.number.to_string()),
+    };
+    let described = commit.filter(|c| c.sha == commit_hash);
+    let commit = CommitData {
+        commit_url: context.commit_url(),
+        timestamp: described.map_or_else(now, |c| c.timestamp as f64),
+        commit_message: described.map(|c| c.subject.clone()),
+        author_name: described.map(|c| c.author_name.clone()),
+        author_email: described.map(|c| c.author_email.clone()),
+        author_avatar_url: None,
+        commit_hash,
+    };
+    Ok((branch_data, commit))
+}
+
+fn now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs() as f64)
+}
+
+/// A location's document for `deployLocations`: the file's entry (less
+/// `build`), the image by digest, and git metadata; nulls left out.
+pub fn location_document(location: &Location, image: &str, context: &Context) -> Value {
+    let code_source = match &location.code_source {
+        CodeSource::PackageName(v) => json!({ "package_name": v }),
+        CodeSource::ModuleName(v) => json!({ "module_name": v }),
+        CodeSource::PythonFile(v) => json!({ "python_file": v }),
+        CodeSource::AutoloadDefsModuleName(v) => json!({ "autoload_defs_module_name": v }),
+    };
+    let repo_short = context.repo_url.as_deref().and_then(|u| u.rsplit('/').next()).map(str::to_string);
+    let base_branch = context.change_request.as_ref().and_then(|c| c.base_branch.clone());
+    let git = json!({
+        "commit_hash": context.commit,
+        "url": context.tree_url(),
+        "provider": (context.provider != Provider::Local).then(|| context.provider.name()),
+        "repo_owner": context.repo_owner,
+        "repo_name": repo_short,
+        "base_branch": base_branch,
+    });
+    let document = json!({
+        "location_name": location.name,
+        "code_source": code_source,
+        "working_directory": location.working_directory,
+        "executable_path": location.executable_path,
+        "attribute": location.attribute,
+        "container_context": location.container_context,
+        "agent_queue": location.agent_queue,
+        "image": image,
+        "git": without_nulls(git),
+    });
+    without_nulls(document)
+}
+
+fn without_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, without_nulls(v))).collect::<Map<_, _>>(),
+        ),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ci::{ChangeRequest, ReviewApi};
+
+    fn context(event: Event) -> Context {
+        Context {
+            provider: Provider::GitHub,
+            event_name: "pull_request opened".into(),
+            event,
+            repo_name: Some("acme/proj".into()),
+            repo_url: Some("https://github.com/acme/proj".into()),
+            repo_owner: Some("acme".into()),
+            branch: Some("feature".into()),
+            commit: Some("abc123".into()),
+            change_request: Some(ChangeRequest {
+                number: 7,
+                url: "https://github.com/acme/proj/pull/7".into(),
+                base_branch: Some("main".into()),
+                from_fork: false,
+            }),
+            run_url: None,
+            review_api: Some(ReviewApi::GitHub { api_url: "x".into(), repository: "acme/proj".into() }),
+        }
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            deployment: "prod".into(),
+            base_deployment: Some("staging".into()),
+            snapshot_base_condition: None,
+            branch_deployment: false,
+            delete_on_close: true,
+        }
+    }
+
+    fn commit() -> Commit {
+        Commit {
+            sha: "abc123".into(),
+            timestamp: 1_700_000_000,
+            author_name: "Ada".into(),
+            author_email: "ada@example.com".into(),
+            subject: "Add assets".into(),
+        }
+    }
+
+    #[test]
+    fn an_open_pull_request_gets_a_branch_deployment_with_the_exact_fields() {
+        let d = decide(&context(Event::ChangeRequestOpen), &settings(), Some(&commit())).unwrap();
+        assert_eq!(d.reason, "pull request #7 is open (pull_request opened)");
+        let v = serde_json::to_value(&d.action).unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "kind": "branch_deployment",
+                "branch_data": { "repoName": "acme/proj", "branchName": "feature",
+                    "branchUrl": "https://github.com/acme/proj/tree/feature",
+                    "pullRequestUrl": "https://github.com/acme/proj/pull/7",
+                    "pullRequestStatus": "OPEN", "pullRequestNumber": "7" },
+                "commit": { "commitHash": "abc123", "timestamp": 1.7e9, "commitMessage": "Add assets",
+                    "commitUrl": "https://github.com/acme/proj/commit/abc123",
+                    "authorName": "Ada", "authorEmail": "ada@example.com", "authorAvatarUrl": null },
+                "base_deployment_name": "staging",
+                "snapshot_base_condition": null,
+            })
+        );
+    }
+
+    #[test]
+    fn closing_and_pushing_and_ignoring() {
+        let merged = decide(&context(Event::ChangeRequestClosed { merged: true }), &settings(), None).unwrap();
+        assert!(matches!(merged.action, Action::Close { status: PullRequestStatus::Merged, delete: true, .. }));
+        let push = decide(&context(Event::Push { default_branch: true }), &settings(), None).unwrap();
+        assert!(matches!(push.action, Action::FullDeployment { ref deployment } if deployment == "prod"));
+        let feature = decide(&context(Event::Push { default_branch: false }), &settings(), None).unwrap();
+        assert!(matches!(feature.action, Action::Skip) && feature.reason.contains("not the default branch"));
+        let mut local = context(Event::Push { default_branch: false });
+        local.provider = Provider::Local;
+        local.change_request = None;
+        let full = decide(&local, &settings(), None).unwrap();
+        assert!(matches!(full.action, Action::FullDeployment { .. }) && full.reason.contains("--branch-deployment"));
+        let branch = decide(&local, &Settings { branch_deployment: true, ..settings() }, None).unwrap();
+        let Action::BranchDeployment { branch_data, .. } = branch.action else { panic!() };
+        assert_eq!(branch_data.pull_request_status, None);
+    }
+
+    #[test]
+    fn a_commit_git_does_not_describe_leaves_the_fields_empty() {
+        let other = Commit { sha: "fff".into(), ..commit() };
+        let d = decide(&context(Event::ChangeRequestOpen), &settings(), Some(&other)).unwrap();
+        let Action::BranchDeployment { commit, .. } = d.action else { panic!() };
+        assert_eq!((commit.commit_hash.as_str(), commit.commit_message), ("abc123", None));
+    }
+
+    #[test]
+    fn location_documents_drop_nulls_and_carry_git_metadata() {
+        let location = Location {
+            name: "etl".into(),
+            code_source: CodeSource::ModuleName("etl.defs".into()),
+            build_directory: "/p".into(),
+            registry: Some("ghcr.io/acme/etl".into()),
+            working_directory: Some("/opt/dagster/app".into()),
+            image: None,
+            executable_path: None,
+            attribute: None,
+            container_context: Some(json!({ "k8s": { "env_vars": ["A=1"] } })),
+            agent_queue: None,
+        };
+        let doc = location_document(&location, "ghcr.io/acme/etl@sha256:00", &context(Event::ChangeRequestOpen));
+        assert_eq!(
+            doc,
+            json!({
+                "location_name": "etl",
+                "code_source": { "module_name": "etl.defs" },
+                "working_directory": "/opt/dagster/app",
+                "container_context": { "k8s": { "env_vars": ["A=1"] } },
+                "image": "ghcr.io/acme/etl@sha256:00",
+                "git": { "commit_hash": "abc123", "url": "https://github.com/acme/proj/tree/abc123", "provider": "github",
+                         "repo_owner": "acme", "repo_name": "proj", "base_branch": "main" },
+            })
+        );
+    }
+}

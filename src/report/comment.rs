@@ -1,0 +1,228 @@
+//! The sticky pull/merge request comment and the step summary, rendered
+//! from a [`Report`]: a hidden marker to find it again, a headline, the
+//! link to the deployment, and one row per location (status, image digest,
+//! build path, time), with each load error's first lines.
+
+use serde::Serialize;
+
+/// The first line of every comment this tool writes.
+pub const MARKER: &str = "<!-- dagster-branch-deploy -->";
+
+/// Where a location is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Its image is being built.
+    Building,
+    /// Sent to Dagster+, loading.
+    Deploying,
+    /// Loaded by the agent.
+    Loaded,
+    /// Deployed without waiting (`--no-wait`).
+    Deployed,
+    /// Failed to build or load.
+    Failed,
+}
+
+impl Status {
+    fn label(self) -> &'static str {
+        match self {
+            Status::Building => "⏳ building",
+            Status::Deploying => "🚀 deploying",
+            Status::Loaded => "✅ loaded",
+            Status::Deployed => "✅ deployed",
+            Status::Failed => "❌ failed",
+        }
+    }
+}
+
+/// One location's row.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// Location name.
+    pub name: String,
+    /// Status.
+    pub status: Status,
+    /// Image reference by digest.
+    pub image: Option<String>,
+    /// `native` or `external (buildah)`.
+    pub build: Option<String>,
+    /// Build and push time.
+    pub seconds: Option<f64>,
+    /// The build or load error.
+    pub error: Option<String>,
+}
+
+/// The state of the whole run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Headline {
+    /// Work in progress.
+    Deploying,
+    /// Every location deployed.
+    Deployed,
+    /// Something failed.
+    Failed,
+    /// The pull request was closed.
+    Closed,
+    /// The pull request was merged.
+    Merged,
+    /// Only a plan (dry run).
+    Planned,
+}
+
+/// What a comment or summary shows.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// The run's state.
+    pub headline: Headline,
+    /// The deployment's name.
+    pub deployment: Option<String>,
+    /// `{org url}/{deployment}/locations`.
+    pub url: Option<String>,
+    /// Whether it is a branch deployment.
+    pub branch: bool,
+    /// The commit deployed.
+    pub commit: Option<String>,
+    /// The base deployment.
+    pub base: Option<String>,
+    /// The rows.
+    pub rows: Vec<Row>,
+    /// The CI run.
+    pub run_url: Option<String>,
+    /// Whether the branch deployment was deleted (on close).
+    pub deleted: bool,
+}
+
+/// The comment body (marker first).
+pub fn comment(report: &Report) -> String {
+    format!("{MARKER}\n{}", body(report))
+}
+
+/// The step summary.
+pub fn summary(report: &Report) -> String {
+    body(report)
+}
+
+fn body(r: &Report) -> String {
+    let kind = if r.branch { "branch deployment" } else { "deployment" };
+    let name = r.deployment.as_deref().map_or(String::new(), |d| format!(" `{d}`"));
+    let mut out = match r.headline {
+        Headline::Deploying => format!("### ⏳ Deploying to Dagster+ {kind}{name}\n"),
+        Headline::Deployed => format!("### ✅ Deployed to Dagster+ {kind}{name}\n"),
+        Headline::Failed => format!("### ❌ Dagster+ {kind}{name} failed\n"),
+        Headline::Closed | Headline::Merged => {
+            let how = if r.headline == Headline::Merged { "merged" } else { "closed" };
+            let what = if r.deleted { "deleted" } else { "marked closed" };
+            format!("### Dagster+ branch deployment{name} {what}\nThe pull request was {how}.\n")
+        }
+        Headline::Planned => format!("### Dry run: would deploy to Dagster+ {kind}{name}\n"),
+    };
+    let mut facts = Vec::new();
+    if let (Some(url), false) = (&r.url, r.deleted) {
+        facts.push(format!("[View in Dagster+]({url})"));
+    }
+    if let Some(c) = &r.commit {
+        facts.push(format!("commit `{}`", &c[..c.len().min(12)]));
+    }
+    if let Some(b) = &r.base {
+        facts.push(format!("base `{b}`"));
+    }
+    if let Some(run) = &r.run_url {
+        facts.push(format!("[CI run]({run})"));
+    }
+    if !facts.is_empty() {
+        out.push_str(&facts.join(" · "));
+        out.push('\n');
+    }
+    if !r.rows.is_empty() {
+        out.push_str("\n| Location | Status | Image | Build | Time |\n|---|---|---|---|---|\n");
+        for row in &r.rows {
+            let image = row
+                .image
+                .as_deref()
+                .and_then(|i| i.split_once('@'))
+                .map_or("".to_string(), |(_, d)| format!("`{}`", &d[..d.len().min("sha256:".len() + 12)]));
+            let time = row.seconds.map_or(String::new(), |s| format!("{s:.1}s"));
+            let build = row.build.clone().unwrap_or_default();
+            out.push_str(&format!("| {} | {} | {image} | {build} | {time} |\n", cell(&row.name), row.status.label()));
+        }
+    }
+    for row in r.rows.iter().filter(|row| row.error.is_some()) {
+        let error = row.error.as_deref().unwrap_or_default();
+        let first: Vec<&str> = error.lines().take(12).collect();
+        let more = if error.lines().count() > 12 { "\n…" } else { "" };
+        out.push_str(&format!(
+            "\n<details><summary><code>{}</code>: error</summary>\n\n```\n{}{more}\n```\n</details>\n",
+            cell(&row.name),
+            first.join("\n").replace("```", "ˋˋˋ")
+        ));
+    }
+    out
+}
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> Report {
+        Report {
+            headline: Headline::Failed,
+            deployment: Some("db4a7dfa".into()),
+            url: Some("https://acme.dagster.cloud/db4a7dfa/locations".into()),
+            branch: true,
+            commit: Some("0123456789abcdef".into()),
+            base: Some("prod".into()),
+            rows: vec![
+                Row {
+                    name: "orders".into(),
+                    status: Status::Loaded,
+                    image: Some(format!("ghcr.io/acme/orders@sha256:{}", "a".repeat(64))),
+                    build: Some("native".into()),
+                    seconds: Some(1.25),
+                    error: None,
+                },
+                Row {
+                    name: "ml".into(),
+                    status: Status::Failed,
+                    image: None,
+                    build: Some("external (buildah)".into()),
+                    seconds: None,
+                    error: Some("ImportError: no module named torch\n  File \"defs.py\", line 1".into()),
+                },
+            ],
+            run_url: None,
+            deleted: false,
+        }
+    }
+
+    #[test]
+    fn the_comment_has_the_marker_link_table_and_errors() {
+        let c = comment(&report());
+        assert_eq!(
+            c,
+            "<!-- dagster-branch-deploy -->\n### ❌ Dagster+ branch deployment `db4a7dfa` failed\n\
+             [View in Dagster+](https://acme.dagster.cloud/db4a7dfa/locations) · commit `0123456789ab` · base `prod`\n\n\
+             | Location | Status | Image | Build | Time |\n|---|---|---|---|---|\n\
+             | orders | ✅ loaded | `sha256:aaaaaaaaaaaa` | native | 1.2s |\n\
+             | ml | ❌ failed |  | external (buildah) |  |\n\n\
+             <details><summary><code>ml</code>: error</summary>\n\n```\nImportError: no module named torch\n  \
+             File \"defs.py\", line 1\n```\n</details>\n"
+        );
+    }
+
+    #[test]
+    fn a_closed_and_deleted_deployment_has_no_link() {
+        let r = Report { headline: Headline::Merged, deleted: true, rows: vec![], ..report() };
+        let s = summary(&r);
+        assert!(
+            s.starts_with("### Dagster+ branch deployment `db4a7dfa` deleted\nThe pull request was merged."),
+            "{s}"
+        );
+        assert!(!s.contains("View in Dagster+"));
+    }
+}
