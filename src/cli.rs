@@ -1,22 +1,26 @@
-//! The command line: flags (each with its environment variable), the
-//! dispatch to each subcommand, and how results and errors are printed
-//! (`error: …` on one line with every cause, exit status 1; usage errors 2).
+//! The command line: flags (each with its environment variable; secrets
+//! only from the environment), the dispatch to each subcommand, and how
+//! results and errors are printed (`error: …` on one line with every cause,
+//! exit status 1; usage errors 2).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
 use crate::build::{self, Options, Provenance, Services};
 use crate::config::Project;
+use crate::dagster::{PullRequestStatus, SnapshotBaseCondition};
+use crate::deploy::{self, CloseRequest, RunStatus};
 use crate::env::Env;
 use crate::image::platform::TargetPlatform;
 use crate::io::http::UreqHttp;
+use crate::plan::Settings;
 use crate::progress::Progress;
 
-/// Dagster+ branch deployments from CI: build, push, deploy.
+/// Dagster+ branch deployments from CI: build, push, deploy, report.
 #[derive(Parser)]
 #[command(name = "dagster-branch-deploy", version, about, max_term_width = 100)]
 struct Cli {
@@ -26,6 +30,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Deploy this pull/merge request (or push) to Dagster+.
+    ///
+    /// An open pull request gets a branch deployment; closing it marks the
+    /// branch deployment closed or merged; a push to the default branch
+    /// deploys the full deployment. Every location's image is built and
+    /// pushed, deployed by digest, and awaited until it loads.
+    Deploy(DeployArgs),
+    /// Mark the branch deployment of this merge/pull request closed or merged.
+    Close(CloseArgs),
+    /// Check the configuration, Dockerfiles, registry credentials and the
+    /// connection to Dagster+.
+    Check(CheckArgs),
     /// Build each code location's image and push it to its registry.
     ///
     /// Dockerfiles that only set metadata and COPY local files onto a base
@@ -36,16 +52,149 @@ enum Command {
 }
 
 #[derive(Args)]
-struct BuildArgs {
+struct ProjectArgs {
     /// The project directory, holding dagster_cloud.yaml or build.yaml.
     #[arg(long, value_name = "DIR", default_value = ".", env = "DAGSTER_PROJECT_DIR")]
     project_dir: PathBuf,
-    /// Build only this location (repeat for several; default: all).
-    #[arg(long = "location", value_name = "NAME")]
-    locations: Vec<String>,
+}
+
+#[derive(Args)]
+struct ImageArgs {
     /// The platform to build for.
     #[arg(long, value_name = "OS/ARCH", default_value = "linux/amd64", env = "DAGSTER_BUILD_PLATFORM")]
     platform: String,
+    /// A registry to reach over plain HTTP (loopback registries always are).
+    #[arg(long = "insecure-registry", value_name = "HOST", env = "DAGSTER_INSECURE_REGISTRIES", value_delimiter = ',')]
+    insecure_registries: Vec<String>,
+}
+
+#[derive(Args)]
+struct DagsterArgs {
+    /// The Dagster+ organization (https://<organization>.dagster.cloud).
+    #[arg(long, value_name = "NAME", env = "DAGSTER_CLOUD_ORGANIZATION")]
+    organization: Option<String>,
+    /// The Dagster+ URL, used as given (for the EU: https://<org>.eu.dagster.cloud).
+    #[arg(long = "url", value_name = "URL", env = "DAGSTER_CLOUD_URL")]
+    url: Option<String>,
+}
+
+#[derive(Args)]
+struct DeployArgs {
+    #[command(flatten)]
+    project: ProjectArgs,
+    #[command(flatten)]
+    dagster: DagsterArgs,
+    #[command(flatten)]
+    image: ImageArgs,
+    /// Deploy only this location (repeat for several; default: all).
+    #[arg(long = "location", value_name = "NAME", env = "DAGSTER_LOCATIONS", value_delimiter = ',')]
+    locations: Vec<String>,
+    /// The full deployment, deployed on pushes to the default branch.
+    #[arg(long, value_name = "NAME", default_value = "prod", env = "DAGSTER_CLOUD_DEPLOYMENT")]
+    deployment: String,
+    /// The deployment branch deployments are based on.
+    #[arg(long, value_name = "NAME", env = "DAGSTER_CLOUD_BASE_DEPLOYMENT_NAME")]
+    base_deployment_name: Option<String>,
+    /// When Dagster+ copies the base deployment's state.
+    #[arg(long, value_enum, env = "DAGSTER_CLOUD_SNAPSHOT_BASE_CONDITION")]
+    snapshot_base_condition: Option<SnapshotBaseCondition>,
+    /// Locally: make a branch deployment for the current branch (default:
+    /// deploy to --deployment).
+    #[arg(long, env = "DAGSTER_BRANCH_DEPLOYMENT")]
+    branch_deployment: bool,
+    /// Print the plan and build the images without pushing; needs no secret.
+    #[arg(long, env = "DAGSTER_DRY_RUN")]
+    dry_run: bool,
+    /// With --dry-run: contact no registry (only the code layers are built).
+    #[arg(long, requires = "dry_run")]
+    offline: bool,
+    /// Write an OCI image layout per location into DIR/<location>.
+    #[arg(long, value_name = "DIR", env = "DAGSTER_OUTPUT_DIR")]
+    output_dir: Option<PathBuf>,
+    /// Print the result (or plan) as JSON on stdout, and no progress.
+    #[arg(long)]
+    json: bool,
+    /// Do not wait for the locations to load.
+    #[arg(long, env = "DAGSTER_NO_WAIT")]
+    no_wait: bool,
+    /// How long to wait for the locations to load, in seconds [default: 3600].
+    #[arg(long, value_name = "SECS", env = "DAGSTER_CLOUD_LOCATION_LOAD_TIMEOUT")]
+    location_load_timeout: Option<u64>,
+    /// Seconds between load-status polls.
+    #[arg(long, value_name = "SECS", default_value = "3", env = "DAGSTER_POLL_INTERVAL")]
+    poll_interval: f64,
+    /// Write DAGSTER_DEPLOYMENT and DAGSTER_DEPLOYMENT_URL to FILE (GitLab's dotenv report).
+    #[arg(long, value_name = "FILE", env = "DAGSTER_DOTENV")]
+    dotenv: Option<PathBuf>,
+    /// Do not comment on the pull/merge request.
+    #[arg(long, env = "DAGSTER_NO_COMMENT")]
+    no_comment: bool,
+    /// Delete the branch deployment when its pull request closes.
+    #[arg(long, env = "DAGSTER_DELETE_ON_CLOSE")]
+    delete_on_close: bool,
+    /// Fail, rather than skip with a notice, when CI gives no Dagster+ token.
+    #[arg(long, env = "DAGSTER_FAIL_WITHOUT_CREDENTIALS")]
+    fail_without_credentials: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CloseStatus {
+    Closed,
+    Merged,
+}
+
+#[derive(Args)]
+struct CloseArgs {
+    #[command(flatten)]
+    project: ProjectArgs,
+    #[command(flatten)]
+    dagster: DagsterArgs,
+    /// Closed or merged (default: from the event, or the GitLab API).
+    #[arg(long, value_enum, env = "DAGSTER_CLOSE_STATUS")]
+    status: Option<CloseStatus>,
+    /// Delete the branch deployment too.
+    #[arg(long, env = "DAGSTER_DELETE_ON_CLOSE")]
+    delete: bool,
+    /// Print what would be sent; change nothing.
+    #[arg(long, env = "DAGSTER_DRY_RUN")]
+    dry_run: bool,
+    /// Print the result as JSON on stdout, and no progress.
+    #[arg(long)]
+    json: bool,
+    /// Do not comment on the pull/merge request.
+    #[arg(long, env = "DAGSTER_NO_COMMENT")]
+    no_comment: bool,
+    /// Write DAGSTER_DEPLOYMENT and DAGSTER_DEPLOYMENT_URL to FILE.
+    #[arg(long, value_name = "FILE", env = "DAGSTER_DOTENV")]
+    dotenv: Option<PathBuf>,
+    /// Fail, rather than skip with a notice, when CI gives no Dagster+ token.
+    #[arg(long, env = "DAGSTER_FAIL_WITHOUT_CREDENTIALS")]
+    fail_without_credentials: bool,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    project: ProjectArgs,
+    #[command(flatten)]
+    dagster: DagsterArgs,
+    /// A registry to reach over plain HTTP (loopback registries always are).
+    #[arg(long = "insecure-registry", value_name = "HOST", env = "DAGSTER_INSECURE_REGISTRIES", value_delimiter = ',')]
+    insecure_registries: Vec<String>,
+    /// Print the findings as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct BuildArgs {
+    #[command(flatten)]
+    project: ProjectArgs,
+    #[command(flatten)]
+    image: ImageArgs,
+    /// Build only this location (repeat for several; default: all).
+    #[arg(long = "location", value_name = "NAME")]
+    locations: Vec<String>,
     /// The image tag (default: <location>-<commit sha, 12 characters>).
     #[arg(long, value_name = "TAG")]
     tag: Option<String>,
@@ -62,9 +211,6 @@ struct BuildArgs {
     /// Print the result as JSON on stdout, and no progress.
     #[arg(long)]
     json: bool,
-    /// A registry to reach over plain HTTP (loopback registries always are).
-    #[arg(long = "insecure-registry", value_name = "HOST", env = "DAGSTER_INSECURE_REGISTRIES", value_delimiter = ',')]
-    insecure_registries: Vec<String>,
 }
 
 /// Runs the program; returns the exit status.
@@ -72,10 +218,13 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
     let cli = Cli::parse_from(args);
     let env = Env::from_process();
     let result = match cli.command {
-        Command::Build(args) => build_command(args, env),
+        Command::Deploy(args) => deploy_command(args, env),
+        Command::Close(args) => close_command(args, env),
+        Command::Check(args) => check_command(args, env),
+        Command::Build(args) => build_command(args, env).map(|()| 0),
     };
     match result {
-        Ok(()) => 0,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             1
@@ -83,27 +232,130 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
     }
 }
 
+fn deploy_command(args: DeployArgs, env: Env) -> Result<i32> {
+    let (wait_options, heartbeat_given) =
+        deploy::wait_options_from(&env, args.location_load_timeout, args.poll_interval)?;
+    let options = deploy::Options {
+        project_dir: args.project.project_dir,
+        locations: args.locations,
+        settings: Settings {
+            deployment: args.deployment,
+            base_deployment: args.base_deployment_name,
+            snapshot_base_condition: args.snapshot_base_condition,
+            branch_deployment: args.branch_deployment,
+            delete_on_close: args.delete_on_close,
+        },
+        organization: args.dagster.organization,
+        url: args.dagster.url,
+        dry_run: args.dry_run,
+        offline: args.offline,
+        output_dir: args.output_dir,
+        json: args.json,
+        wait: !args.no_wait,
+        wait_options,
+        heartbeat_timeout_given: heartbeat_given,
+        dotenv: args.dotenv,
+        comment: !args.no_comment,
+        fail_without_credentials: args.fail_without_credentials,
+        platform: TargetPlatform::parse(&args.image.platform).context("--platform")?,
+        insecure_registries: args.image.insecure_registries,
+    };
+    let outcome = deploy::run(&options, env, None)?;
+    print_outcome(&outcome, options.json)
+}
+
+fn close_command(args: CloseArgs, env: Env) -> Result<i32> {
+    let (wait_options, _) = deploy::wait_options_from(&env, None, 3.0)?;
+    let options = deploy::Options {
+        project_dir: args.project.project_dir,
+        locations: Vec::new(),
+        settings: Settings {
+            deployment: "prod".into(),
+            base_deployment: None,
+            snapshot_base_condition: None,
+            branch_deployment: false,
+            delete_on_close: args.delete,
+        },
+        organization: args.dagster.organization,
+        url: args.dagster.url,
+        dry_run: args.dry_run,
+        offline: false,
+        output_dir: None,
+        json: args.json,
+        wait: false,
+        wait_options,
+        heartbeat_timeout_given: false,
+        dotenv: args.dotenv,
+        comment: !args.no_comment,
+        fail_without_credentials: args.fail_without_credentials,
+        platform: TargetPlatform::parse("linux/amd64")?,
+        insecure_registries: Vec::new(),
+    };
+    let status = args.status.map(|s| match s {
+        CloseStatus::Closed => PullRequestStatus::Closed,
+        CloseStatus::Merged => PullRequestStatus::Merged,
+    });
+    let outcome = deploy::run(&options, env, Some(CloseRequest { status }))?;
+    print_outcome(&outcome, options.json)
+}
+
+fn print_outcome(outcome: &deploy::Outcome, json: bool) -> Result<i32> {
+    if outcome.status == RunStatus::Planned {
+        return Ok(0);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(outcome)?);
+    } else {
+        let status = serde_json::to_value(outcome.status)?.as_str().unwrap_or("").to_string();
+        match (&outcome.deployment, &outcome.url) {
+            (Some(d), Some(u)) => println!("{status}: {d} {u}"),
+            (Some(d), None) => println!("{status}: {d}"),
+            _ => println!("{status}: {}", outcome.reason),
+        }
+    }
+    if let Some(error) = &outcome.error {
+        eprintln!("error: {error}");
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+fn check_command(args: CheckArgs, env: Env) -> Result<i32> {
+    let findings = crate::check::run(
+        &args.project.project_dir,
+        args.dagster.organization.as_deref(),
+        args.dagster.url.as_deref(),
+        args.insecure_registries,
+        env,
+    )?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&findings)?);
+    } else {
+        for f in &findings {
+            println!("{} {}: {}", if f.ok { "ok  " } else { "FAIL" }, f.subject, f.detail);
+        }
+    }
+    Ok(if findings.iter().all(|f| f.ok) { 0 } else { 1 })
+}
+
 fn build_command(args: BuildArgs, env: Env) -> Result<()> {
     let progress = Progress::new(&env, args.json);
-    let platform = TargetPlatform::parse(&args.platform).context("--platform")?;
-    let project = Project::load(&args.project_dir)?;
+    let platform = TargetPlatform::parse(&args.image.platform).context("--platform")?;
+    let project = Project::load(&args.project.project_dir)?;
     let locations = project.select(&args.locations)?;
-    if args.tag.is_some() {
+    if let Some(tag) = &args.tag {
         let mut seen = std::collections::HashSet::new();
         for l in &locations {
             if let Some(r) = &l.registry
                 && !seen.insert(r)
             {
-                bail!(
-                    "--tag would give two locations the same image {r}:{}; build them one at a time",
-                    args.tag.as_deref().unwrap_or("")
-                );
+                bail!("--tag would give two locations the same image {r}:{tag}; build them one at a time");
             }
         }
     }
     let provenance = Provenance::detect(&env, &project.root)?;
     let http = Arc::new(UreqHttp::new(concat!("dagster-branch-deploy/", env!("CARGO_PKG_VERSION")))?);
-    let services = Services::new(http, env, progress, args.insecure_registries);
+    let services = Services::new(http, env, progress, args.image.insecure_registries);
     let options =
         Options { platform, tag: args.tag, output_dir: args.output_dir, push: !args.no_push, offline: args.offline };
     let mut results = Vec::new();
@@ -117,13 +369,8 @@ fn build_command(args: BuildArgs, env: Env) -> Result<()> {
     } else {
         for r in &results {
             let what = r.reference.clone().or_else(|| r.layout.as_ref().map(|l| l.display().to_string()));
-            println!(
-                "{}\t{}\t{}\t{:.2}s",
-                r.location,
-                serde_json::to_value(r.build)?.as_str().unwrap_or(""),
-                what.unwrap_or_default(),
-                r.seconds
-            );
+            let kind = serde_json::to_value(r.build)?.as_str().unwrap_or("").to_string();
+            println!("{}\t{kind}\t{}\t{:.2}s", r.location, what.unwrap_or_default(), r.seconds);
         }
     }
     Ok(())

@@ -41,6 +41,17 @@ pub fn commit(dir: &Path, rev: &str) -> Option<Commit> {
     })
 }
 
+/// The checked-out branch (`HEAD` when detached).
+pub fn current_branch(dir: &Path) -> Option<String> {
+    git(dir, &["rev-parse", "--abbrev-ref", "HEAD"]).filter(|s| !s.is_empty())
+}
+
+/// The origin remote's default branch (`origin/HEAD`).
+pub fn default_branch(dir: &Path) -> Option<String> {
+    let full = git(dir, &["symbolic-ref", "--short", "refs/remotes/origin/HEAD"])?;
+    Some(full.strip_prefix("origin/").unwrap_or(&full).to_string())
+}
+
 /// The `origin` remote's URL.
 pub fn origin_url(dir: &Path) -> Option<String> {
     git(dir, &["config", "--get", "remote.origin.url"]).filter(|s| !s.is_empty())

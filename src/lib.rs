@@ -8,10 +8,12 @@
 
 pub mod auth;
 pub mod build;
+pub mod check;
 pub mod ci;
 pub mod cli;
 pub mod config;
 pub mod dagster;
+pub mod deploy;
 pub mod env;
 pub mod git;
 pub mod image;

@@ -36,6 +36,29 @@ impl Progress {
         }
     }
 
+    /// Runs `work` under a heading; on GitHub its lines fold into a group.
+    pub fn group<T>(&self, title: impl Display, work: impl FnOnce() -> T) -> T {
+        if self.quiet {
+            return work();
+        }
+        if self.github {
+            eprintln!("::group::{title}");
+        }
+        let result = work();
+        if self.github {
+            eprintln!("::endgroup::");
+        }
+        result
+    }
+
+    /// Prints a workflow command (an annotation) on GitHub; elsewhere
+    /// nothing, since the error is printed once at the end anyway.
+    pub fn annotate(&self, command: &str) {
+        if self.github {
+            eprintln!("{command}");
+        }
+    }
+
     /// Asks GitHub to mask a derived secret in all later log output.
     pub fn mask(&self, secret: &str) {
         if self.github {

@@ -13,7 +13,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use crate::auth::{Keychain, ProcessHelpers};
+use crate::auth::{Credential, Keychain, ProcessHelpers};
 use crate::config::{Location, Project};
 use crate::env::Env;
 use crate::git;
@@ -103,12 +103,27 @@ pub struct Services {
     pub progress: Progress,
     insecure: Vec<String>,
     registries: Mutex<HashMap<String, Arc<Registry>>>,
+    given: Mutex<HashMap<String, Credential>>,
 }
 
 impl Services {
     /// Services over `http`; `insecure` lists hosts reached over plain HTTP.
     pub fn new(http: Arc<dyn Http>, env: Env, progress: Progress, insecure: Vec<String>) -> Services {
-        Services { http, env, progress, insecure, registries: Mutex::new(HashMap::new()) }
+        Services {
+            http,
+            env,
+            progress,
+            insecure,
+            registries: Mutex::new(HashMap::new()),
+            given: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Uses `credential` for `registry` instead of looking one up (the
+    /// Serverless registry's token comes from Dagster+).
+    pub fn give_credential(&self, registry: &str, credential: Credential) {
+        self.progress.mask(credential.secret.expose());
+        self.given.lock().expect("credentials lock").insert(registry.to_string(), credential);
     }
 
     /// Whether a registry is reached over plain HTTP: loopback hosts and the
@@ -121,6 +136,11 @@ impl Services {
         let loopback =
             host == "localhost" || host == "::1" || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback());
         loopback || self.insecure.iter().any(|i| i == registry || i == host)
+    }
+
+    /// The credential lookup over this environment.
+    pub fn keychain(&self) -> Keychain<'_> {
+        Keychain { env: &self.env, http: self.http.as_ref(), helpers: &ProcessHelpers, progress: &self.progress }
     }
 
     /// The client for an image's registry, created once with its credential.
@@ -410,6 +430,29 @@ impl Job<'_> {
 
     fn external(&self, instructions: &[dockerfile::Instruction], reason: String) -> Result<LocationImage> {
         let name = &self.location.name;
+        if !self.options.push && self.options.output_dir.is_none() {
+            let builder = Builder::detect().map(|b| b.name().to_string());
+            self.progress().info(format!(
+                "{name}: external build ({reason}) with {}; planned, not run",
+                builder.as_deref().unwrap_or("docker buildx, podman or buildah (none found here)")
+            ));
+            return Ok(LocationImage {
+                location: name.clone(),
+                build: BuildKind::External,
+                reason,
+                builder,
+                base: None,
+                unresolved_base: None,
+                new_layers: Vec::new(),
+                tag: self.tag.clone(),
+                image: self.target.as_ref().map(ToString::to_string),
+                digest: None,
+                reference: None,
+                layout: None,
+                pushed: None,
+                seconds: 0.0,
+            });
+        }
         let Some(builder) = Builder::detect() else {
             bail!(
                 "location {name:?} needs a container builder ({reason} in {}); install docker buildx, podman or \

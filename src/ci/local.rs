@@ -23,7 +23,7 @@ pub fn context(git: &GitFacts) -> Context {
     };
     Context {
         provider: Provider::Local,
-        event_name: "local".to_string(),
+        event_name: "checkout".to_string(),
         event,
         repo_owner: repo_name.as_deref().and_then(owner_of),
         repo_name,

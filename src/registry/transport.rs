@@ -103,6 +103,18 @@ impl Registry {
         }
     }
 
+    /// Checks that the registry answers and accepts the credential for
+    /// `scopes` (the token exchange for Bearer registries, `/v2/` for
+    /// Basic ones), without writing anything.
+    pub fn verify_access(&self, repo: &str, scopes: &[String]) -> Result<()> {
+        let url = self.url("/v2/");
+        let response = self.send(&Request::new("GET", &url), scopes)?;
+        if response.status != 200 {
+            return Err(self.error("GET", &url, response)).with_context(|| format!("checking access to {repo}"));
+        }
+        Ok(())
+    }
+
     /// Sends a request to the registry with auth for `scopes`, retrying
     /// temporary failures.
     pub fn send(&self, request: &Request, scopes: &[String]) -> Result<Response> {

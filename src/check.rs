@@ -1,0 +1,119 @@
+//! The `check` command: validates the configuration, finds and classifies
+//! each Dockerfile, says which credential each registry would get (its
+//! source, never its value), and tests the connection to Dagster+ and to
+//! each registry. Every problem is listed; the exit status says whether any.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::build::Services;
+use crate::config::Project;
+use crate::dagster::{self, client::Client, client::organization_url};
+use crate::env::Env;
+use crate::image::dockerfile::{self, BuildPath};
+use crate::io::http::{Http, UreqHttp};
+use crate::progress::Progress;
+use crate::registry::remote::push_scope;
+
+/// One check's result.
+#[derive(Debug, Serialize)]
+pub struct Finding {
+    /// What was checked.
+    pub subject: String,
+    /// Whether it passed.
+    pub ok: bool,
+    /// What was found.
+    pub detail: String,
+}
+
+/// Runs every check.
+pub fn run(
+    project_dir: &std::path::Path,
+    organization: Option<&str>,
+    url: Option<&str>,
+    insecure: Vec<String>,
+    env: Env,
+) -> Result<Vec<Finding>> {
+    let progress = Progress::new(&env, true);
+    let project = Project::load(project_dir)?;
+    let mut findings = vec![Finding {
+        subject: project.file.display().to_string(),
+        ok: true,
+        detail: format!(
+            "{} location(s): {}",
+            project.locations.len(),
+            project.locations.iter().map(|l| l.name.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+    }];
+    let http: Arc<dyn Http> = Arc::new(UreqHttp::new(concat!("dagster-branch-deploy/", env!("CARGO_PKG_VERSION")))?);
+    let services = Services::new(http.clone(), env.clone(), progress.clone(), insecure);
+    for location in &project.locations {
+        findings.push(dockerfile_finding(location));
+        findings.push(registry_finding(&services, location, &project));
+    }
+    findings.push(dagster_finding(&env, http, progress, organization, url));
+    Ok(findings)
+}
+
+fn dockerfile_finding(location: &crate::config::Location) -> Finding {
+    let path = location.build_directory.join("Dockerfile");
+    let subject = format!("{}: {}", location.name, path.display());
+    let classified = std::fs::read_to_string(&path)
+        .map_err(anyhow::Error::from)
+        .and_then(|text| dockerfile::classify(&dockerfile::parse(&text)?));
+    match classified {
+        Ok(BuildPath::Native(_)) => Finding { subject, ok: true, detail: "native build (no container needed)".into() },
+        Ok(BuildPath::External { reason }) => Finding {
+            subject,
+            ok: true,
+            detail: format!("external build with docker buildx, podman or buildah ({reason})"),
+        },
+        Err(e) => Finding { subject, ok: false, detail: format!("{e:#}") },
+    }
+}
+
+fn registry_finding(services: &Services, location: &crate::config::Location, project: &Project) -> Finding {
+    let subject = format!("{}: registry", location.name);
+    let Some(_) = &location.registry else {
+        return Finding {
+            subject,
+            ok: true,
+            detail: "no build.registry: Dagster+ Serverless's registry, if the deployment is Serverless".into(),
+        };
+    };
+    let result = (|| -> Result<String> {
+        let repo = location.target_repository(&project.file)?;
+        let registry = services.registry(&repo)?;
+        let credential = registry.credential_description();
+        registry.verify_access(&repo.repository, &[push_scope(&repo.repository)])?;
+        Ok(format!("{}: reachable, {credential} accepted", repo.name()))
+    })();
+    match result {
+        Ok(detail) => Finding { subject, ok: true, detail },
+        Err(e) => Finding { subject, ok: false, detail: format!("{e:#}") },
+    }
+}
+
+fn dagster_finding(
+    env: &Env,
+    http: Arc<dyn Http>,
+    progress: Progress,
+    organization: Option<&str>,
+    url: Option<&str>,
+) -> Finding {
+    let subject = "Dagster+".to_string();
+    let org_url = match organization_url(url, organization) {
+        Ok(u) => u,
+        Err(e) => return Finding { subject, ok: false, detail: format!("{e:#}") },
+    };
+    let Some(token) = env.get("DAGSTER_CLOUD_API_TOKEN") else {
+        return Finding { subject, ok: false, detail: format!("{org_url}: DAGSTER_CLOUD_API_TOKEN is not set") };
+    };
+    let client = Client::new(http, org_url.clone(), crate::auth::Secret::new(token), progress);
+    match dagster::check_connection(&client) {
+        Ok(()) => Finding { subject, ok: true, detail: format!("{org_url}: connected, token accepted") },
+        Err(e) => Finding { subject, ok: false, detail: format!("{e:#}") },
+    }
+}

@@ -1,0 +1,217 @@
+//! The dry run: needs no secret and changes nothing. It builds every image
+//! (registries are only read; layouts go to `--output-dir`), then prints the
+//! whole plan: provider, event, decision, each location with its build path
+//! and image, each GraphQL operation with its variables (token redacted),
+//! and the comment it would post.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::{Options, Outcome, RunStatus, locations_url};
+use crate::build::{self, LocationImage, Provenance, Services};
+use crate::ci::Context;
+use crate::config::{Location, Project};
+use crate::dagster::client::{Client, Scope, ShownRequest};
+use crate::dagster::{self, documents};
+use crate::env::Env;
+use crate::io::http::Http;
+use crate::plan::{Action, Decision, location_document};
+use crate::progress::Progress;
+use crate::report::comment::{Headline, Report, Row, Status, comment};
+
+/// Stands for the name Dagster+ gives a new branch deployment.
+const BRANCH_PLACEHOLDER: &str = "BRANCH_DEPLOYMENT";
+
+#[derive(Serialize)]
+struct DryRun<'a> {
+    dry_run: bool,
+    provider: &'a str,
+    event: &'a str,
+    decision: &'a Decision,
+    deployment: String,
+    url: String,
+    locations: &'a [LocationImage],
+    operations: Vec<ShownRequest>,
+    comment: Option<String>,
+}
+
+/// Builds without pushing and prints the plan.
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    options: &Options,
+    env: &Env,
+    progress: &Progress,
+    http: Arc<dyn Http>,
+    project: &Project,
+    locations: &[Location],
+    context: &Context,
+    decision: &Decision,
+    org_url: &str,
+) -> Result<Outcome> {
+    let services = Services::new(http, env.clone(), progress.clone(), options.insecure_registries.clone());
+    let mut provenance = Provenance::detect(env, &project.root)?;
+    provenance.commit = context.commit.clone().or(provenance.commit);
+    provenance.source_url = context.repo_url.clone().or(provenance.source_url);
+    let build_options = build::Options {
+        platform: options.platform.clone(),
+        tag: None,
+        output_dir: options.output_dir.clone(),
+        push: false,
+        offline: options.offline,
+    };
+    let closing = matches!(decision.action, Action::Close { .. });
+    let built: Vec<LocationImage> = if closing {
+        Vec::new()
+    } else {
+        locations
+            .iter()
+            .map(|l| build::build_location(&services, project, l, &build_options, &provenance))
+            .collect::<Result<_>>()?
+    };
+    let deployment = match &decision.action {
+        Action::FullDeployment { deployment } => deployment.clone(),
+        _ => BRANCH_PLACEHOLDER.to_string(),
+    };
+    let operations = operations(decision, org_url, &deployment, locations, &built, context, options);
+    let rows: Vec<Row> = built
+        .iter()
+        .map(|b| Row {
+            name: b.location.clone(),
+            status: Status::Deploying,
+            image: b.reference.clone(),
+            build: Some(if b.build == crate::build::BuildKind::Native { "native".into() } else { "external".into() }),
+            seconds: Some(b.seconds),
+            error: None,
+        })
+        .collect();
+    let report = Report {
+        headline: if closing { Headline::Closed } else { Headline::Planned },
+        deployment: Some(deployment.clone()),
+        url: Some(locations_url(org_url, &deployment)),
+        branch: deployment == BRANCH_PLACEHOLDER,
+        commit: context.commit.clone(),
+        base: options.settings.base_deployment.clone().filter(|_| deployment == BRANCH_PLACEHOLDER),
+        rows,
+        run_url: context.run_url.clone(),
+        deleted: false,
+    };
+    let comment_text = context.change_request.as_ref().filter(|_| options.comment).map(|_| comment(&report));
+    let plan = DryRun {
+        dry_run: true,
+        provider: context.provider.name(),
+        event: &context.event_name,
+        decision,
+        url: locations_url(org_url, &deployment),
+        deployment,
+        locations: &built,
+        operations,
+        comment: comment_text,
+    };
+    if options.json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+    } else {
+        print_plan(&plan);
+    }
+    let mut outcome = Outcome::new(RunStatus::Planned, decision.reason.clone());
+    outcome.images = built.iter().filter_map(|b| Some((b.location.clone(), b.reference.clone()?))).collect();
+    outcome.locations = built;
+    Ok(outcome)
+}
+
+fn operations(
+    decision: &Decision,
+    org_url: &str,
+    deployment: &str,
+    locations: &[Location],
+    built: &[LocationImage],
+    context: &Context,
+    options: &Options,
+) -> Vec<ShownRequest> {
+    let org = |doc: &str, vars: Value| Client::show(org_url, Scope::Organization, doc, vars);
+    let scoped = |doc: &str, vars: Value| Client::show(org_url, Scope::Deployment(deployment), doc, vars);
+    let mut ops = Vec::new();
+    match &decision.action {
+        Action::BranchDeployment { branch_data, commit, base_deployment_name, snapshot_base_condition } => {
+            if let Some(base) = base_deployment_name {
+                ops.push(org(documents::DEPLOYMENT_BY_NAME, json!({ "deploymentName": base })));
+            }
+            let vars = dagster::upsert_variables(
+                branch_data,
+                commit,
+                base_deployment_name.as_deref(),
+                *snapshot_base_condition,
+            );
+            ops.push(org(documents::CREATE_OR_UPDATE_BRANCH_DEPLOYMENT, vars));
+        }
+        Action::Close { branch_data, commit, delete, .. } => {
+            ops.push(org(
+                documents::CREATE_OR_UPDATE_BRANCH_DEPLOYMENT,
+                dagster::upsert_variables(branch_data, commit, None, None),
+            ));
+            if *delete {
+                ops.push(org(documents::DEPLOYMENT_BY_NAME, json!({ "deploymentName": deployment })));
+                ops.push(org(documents::DELETE_DEPLOYMENT, json!({ "deploymentId": "(from deploymentByName)" })));
+            }
+            return ops;
+        }
+        Action::FullDeployment { .. } | Action::Skip => {}
+    }
+    let documents: Vec<Value> = locations
+        .iter()
+        .zip(built)
+        .map(|(l, b)| {
+            let image = b
+                .reference
+                .clone()
+                .or_else(|| b.image.clone())
+                .unwrap_or_else(|| "(Dagster+ Serverless registry: no build.registry)".to_string());
+            location_document(l, &image, context)
+        })
+        .collect();
+    ops.push(scoped(documents::DEPLOY_LOCATIONS, json!({ "document": { "locations": documents } })));
+    if options.wait {
+        ops.push(scoped(documents::DEPLOYMENT_INFO, json!({})));
+        ops.push(scoped(documents::AGENT_STATUS, json!({})));
+        ops.push(scoped(documents::LOCATIONS, json!({})));
+    }
+    ops
+}
+
+fn print_plan(plan: &DryRun) {
+    println!("dry run: nothing is pushed, deployed or posted");
+    println!("provider: {} ({})", plan.provider, plan.event);
+    println!("decision: {}", plan.decision.reason);
+    println!("deployment: {} ({})", plan.deployment, plan.url);
+    if !plan.locations.is_empty() {
+        println!("locations:");
+    }
+    for l in plan.locations {
+        let image = match (&l.reference, &l.image, &l.unresolved_base) {
+            (Some(r), _, _) => r.clone(),
+            (None, Some(i), Some(base)) => format!("{i} (digest unknown: base {base} not read)"),
+            (None, Some(i), None) => format!("{i} (digest known after the build)"),
+            (None, None, _) => "(no build.registry: Dagster+ Serverless's registry)".to_string(),
+        };
+        let kind = if l.build == crate::build::BuildKind::Native { "native" } else { "external" };
+        println!("  {}: {kind} build, {}", l.location, l.reason);
+        println!("    image {image}");
+        if let Some(layout) = &l.layout {
+            println!("    layout {}", layout.display());
+        }
+    }
+    println!("operations (Dagster-Cloud-Api-Token redacted):");
+    for (i, op) in plan.operations.iter().enumerate() {
+        let headers: Vec<String> = op.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        println!("  {}. {} POST {} [{}]", i + 1, op.operation, op.url, headers.join(", "));
+        println!("     variables: {}", op.variables);
+    }
+    if let Some(c) = &plan.comment {
+        println!("comment:");
+        for line in c.lines() {
+            println!("  | {line}");
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! Carrying out a decision against Dagster+: the branch deployment upsert,
+//! the builds and pushes, one `deployLocations`, the wait, the close; each
+//! location's row kept up to date in the comment as it goes.
+
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use super::{Options, Outcome, RunStatus, locations_url, write_summary};
+use crate::auth::{Credential, Secret};
+use crate::build::{self, BuildKind, LocationImage, Provenance, Services};
+use crate::ci::Context;
+use crate::config::{Location, Project};
+use crate::dagster::client::Client;
+use crate::dagster::{self, BranchData, CommitData, PullRequestStatus, WaitOptions};
+use crate::env::Env;
+use crate::image::reference::ImageRef;
+use crate::io::http::Http;
+use crate::plan::{Action, Decision, location_document};
+use crate::progress::Progress;
+use crate::report::comment::{Headline, Report, Row, Status, comment};
+use crate::report::{Commenter, github};
+
+/// One run against Dagster+.
+pub struct Run<'a> {
+    options: &'a Options,
+    env: &'a Env,
+    progress: &'a Progress,
+    http: Arc<dyn Http>,
+    project: &'a Project,
+    context: &'a Context,
+    org_url: &'a str,
+    client: Client,
+}
+
+/// What the report shows, as it changes.
+struct State {
+    deployment: Option<String>,
+    base: Option<String>,
+    branch: bool,
+    rows: Vec<Row>,
+    built: Vec<LocationImage>,
+    load: Vec<dagster::LoadOutcome>,
+}
+
+impl<'a> Run<'a> {
+    /// A run for this organization and token.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        options: &'a Options,
+        env: &'a Env,
+        progress: &'a Progress,
+        http: Arc<dyn Http>,
+        project: &'a Project,
+        context: &'a Context,
+        org_url: &'a str,
+        token: &str,
+    ) -> Run<'a> {
+        progress.mask(token);
+        let client = Client::new(http.clone(), org_url.to_string(), Secret::new(token), progress.clone());
+        Run { options, env, progress, http, project, context, org_url, client }
+    }
+
+    /// Carries out the decision; failures become a `Failed` outcome.
+    pub fn execute(&self, decision: &Decision, locations: &[Location]) -> Outcome {
+        let commenter = Commenter::new(self.context, self.env, self.http.as_ref(), self.progress, self.options.comment);
+        match &decision.action {
+            Action::Close { branch_data, commit, status, delete } => {
+                self.close(decision, &commenter, branch_data, commit, *status, *delete)
+            }
+            _ => self.deploy(decision, &commenter, locations),
+        }
+    }
+
+    fn report(&self, state: &State, headline: Headline) -> Report {
+        Report {
+            headline,
+            deployment: state.deployment.clone(),
+            url: state.deployment.as_deref().map(|d| locations_url(self.org_url, d)),
+            branch: state.branch,
+            commit: self.context.commit.clone(),
+            base: state.base.clone(),
+            rows: state.rows.clone(),
+            run_url: self.context.run_url.clone(),
+            deleted: false,
+        }
+    }
+
+    fn deploy(&self, decision: &Decision, commenter: &Commenter, locations: &[Location]) -> Outcome {
+        let rows = locations
+            .iter()
+            .map(|l| Row {
+                name: l.name.clone(),
+                status: Status::Building,
+                image: None,
+                build: None,
+                seconds: None,
+                error: None,
+            })
+            .collect();
+        let mut state =
+            State { deployment: None, base: None, branch: false, rows, built: Vec::new(), load: Vec::new() };
+        let result = self.try_deploy(decision, commenter, locations, &mut state);
+        let load_failures: Vec<String> =
+            state.load.iter().filter(|l| l.error.is_some()).map(|l| l.name.clone()).collect();
+        let error = match result {
+            Err(e) => Some(format!("{e:#}")),
+            Ok(()) if !load_failures.is_empty() => Some(format!("{} failed to load", load_failures.join(", "))),
+            Ok(()) => None,
+        };
+        if let Some(e) = &error {
+            for row in state.rows.iter_mut().filter(|r| matches!(r.status, Status::Building | Status::Deploying)) {
+                row.status = Status::Failed;
+            }
+            let failed_rows = state.rows.iter().filter(|r| r.error.is_some());
+            for row in failed_rows {
+                let message = row.error.as_deref().unwrap_or_default();
+                self.progress.annotate(&github::error_annotation(&format!("{} failed", row.name), message));
+            }
+            self.progress.annotate(&github::error_annotation("dagster-branch-deploy", e));
+        }
+        let headline = if error.is_some() { Headline::Failed } else { Headline::Deployed };
+        let report = self.report(&state, headline);
+        commenter.post(&comment(&report));
+        write_summary(self.env, self.progress, &report);
+        let mut outcome = Outcome::new(
+            if error.is_some() { RunStatus::Failed } else { RunStatus::Deployed },
+            decision.reason.clone(),
+        );
+        outcome.url = state.deployment.as_deref().map(|d| locations_url(self.org_url, d));
+        outcome.deployment = state.deployment;
+        outcome.images = state.built.iter().filter_map(|b| Some((b.location.clone(), b.reference.clone()?))).collect();
+        outcome.locations = state.built;
+        outcome.load = state.load;
+        outcome.error = error;
+        outcome
+    }
+
+    fn try_deploy(
+        &self,
+        decision: &Decision,
+        commenter: &Commenter,
+        locations: &[Location],
+        state: &mut State,
+    ) -> Result<()> {
+        let deployment = match &decision.action {
+            Action::BranchDeployment { branch_data, commit, base_deployment_name, snapshot_base_condition } => {
+                if let Some(base) = base_deployment_name {
+                    dagster::deployment_by_name(&self.client, base)?.with_context(|| {
+                        format!(
+                            "the base deployment {base:?} does not exist in {}; check --base-deployment-name",
+                            self.org_url
+                        )
+                    })?;
+                }
+                let variables = dagster::upsert_variables(
+                    branch_data,
+                    commit,
+                    base_deployment_name.as_deref(),
+                    *snapshot_base_condition,
+                );
+                state.branch = true;
+                state.base = base_deployment_name.clone();
+                dagster::upsert_branch_deployment(&self.client, variables).context("creating the branch deployment")?
+            }
+            Action::FullDeployment { deployment } => deployment.clone(),
+            Action::Close { .. } | Action::Skip => unreachable!("handled by the caller"),
+        };
+        self.progress.info(format!("deployment {deployment}: {}", locations_url(self.org_url, &deployment)));
+        state.deployment = Some(deployment.clone());
+        commenter.post(&comment(&self.report(state, Headline::Deploying)));
+
+        let services = Services::new(
+            self.http.clone(),
+            self.env.clone(),
+            self.progress.clone(),
+            self.options.insecure_registries.clone(),
+        );
+        let mut agent_type = None;
+        let targets = self.with_registries(locations, &deployment, &services, &mut agent_type)?;
+        let mut provenance = Provenance::detect(self.env, &self.project.root)?;
+        provenance.commit = self.context.commit.clone().or(provenance.commit);
+        provenance.source_url = self.context.repo_url.clone().or(provenance.source_url);
+        let build_options = build::Options {
+            platform: self.options.platform.clone(),
+            tag: None,
+            output_dir: self.options.output_dir.clone(),
+            push: true,
+            offline: false,
+        };
+        for (i, location) in targets.iter().enumerate() {
+            let built = self.progress.group(format!("building {}", location.name), || {
+                build::build_location(&services, self.project, location, &build_options, &provenance)
+            });
+            let row = &mut state.rows[i];
+            match built {
+                Ok(b) => {
+                    row.image = b.reference.clone();
+                    row.build = Some(match (b.build, &b.builder) {
+                        (BuildKind::External, Some(builder)) => format!("external ({builder})"),
+                        _ => "native".to_string(),
+                    });
+                    row.seconds = Some(b.seconds);
+                    row.status = Status::Deploying;
+                    state.built.push(b);
+                }
+                Err(e) => {
+                    row.status = Status::Failed;
+                    row.error = Some(format!("{e:#}"));
+                    return Err(e.context(format!("building location {:?}", location.name)));
+                }
+            }
+        }
+        commenter.post(&comment(&self.report(state, Headline::Deploying)));
+
+        let documents: Vec<_> = targets
+            .iter()
+            .zip(&state.built)
+            .map(|(location, built)| {
+                let image = built.reference.clone().context("the pushed image has no digest")?;
+                Ok(location_document(location, &image, self.context))
+            })
+            .collect::<Result<_>>()?;
+        dagster::deploy_locations(&self.client, &deployment, &documents)
+            .with_context(|| format!("deploying the locations to {deployment}"))?;
+        if !self.options.wait {
+            state.rows.iter_mut().for_each(|r| r.status = Status::Deployed);
+            return Ok(());
+        }
+        let wait = self.wait_options(&deployment, locations, &mut agent_type)?;
+        let names: Vec<String> = locations.iter().map(|l| l.name.clone()).collect();
+        let outcomes = dagster::wait_for_load(&self.client, &deployment, &names, wait, self.progress)?;
+        for (row, outcome) in state.rows.iter_mut().zip(&outcomes) {
+            row.status = if outcome.error.is_some() { Status::Failed } else { Status::Loaded };
+            row.error = outcome.error.clone();
+            match &outcome.error {
+                Some(e) => self.progress.warn(format!("{} failed to load:\n{e}", outcome.name)),
+                None => self.progress.info(format!("{} loaded", outcome.name)),
+            }
+        }
+        state.load = outcomes;
+        Ok(())
+    }
+
+    /// Fills in the Serverless registry for locations without
+    /// `build.registry` when the deployment is Serverless.
+    fn with_registries(
+        &self,
+        locations: &[Location],
+        deployment: &str,
+        services: &Services,
+        agent_type: &mut Option<String>,
+    ) -> Result<Vec<Location>> {
+        let mut targets = locations.to_vec();
+        for location in targets.iter_mut().filter(|l| l.registry.is_none()) {
+            if self.agent_type(deployment, agent_type)? != "SERVERLESS" {
+                location.target_repository(&self.project.file)?;
+            }
+            let registry = dagster::serverless_registry(&self.client, deployment)?;
+            let repository = if registry.is_harbor {
+                format!("{}/{}", registry.url.trim_end_matches('/'), location.name.to_lowercase().replace('_', "-"))
+            } else {
+                registry.url.clone()
+            };
+            let decoded = STANDARD
+                .decode(registry.auth_token.expose())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .context("Dagster+ returned a Serverless registry token that is not base64 of user:password")?;
+            let (user, password) =
+                decoded.split_once(':').context("the Serverless registry token is not user:password")?;
+            let host = ImageRef::parse_repository(&repository).context("the Serverless registry URL")?.registry;
+            services.give_credential(
+                &host,
+                Credential {
+                    username: user.into(),
+                    secret: Secret::new(password),
+                    source: "Dagster+ Serverless".into(),
+                },
+            );
+            self.progress
+                .info(format!("{}: no build.registry; pushing to Dagster+ Serverless's registry", location.name));
+            location.registry = Some(repository);
+        }
+        Ok(targets)
+    }
+
+    fn agent_type(&self, deployment: &str, cached: &mut Option<String>) -> Result<String> {
+        if cached.is_none() {
+            *cached = Some(dagster::agent_type(&self.client, deployment)?);
+        }
+        Ok(cached.clone().unwrap_or_default())
+    }
+
+    /// The official heartbeat timeout: 900 s for Serverless without an agent
+    /// queue, else 120 s, unless DAGSTER_CLOUD_AGENT_HEARTBEAT_TIMEOUT says.
+    fn wait_options(
+        &self,
+        deployment: &str,
+        locations: &[Location],
+        agent_type: &mut Option<String>,
+    ) -> Result<WaitOptions> {
+        let mut wait = self.options.wait_options;
+        if !self.options.heartbeat_timeout_given
+            && self.agent_type(deployment, agent_type)? == "SERVERLESS"
+            && locations.iter().all(|l| l.agent_queue.is_none())
+        {
+            wait.agent_heartbeat_timeout = std::time::Duration::from_secs(900);
+        }
+        Ok(wait)
+    }
+
+    fn close(
+        &self,
+        decision: &Decision,
+        commenter: &Commenter,
+        branch_data: &BranchData,
+        commit: &CommitData,
+        status: PullRequestStatus,
+        delete: bool,
+    ) -> Outcome {
+        let result = (|| -> Result<String> {
+            let variables = dagster::upsert_variables(branch_data, commit, None, None);
+            let name = dagster::upsert_branch_deployment(&self.client, variables)
+                .with_context(|| format!("marking the branch deployment {status:?}"))?;
+            if delete {
+                dagster::delete_branch_deployment(&self.client, &name).with_context(|| format!("deleting {name}"))?;
+            }
+            Ok(name)
+        })();
+        let merged = status == PullRequestStatus::Merged;
+        match result {
+            Ok(name) => {
+                let what = if delete { "deleted" } else { "marked closed" };
+                self.progress.info(format!("branch deployment {name} {what}"));
+                let mut report = Report {
+                    headline: if merged { Headline::Merged } else { Headline::Closed },
+                    deployment: Some(name.clone()),
+                    url: (!delete).then(|| locations_url(self.org_url, &name)),
+                    branch: true,
+                    commit: self.context.commit.clone(),
+                    base: None,
+                    rows: Vec::new(),
+                    run_url: self.context.run_url.clone(),
+                    deleted: delete,
+                };
+                commenter.post(&comment(&report));
+                report.run_url = None;
+                write_summary(self.env, self.progress, &report);
+                let mut outcome =
+                    Outcome::new(if merged { RunStatus::Merged } else { RunStatus::Closed }, decision.reason.clone());
+                outcome.url = report.url;
+                outcome.deployment = Some(name);
+                outcome
+            }
+            Err(e) => {
+                let message = format!("{e:#}");
+                self.progress.annotate(&github::error_annotation("dagster-branch-deploy", &message));
+                let mut outcome = Outcome::new(RunStatus::Failed, decision.reason.clone());
+                outcome.error = Some(message);
+                outcome
+            }
+        }
+    }
+}

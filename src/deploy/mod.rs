@@ -1,0 +1,299 @@
+//! The `deploy` and `close` commands: read the CI context and the project,
+//! decide (see [`crate::plan`]), then either print the plan (`--dry-run`) or
+//! carry it out: upsert the branch deployment, build and push every
+//! location, deploy them, wait for them to load, and report back. Closing a
+//! pull request marks its branch deployment closed or merged.
+
+mod dry_run;
+mod execute;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, bail};
+use serde::Serialize;
+
+use crate::build::LocationImage;
+use crate::ci::{self, Context, Event, GitFacts, Provider};
+use crate::config::Project;
+use crate::dagster::client::organization_url;
+use crate::dagster::{LoadOutcome, PullRequestStatus, WaitOptions};
+use crate::env::Env;
+use crate::git;
+use crate::image::platform::TargetPlatform;
+use crate::io::http::{Http, UreqHttp};
+use crate::plan::{self, Action, Settings};
+use crate::progress::Progress;
+use crate::report::{self, comment::Report, github};
+
+/// Everything `deploy` and `close` take from flags and the environment.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The project directory.
+    pub project_dir: PathBuf,
+    /// Only these locations (default all).
+    pub locations: Vec<String>,
+    /// Deployment settings.
+    pub settings: Settings,
+    /// `DAGSTER_CLOUD_ORGANIZATION`.
+    pub organization: Option<String>,
+    /// `DAGSTER_CLOUD_URL`.
+    pub url: Option<String>,
+    /// Print the plan; change nothing.
+    pub dry_run: bool,
+    /// Never contact a registry (dry run).
+    pub offline: bool,
+    /// Where to write OCI layouts.
+    pub output_dir: Option<PathBuf>,
+    /// JSON on stdout, no progress.
+    pub json: bool,
+    /// Wait for the locations to load.
+    pub wait: bool,
+    /// Timeouts and poll interval.
+    pub wait_options: WaitOptions,
+    /// Whether the agent heartbeat timeout was given (else it depends on
+    /// the agent type).
+    pub heartbeat_timeout_given: bool,
+    /// Where to write GitLab's dotenv report.
+    pub dotenv: Option<PathBuf>,
+    /// Whether to comment on the pull/merge request.
+    pub comment: bool,
+    /// Fail, rather than skip, when CI gives no Dagster+ token.
+    pub fail_without_credentials: bool,
+    /// The image platform.
+    pub platform: TargetPlatform,
+    /// Registries reached over plain HTTP.
+    pub insecure_registries: Vec<String>,
+}
+
+/// How the run ended, as the `status` output says it.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Deployed (and loaded, unless `--no-wait`).
+    Deployed,
+    /// The branch deployment was marked closed.
+    Closed,
+    /// The branch deployment was marked merged.
+    Merged,
+    /// Nothing to do, or no credentials in CI.
+    Skipped,
+    /// Something failed.
+    Failed,
+    /// A dry run.
+    Planned,
+}
+
+/// What a run did.
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    /// How it ended.
+    pub status: RunStatus,
+    /// Why this was done.
+    pub reason: String,
+    /// The deployment's name.
+    pub deployment: Option<String>,
+    /// `{org url}/{deployment}/locations`.
+    pub url: Option<String>,
+    /// Location → image reference by digest.
+    pub images: BTreeMap<String, String>,
+    /// Each location's build.
+    pub locations: Vec<LocationImage>,
+    /// Each location's load outcome.
+    pub load: Vec<LoadOutcome>,
+    /// The error, when it failed.
+    pub error: Option<String>,
+}
+
+impl Outcome {
+    fn new(status: RunStatus, reason: String) -> Outcome {
+        Outcome {
+            status,
+            reason,
+            deployment: None,
+            url: None,
+            images: BTreeMap::new(),
+            locations: Vec::new(),
+            load: Vec::new(),
+            error: None,
+        }
+    }
+}
+
+/// What the `close` command asks for.
+#[derive(Clone, Copy, Debug)]
+pub struct CloseRequest {
+    /// `--status`, if given.
+    pub status: Option<PullRequestStatus>,
+}
+
+/// Runs `deploy` (or `close`, with `close`); returns the outcome, already
+/// reported (outputs, summary, comment, dotenv). A failed deploy is an
+/// outcome with status `Failed`, not an error: errors are for bad input.
+pub fn run(options: &Options, env: Env, close: Option<CloseRequest>) -> Result<Outcome> {
+    let progress = Progress::new(&env, options.json);
+    let project = Project::load(&options.project_dir)?;
+    let locations = project.select(&options.locations)?.into_iter().cloned().collect::<Vec<_>>();
+    let mut context = ci::detect(&env, &|p| std::fs::read_to_string(p).map_err(Into::into), &git_facts(&project))?;
+    let http: Arc<dyn Http> = Arc::new(UreqHttp::new(concat!("dagster-branch-deploy/", env!("CARGO_PKG_VERSION")))?);
+    if let Some(close) = close {
+        context.event = close_event(&context, close, &env, http.as_ref(), &progress);
+    }
+    let commit = context.commit.as_deref().and_then(|sha| git::commit(&project.root, sha));
+    let decision = plan::decide(&context, &options.settings, commit.as_ref())?;
+    progress.info(format!("{} {}: {}", context.provider.name(), context.event_name, decision.reason));
+    if matches!(decision.action, Action::Skip) {
+        return Ok(finish(options, &env, &progress, Outcome::new(RunStatus::Skipped, decision.reason)));
+    }
+    if options.dry_run {
+        let org_url = organization_url(options.url.as_deref(), options.organization.as_deref())
+            .unwrap_or_else(|_| "https://<organization>.dagster.cloud".to_string());
+        return dry_run::run(options, &env, &progress, http, &project, &locations, &context, &decision, &org_url);
+    }
+    let Some(token) = env.get("DAGSTER_CLOUD_API_TOKEN") else {
+        return without_token(options, &env, &progress, &context, decision.reason);
+    };
+    let org_url = organization_url(options.url.as_deref(), options.organization.as_deref())?;
+    let run = execute::Run::new(options, &env, &progress, http, &project, &context, &org_url, token);
+    let outcome = run.execute(&decision, &locations);
+    Ok(finish(options, &env, &progress, outcome))
+}
+
+/// The event `close` acts on: `--status`, the closed pull request's own
+/// state, or on GitLab the merge request's state from the API.
+fn close_event(context: &Context, close: CloseRequest, env: &Env, http: &dyn Http, progress: &Progress) -> Event {
+    if let Some(status) = close.status {
+        return Event::ChangeRequestClosed { merged: status == PullRequestStatus::Merged };
+    }
+    if let Event::ChangeRequestClosed { .. } = context.event {
+        return context.event.clone();
+    }
+    if let (Some(ci::ReviewApi::GitLab { api_url, project_id }), Some(mr)) =
+        (&context.review_api, &context.change_request)
+    {
+        match env.get("GITLAB_TOKEN") {
+            Some(token) => {
+                let token = crate::auth::Secret::new(token);
+                match report::gitlab::merge_request_state(http, api_url, project_id, mr.number, &token) {
+                    Ok(state) => return Event::ChangeRequestClosed { merged: state == "merged" },
+                    Err(e) => {
+                        progress.warn(format!("could not read the merge request's state; marking it closed ({e:#})"))
+                    }
+                }
+            }
+            None => progress.info(
+                "no GITLAB_TOKEN: cannot tell a merged merge request from a closed one, so the branch deployment is \
+                 marked CLOSED (set GITLAB_TOKEN, or pass --status merged)",
+            ),
+        }
+    }
+    Event::ChangeRequestClosed { merged: false }
+}
+
+fn git_facts(project: &Project) -> GitFacts {
+    let dir = &project.root;
+    GitFacts {
+        branch: git::current_branch(dir),
+        head: git::commit(dir, "HEAD").map(|c| c.sha),
+        origin_url: git::origin_url(dir),
+        default_branch: git::default_branch(dir),
+    }
+}
+
+/// No Dagster+ token: in CI (a fork's pull request, a pipeline without
+/// secrets) a notice and a skip; locally, or with
+/// `--fail-without-credentials`, an error.
+fn without_token(
+    options: &Options,
+    env: &Env,
+    progress: &Progress,
+    context: &Context,
+    reason: String,
+) -> Result<Outcome> {
+    let fork = context.change_request.as_ref().is_some_and(|c| c.from_fork);
+    let how = match context.provider {
+        Provider::GitHub => "add it as a repository secret and pass it to the action's dagster-cloud-api-token input",
+        Provider::GitLab => "add it as a masked CI/CD variable (not protected, so merge request pipelines get it)",
+        Provider::Local => "export it in your shell",
+    };
+    let why = if fork { "pull requests from forks get no secrets; " } else { "" };
+    let message = format!(
+        "DAGSTER_CLOUD_API_TOKEN is not set ({why}create a user or agent token in Dagster+, Organization settings › \
+         Tokens, and {how})"
+    );
+    if context.provider == Provider::Local || options.fail_without_credentials {
+        bail!(message);
+    }
+    progress.warn(format!("nothing was deployed: {message}"));
+    Ok(finish(options, env, progress, Outcome::new(RunStatus::Skipped, format!("{reason}; no Dagster+ token"))))
+}
+
+/// Writes the GitHub outputs and summary and the dotenv report (never on a
+/// dry run); problems become warnings.
+fn finish(options: &Options, env: &Env, progress: &Progress, outcome: Outcome) -> Outcome {
+    if options.dry_run {
+        return outcome;
+    }
+    if let Some(path) = env.get("GITHUB_OUTPUT") {
+        let images = serde_json::to_string(&outcome.images).unwrap_or_else(|_| "{}".into());
+        let status =
+            serde_json::to_value(outcome.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let outputs = [
+            ("deployment", outcome.deployment.clone().unwrap_or_default()),
+            ("url", outcome.url.clone().unwrap_or_default()),
+            ("images", images),
+            ("status", status),
+        ];
+        if let Err(e) = github::write_outputs(path, &outputs) {
+            progress.warn(format!("{e:#}"));
+        }
+    }
+    if let (Some(path), Some(dotenv)) = (&options.dotenv, &outcome.deployment) {
+        let vars = [
+            ("DAGSTER_DEPLOYMENT", dotenv.clone()),
+            ("DAGSTER_DEPLOYMENT_URL", outcome.url.clone().unwrap_or_default()),
+        ];
+        if let Err(e) = report::gitlab::write_dotenv(path, &vars) {
+            progress.warn(format!("{e:#}"));
+        }
+    }
+    outcome
+}
+
+/// Appends the report to the GitHub step summary, if there is one.
+fn write_summary(env: &Env, progress: &Progress, report: &Report) {
+    if let Some(path) = env.get("GITHUB_STEP_SUMMARY")
+        && let Err(e) = github::write_summary(path, &report::comment::summary(report))
+    {
+        progress.warn(format!("{e:#}"));
+    }
+}
+
+/// The URL of a deployment's locations page.
+fn locations_url(org_url: &str, deployment: &str) -> String {
+    format!("{org_url}/{deployment}/locations")
+}
+
+/// Reads the timeouts' defaults from the environment names the official
+/// tooling uses.
+pub fn wait_options_from(env: &Env, load: Option<u64>, poll: f64) -> Result<(WaitOptions, bool)> {
+    let seconds = |name: &str, default: u64| -> Result<(u64, bool)> {
+        match env.get(name) {
+            Some(v) => {
+                Ok((v.trim().parse().with_context(|| format!("{name}={v:?} is not a number of seconds"))?, true))
+            }
+            None => Ok((default, false)),
+        }
+    };
+    let (load_default, _) = seconds("DAGSTER_CLOUD_LOCATION_LOAD_TIMEOUT", 3600)?;
+    let (heartbeat, given) = seconds("DAGSTER_CLOUD_AGENT_HEARTBEAT_TIMEOUT", 120)?;
+    Ok((
+        WaitOptions {
+            location_load_timeout: std::time::Duration::from_secs(load.unwrap_or(load_default)),
+            agent_heartbeat_timeout: std::time::Duration::from_secs(heartbeat),
+            poll_interval: std::time::Duration::from_secs_f64(poll.max(0.05)),
+        },
+        given,
+    ))
+}
