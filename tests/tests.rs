@@ -7,6 +7,8 @@ mod util;
 mod auth;
 /// Native builds and pushes, checked with skopeo and umoci.
 mod build;
+/// Branch deployments end to end: fake Dagster+, GitHub and GitLab, real registry.
+mod deploy;
 /// The external builder path (buildah).
 mod external;
 /// Faults: retries, registry errors, bad input.

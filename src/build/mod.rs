@@ -149,10 +149,19 @@ impl Services {
         if let Some(r) = registries.get(&image.registry) {
             return Ok(r.clone());
         }
-        let keychain =
-            Keychain { env: &self.env, http: self.http.as_ref(), helpers: &ProcessHelpers, progress: &self.progress };
-        let credential =
-            keychain.find(&image.registry).with_context(|| format!("finding credentials for {}", image.registry))?;
+        let given = self.given.lock().expect("credentials lock").get(&image.registry).cloned();
+        let credential = match given {
+            Some(c) => Some(c),
+            None => {
+                let keychain = Keychain {
+                    env: &self.env,
+                    http: self.http.as_ref(),
+                    helpers: &ProcessHelpers,
+                    progress: &self.progress,
+                };
+                keychain.find(&image.registry).with_context(|| format!("finding credentials for {}", image.registry))?
+            }
+        };
         let registry = Arc::new(Registry::new(
             self.http.clone(),
             &image.registry,

@@ -2,9 +2,11 @@
 //! environment (only what a test sets is seen), and checks from outside with
 //! skopeo and umoci.
 
+pub mod dagster;
 pub mod faults;
 pub mod proxy;
 pub mod registry;
+pub mod review;
 pub mod server;
 
 use std::path::{Path, PathBuf};
@@ -61,6 +63,25 @@ impl Project {
         git(&["rev-parse", "HEAD"])
     }
 
+    /// Changes a file and commits it; returns the new commit's sha.
+    pub fn commit_change(&self, path: &str, contents: &str) -> String {
+        self.file(path, contents);
+        let git = |args: &[&str]| {
+            let out = Command::new("git")
+                .args(["-c", "user.name=Test", "-c", "user.email=t@example.com"])
+                .args(args)
+                .current_dir(self.path())
+                .env("HOME", self.home.path())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        git(&["add", "-A"]);
+        git(&["commit", "-qm", &format!("change {path}")]);
+        git(&["rev-parse", "HEAD"])
+    }
+
     /// The binary, run in this project, with only PATH and HOME set.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_dagster-branch-deploy"));
@@ -105,6 +126,13 @@ impl Run {
         serde_json::from_slice(&self.output.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout()))
     }
+}
+
+/// Whether a run printed `secret` anywhere but in the `::add-mask::`
+/// command that hides it.
+pub fn leaks(run: &Run, secret: &str) -> bool {
+    let out = format!("{}\n{}", run.stdout(), run.stderr());
+    out.lines().filter(|l| !l.starts_with("::add-mask::")).any(|l| l.contains(secret))
 }
 
 /// Runs and asserts success.

@@ -1,0 +1,204 @@
+//! Fake GitHub and GitLab comment APIs: the endpoints the tool uses, with
+//! their auth headers required, bodies checked (`{"body": string}` only),
+//! pagination (GitHub's `Link`, GitLab's `X-Next-Page`), and the comments
+//! kept for assertions.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+use super::server::{Received, Reply, Server};
+
+pub const GITHUB_TOKEN: &str = "ghs_test_token_0123456789";
+pub const GITLAB_TOKEN: &str = "glpat-test-token-0123456789";
+
+#[derive(Clone, Debug)]
+pub struct Comment {
+    pub id: u64,
+    pub thread: u64,
+    pub body: String,
+    pub author: String,
+}
+
+#[derive(Default)]
+pub struct ReviewState {
+    pub comments: Vec<Comment>,
+    pub page_size: usize,
+    pub mr_state: String,
+}
+
+pub struct FakeReview {
+    pub server: Server,
+    pub state: Arc<Mutex<ReviewState>>,
+}
+
+impl FakeReview {
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    pub fn comments(&self) -> Vec<Comment> {
+        self.state.lock().unwrap().comments.clone()
+    }
+
+    /// Adds a comment by someone else (to be skipped over).
+    pub fn seed(&self, thread: u64, body: &str) {
+        let mut s = self.state.lock().unwrap();
+        let id = 1000 + s.comments.len() as u64;
+        s.comments.push(Comment { id, thread, body: body.into(), author: "someone".into() });
+    }
+
+    /// Requests that changed comments.
+    pub fn writes(&self) -> Vec<Received> {
+        self.server.received().into_iter().filter(|r| r.method != "GET").collect()
+    }
+}
+
+fn body_of(req: &Received) -> Result<String, Reply> {
+    let v: Value = serde_json::from_slice(&req.body)
+        .map_err(|_| Reply::json(400, json!({ "message": "Problems parsing JSON" })))?;
+    let obj = v.as_object().ok_or_else(|| Reply::json(400, json!({ "message": "Body should be a JSON object" })))?;
+    if let Some(k) = obj.keys().find(|k| *k != "body") {
+        return Err(Reply::json(422, json!({ "message": format!("unexpected key {k}") })));
+    }
+    obj.get("body")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| Reply::json(422, json!({ "message": "body must be a string" })))
+}
+
+fn next_id(s: &ReviewState) -> u64 {
+    s.comments.iter().map(|c| c.id).max().unwrap_or(0) + 1
+}
+
+fn page_of(query: &str) -> usize {
+    query.split('&').find_map(|kv| kv.strip_prefix("page=")).and_then(|p| p.parse().ok()).unwrap_or(1)
+}
+
+pub fn github() -> FakeReview {
+    let state = Arc::new(Mutex::new(ReviewState { page_size: 100, ..Default::default() }));
+    let st = state.clone();
+    let origin = Arc::new(std::sync::OnceLock::<String>::new());
+    let o = origin.clone();
+    let server = Server::start(move |req| {
+        if req.header("user-agent").is_none() {
+            return Reply::json(
+                403,
+                json!({ "message": "Request forbidden by administrative rules. Please make sure your request has a User-Agent header" }),
+            );
+        }
+        if req.header("authorization") != Some(&format!("Bearer {GITHUB_TOKEN}")) {
+            return Reply::json(401, json!({ "message": "Bad credentials" }));
+        }
+        let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let mut s = st.lock().unwrap();
+        match (req.method.as_str(), parts.as_slice()) {
+            ("GET", ["repos", _, _, "issues", n, "comments"]) => {
+                let n: u64 = n.parse().unwrap_or(0);
+                let all: Vec<&Comment> = s.comments.iter().filter(|c| c.thread == n).collect();
+                let page = page_of(query);
+                let chunk: Vec<Value> = all
+                    .iter()
+                    .skip((page - 1) * s.page_size)
+                    .take(s.page_size)
+                    .map(|c| json!({ "id": c.id, "body": c.body, "user": { "login": c.author } }))
+                    .collect();
+                let mut reply = Reply::json(200, Value::Array(chunk));
+                if page * s.page_size < all.len() {
+                    let next = format!("<{}{path}?per_page=100&page={}>; rel=\"next\"", o.get().unwrap(), page + 1);
+                    reply = reply.header("link", &next);
+                }
+                reply
+            }
+            ("POST", ["repos", _, _, "issues", n, "comments"]) => match body_of(req) {
+                Ok(body) => {
+                    let id = next_id(&s);
+                    s.comments.push(Comment {
+                        id,
+                        thread: n.parse().unwrap_or(0),
+                        body: body.clone(),
+                        author: "github-actions[bot]".into(),
+                    });
+                    Reply::json(201, json!({ "id": id, "body": body }))
+                }
+                Err(r) => r,
+            },
+            ("PATCH", ["repos", _, _, "issues", "comments", id]) => {
+                let id: u64 = id.parse().unwrap_or(0);
+                match body_of(req) {
+                    Ok(body) => match s.comments.iter_mut().find(|c| c.id == id) {
+                        Some(c) => {
+                            c.body = body.clone();
+                            Reply::json(200, json!({ "id": id, "body": body }))
+                        }
+                        None => Reply::json(404, json!({ "message": "Not Found" })),
+                    },
+                    Err(r) => r,
+                }
+            }
+            _ => Reply::json(404, json!({ "message": "Not Found" })),
+        }
+    });
+    origin.set(server.url()).unwrap();
+    FakeReview { server, state }
+}
+
+pub fn gitlab() -> FakeReview {
+    let state = Arc::new(Mutex::new(ReviewState { page_size: 100, mr_state: "opened".into(), ..Default::default() }));
+    let st = state.clone();
+    let server = Server::start(move |req| {
+        if req.header("private-token") != Some(GITLAB_TOKEN) {
+            return Reply::json(401, json!({ "message": "401 Unauthorized" }));
+        }
+        let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let mut s = st.lock().unwrap();
+        match (req.method.as_str(), parts.as_slice()) {
+            ("GET", ["api", "v4", "projects", _, "merge_requests", iid]) => {
+                Reply::json(200, json!({ "iid": iid.parse::<u64>().unwrap_or(0), "state": s.mr_state }))
+            }
+            ("GET", ["api", "v4", "projects", _, "merge_requests", iid, "notes"]) => {
+                let n: u64 = iid.parse().unwrap_or(0);
+                let all: Vec<&Comment> = s.comments.iter().filter(|c| c.thread == n).collect();
+                let page = page_of(query);
+                let chunk: Vec<Value> = all
+                    .iter()
+                    .skip((page - 1) * s.page_size)
+                    .take(s.page_size)
+                    .map(|c| json!({ "id": c.id, "body": c.body, "system": false, "author": { "username": c.author } }))
+                    .collect();
+                let next = if page * s.page_size < all.len() { (page + 1).to_string() } else { String::new() };
+                Reply::json(200, Value::Array(chunk)).header("x-next-page", &next)
+            }
+            ("POST", ["api", "v4", "projects", _, "merge_requests", iid, "notes"]) => match body_of(req) {
+                Ok(body) => {
+                    let id = next_id(&s);
+                    s.comments.push(Comment {
+                        id,
+                        thread: iid.parse().unwrap_or(0),
+                        body: body.clone(),
+                        author: "project_bot".into(),
+                    });
+                    Reply::json(201, json!({ "id": id, "body": body, "system": false }))
+                }
+                Err(r) => r,
+            },
+            ("PUT", ["api", "v4", "projects", _, "merge_requests", _, "notes", id]) => {
+                let id: u64 = id.parse().unwrap_or(0);
+                match body_of(req) {
+                    Ok(body) => match s.comments.iter_mut().find(|c| c.id == id) {
+                        Some(c) => {
+                            c.body = body.clone();
+                            Reply::json(200, json!({ "id": id, "body": body, "system": false }))
+                        }
+                        None => Reply::json(404, json!({ "message": "404 Not found" })),
+                    },
+                    Err(r) => r,
+                }
+            }
+            _ => Reply::json(404, json!({ "message": "404 Not Found" })),
+        }
+    });
+    FakeReview { server, state }
+}
