@@ -164,7 +164,8 @@ fn root_fields(query: &str) -> Vec<String> {
             c if depth == 1 && (c.is_alphanumeric() || c == '_') => word.push(c),
             _ => {}
         }
-        if !(c.is_alphanumeric() || c == '_') && !word.is_empty() {
+        let in_name = c.is_alphanumeric() || c == '_';
+        if !in_name && !word.is_empty() {
             fields.push(std::mem::take(&mut word));
         }
     }
