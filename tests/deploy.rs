@@ -433,3 +433,27 @@ fn check_reports_configuration_credentials_and_connections() {
     );
     assert!(bad.stdout().contains("FAIL Dagster+") && !bad.stdout().contains("user:nope"), "{}", bad.stdout());
 }
+
+#[test]
+fn graphql_errors_are_shown_and_a_comment_failure_never_fails_the_deploy() {
+    let s = Scenario::new(review::github());
+    let push = s.event("push.json", &s.sha, |_| {});
+    let err = fails(s.github("push", &push).args(["--deployment", "staging"])).stderr();
+    assert!(err.contains("Dagster+ answered CliDeployLocations at") && err.contains("GraphQL errors: Deployment staging not found"), "{err}");
+
+    let opened = s.event("pull_request.opened.json", &s.sha, |_| {});
+    let run = ok(s.github("pull_request", &opened).env("GITHUB_TOKEN", "ghs_read_only"));
+    assert!(run.stderr().contains("::warning::could not update the comment (the deploy goes on)"), "{}", run.stderr());
+    assert!(run.stderr().contains("answered 401"), "{}", run.stderr());
+    assert_eq!(s.outputs()["status"], "deployed");
+}
+
+#[test]
+fn locations_that_never_load_time_out() {
+    let s = Scenario::new(review::github());
+    s.dagster.state.lock().unwrap().loading_polls = usize::MAX;
+    let push = s.event("push.json", &s.sha, |_| {});
+    let err = fails(s.github("push", &push).args(["--location-load-timeout", "0"])).stderr();
+    assert!(err.contains("timed out after 0s waiting for orders, marketing to load in prod"), "{err}");
+    assert_eq!(s.outputs()["status"], "failed");
+}
