@@ -86,8 +86,10 @@ struct DeployArgs {
     dagster: DagsterArgs,
     #[command(flatten)]
     image: ImageArgs,
-    /// Deploy only this location (repeat for several; default: all).
-    #[arg(long = "location", value_name = "NAME", env = "DAGSTER_LOCATIONS", value_delimiter = ',')]
+    /// Deploy only this location (repeat for several; default: all). The
+    /// variable DAGSTER_LOCATIONS takes names separated by commas or
+    /// newlines, or a JSON array.
+    #[arg(long = "location", value_name = "NAME")]
     locations: Vec<String>,
     /// The full deployment, deployed on pushes to the default branch.
     #[arg(long, value_name = "NAME", default_value = "prod", env = "DAGSTER_CLOUD_DEPLOYMENT")]
@@ -235,9 +237,10 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
 fn deploy_command(args: DeployArgs, env: Env) -> Result<i32> {
     let (wait_options, heartbeat_given) =
         deploy::wait_options_from(&env, args.location_load_timeout, args.poll_interval)?;
+    let locations = if args.locations.is_empty() { locations_from(&env)? } else { args.locations };
     let options = deploy::Options {
         project_dir: args.project.project_dir,
-        locations: args.locations,
+        locations,
         settings: Settings {
             deployment: args.deployment,
             base_deployment: args.base_deployment_name,
@@ -262,6 +265,17 @@ fn deploy_command(args: DeployArgs, env: Env) -> Result<i32> {
     };
     let outcome = deploy::run(&options, env, None)?;
     print_outcome(&outcome, options.json)
+}
+
+/// DAGSTER_LOCATIONS: names separated by commas or newlines (the action's
+/// input), or a JSON array (a GitLab array input inside a string).
+fn locations_from(env: &Env) -> Result<Vec<String>> {
+    let Some(value) = env.get("DAGSTER_LOCATIONS") else { return Ok(Vec::new()) };
+    if value.trim_start().starts_with('[') {
+        return serde_json::from_str(value)
+            .with_context(|| format!("DAGSTER_LOCATIONS={value:?} is not a JSON array of names"));
+    }
+    Ok(value.split([',', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())
 }
 
 fn close_command(args: CloseArgs, env: Env) -> Result<i32> {
@@ -374,4 +388,19 @@ fn build_command(args: BuildArgs, env: Env) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dagster_locations_takes_commas_newlines_or_json() {
+        let of = |v: &str| locations_from(&Env::from_pairs([("DAGSTER_LOCATIONS", v)])).unwrap();
+        assert_eq!(of("a,b"), ["a", "b"]);
+        assert_eq!(of("a\nb\n"), ["a", "b"]);
+        assert_eq!(of(r#"["a", "b"]"#), ["a", "b"]);
+        assert!(of("").is_empty());
+        assert!(locations_from(&Env::from_pairs([("DAGSTER_LOCATIONS", "[1]")])).is_err());
+    }
 }

@@ -372,9 +372,10 @@ fn a_gitlab_merge_request_deploys_notes_and_writes_the_dotenv_report_and_the_sto
     );
 
     s.review.state.lock().unwrap().mr_state = "merged".into();
+    let no_checkout = tempfile::tempdir().unwrap();
     let mut stop = s.project.cmd();
     gitlab_mr(&s, &mut stop);
-    ok(stop.arg("close"));
+    ok(stop.current_dir(no_checkout.path()).arg("close"));
     assert_eq!(s.dagster.branch_deployments()[0].status.as_deref(), Some("MERGED"), "merged, from the GitLab API");
     assert_eq!(s.review.comments().len(), 1);
     assert!(s.review.comments()[0].body.contains("was merged"));
@@ -439,7 +440,11 @@ fn graphql_errors_are_shown_and_a_comment_failure_never_fails_the_deploy() {
     let s = Scenario::new(review::github());
     let push = s.event("push.json", &s.sha, |_| {});
     let err = fails(s.github("push", &push).args(["--deployment", "staging"])).stderr();
-    assert!(err.contains("Dagster+ answered CliDeployLocations at") && err.contains("GraphQL errors: Deployment staging not found"), "{err}");
+    assert!(
+        err.contains("Dagster+ answered CliDeployLocations at")
+            && err.contains("GraphQL errors: Deployment staging not found"),
+        "{err}"
+    );
 
     let opened = s.event("pull_request.opened.json", &s.sha, |_| {});
     let run = ok(s.github("pull_request", &opened).env("GITHUB_TOKEN", "ghs_read_only"));

@@ -38,21 +38,31 @@ struct DryRun<'a> {
     comment: Option<String>,
 }
 
+/// What the dry run plans for.
+pub struct Planned<'a> {
+    /// The project (absent when only closing).
+    pub project: Option<&'a Project>,
+    /// The selected locations.
+    pub locations: &'a [Location],
+    /// The CI context.
+    pub context: &'a Context,
+    /// The decision.
+    pub decision: &'a Decision,
+}
+
 /// Builds without pushing and prints the plan.
-#[allow(clippy::too_many_arguments)]
 pub fn run(
     options: &Options,
     env: &Env,
     progress: &Progress,
     http: Arc<dyn Http>,
-    project: &Project,
-    locations: &[Location],
-    context: &Context,
-    decision: &Decision,
+    planned: &Planned,
     org_url: &str,
 ) -> Result<Outcome> {
+    let Planned { project, locations, context, decision } = *planned;
     let services = Services::new(http, env.clone(), progress.clone(), options.insecure_registries.clone());
-    let mut provenance = Provenance::detect(env, &project.root)?;
+    let root = project.map_or_else(|| options.project_dir.clone(), |p| p.root.clone());
+    let mut provenance = Provenance::detect(env, &root)?;
     provenance.commit = context.commit.clone().or(provenance.commit);
     provenance.source_url = context.repo_url.clone().or(provenance.source_url);
     let build_options = build::Options {
@@ -63,13 +73,12 @@ pub fn run(
         offline: options.offline,
     };
     let closing = matches!(decision.action, Action::Close { .. });
-    let built: Vec<LocationImage> = if closing {
-        Vec::new()
-    } else {
-        locations
+    let built: Vec<LocationImage> = match project {
+        Some(project) if !closing => locations
             .iter()
             .map(|l| build::build_location(&services, project, l, &build_options, &provenance))
-            .collect::<Result<_>>()?
+            .collect::<Result<_>>()?,
+        _ => Vec::new(),
     };
     let deployment = match &decision.action {
         Action::FullDeployment { deployment } => deployment.clone(),

@@ -29,7 +29,7 @@ pub struct Run<'a> {
     env: &'a Env,
     progress: &'a Progress,
     http: Arc<dyn Http>,
-    project: &'a Project,
+    project: Option<&'a Project>,
     context: &'a Context,
     org_url: &'a str,
     client: Client,
@@ -53,7 +53,7 @@ impl<'a> Run<'a> {
         env: &'a Env,
         progress: &'a Progress,
         http: Arc<dyn Http>,
-        project: &'a Project,
+        project: Option<&'a Project>,
         context: &'a Context,
         org_url: &'a str,
         token: &str,
@@ -145,6 +145,7 @@ impl<'a> Run<'a> {
         locations: &[Location],
         state: &mut State,
     ) -> Result<()> {
+        let project = self.project.context("deploying needs the project's configuration")?;
         let deployment = match &decision.action {
             Action::BranchDeployment { branch_data, commit, base_deployment_name, snapshot_base_condition } => {
                 if let Some(base) = base_deployment_name {
@@ -179,8 +180,8 @@ impl<'a> Run<'a> {
             self.options.insecure_registries.clone(),
         );
         let mut agent_type = None;
-        let targets = self.with_registries(locations, &deployment, &services, &mut agent_type)?;
-        let mut provenance = Provenance::detect(self.env, &self.project.root)?;
+        let targets = self.with_registries(project, locations, &deployment, &services, &mut agent_type)?;
+        let mut provenance = Provenance::detect(self.env, &project.root)?;
         provenance.commit = self.context.commit.clone().or(provenance.commit);
         provenance.source_url = self.context.repo_url.clone().or(provenance.source_url);
         let build_options = build::Options {
@@ -192,7 +193,7 @@ impl<'a> Run<'a> {
         };
         for (i, location) in targets.iter().enumerate() {
             let built = self.progress.group(format!("building {}", location.name), || {
-                build::build_location(&services, self.project, location, &build_options, &provenance)
+                build::build_location(&services, project, location, &build_options, &provenance)
             });
             let row = &mut state.rows[i];
             match built {
@@ -248,6 +249,7 @@ impl<'a> Run<'a> {
     /// `build.registry` when the deployment is Serverless.
     fn with_registries(
         &self,
+        project: &Project,
         locations: &[Location],
         deployment: &str,
         services: &Services,
@@ -256,7 +258,7 @@ impl<'a> Run<'a> {
         let mut targets = locations.to_vec();
         for location in targets.iter_mut().filter(|l| l.registry.is_none()) {
             if self.agent_type(deployment, agent_type)? != "SERVERLESS" {
-                location.target_repository(&self.project.file)?;
+                location.target_repository(&project.file)?;
             }
             let registry = dagster::serverless_registry(&self.client, deployment)?;
             let repository = if registry.is_harbor {

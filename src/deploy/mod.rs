@@ -133,14 +133,23 @@ pub struct CloseRequest {
 /// outcome with status `Failed`, not an error: errors are for bad input.
 pub fn run(options: &Options, env: Env, close: Option<CloseRequest>) -> Result<Outcome> {
     let progress = Progress::new(&env, options.json);
-    let project = Project::load(&options.project_dir)?;
-    let locations = project.select(&options.locations)?.into_iter().cloned().collect::<Vec<_>>();
-    let mut context = ci::detect(&env, &|p| std::fs::read_to_string(p).map_err(Into::into), &git_facts(&project))?;
+    let project = match close {
+        // Closing needs no project files: GitLab's stop job runs without a
+        // checkout, when the branch may already be gone.
+        Some(_) => None,
+        None => Some(Project::load(&options.project_dir)?),
+    };
+    let locations = match &project {
+        Some(p) => p.select(&options.locations)?.into_iter().cloned().collect::<Vec<_>>(),
+        None => Vec::new(),
+    };
+    let checkout = project.as_ref().map_or_else(|| options.project_dir.clone(), |p| p.root.clone());
+    let mut context = ci::detect(&env, &|p| std::fs::read_to_string(p).map_err(Into::into), &git_facts(&checkout))?;
     let http: Arc<dyn Http> = Arc::new(UreqHttp::new(concat!("dagster-branch-deploy/", env!("CARGO_PKG_VERSION")))?);
     if let Some(close) = close {
         context.event = close_event(&context, close, &env, http.as_ref(), &progress);
     }
-    let commit = context.commit.as_deref().and_then(|sha| git::commit(&project.root, sha));
+    let commit = context.commit.as_deref().and_then(|sha| git::commit(&checkout, sha));
     let decision = plan::decide(&context, &options.settings, commit.as_ref())?;
     progress.info(format!("{} {}: {}", context.provider.name(), context.event_name, decision.reason));
     if matches!(decision.action, Action::Skip) {
@@ -149,13 +158,19 @@ pub fn run(options: &Options, env: Env, close: Option<CloseRequest>) -> Result<O
     if options.dry_run {
         let org_url = organization_url(options.url.as_deref(), options.organization.as_deref())
             .unwrap_or_else(|_| "https://<organization>.dagster.cloud".to_string());
-        return dry_run::run(options, &env, &progress, http, &project, &locations, &context, &decision, &org_url);
+        let plan = dry_run::Planned {
+            project: project.as_ref(),
+            locations: &locations,
+            context: &context,
+            decision: &decision,
+        };
+        return dry_run::run(options, &env, &progress, http, &plan, &org_url);
     }
     let Some(token) = env.get("DAGSTER_CLOUD_API_TOKEN") else {
         return without_token(options, &env, &progress, &context, decision.reason);
     };
     let org_url = organization_url(options.url.as_deref(), options.organization.as_deref())?;
-    let run = execute::Run::new(options, &env, &progress, http, &project, &context, &org_url, token);
+    let run = execute::Run::new(options, &env, &progress, http, project.as_ref(), &context, &org_url, token);
     let outcome = run.execute(&decision, &locations);
     Ok(finish(options, &env, &progress, outcome))
 }
@@ -191,8 +206,7 @@ fn close_event(context: &Context, close: CloseRequest, env: &Env, http: &dyn Htt
     Event::ChangeRequestClosed { merged: false }
 }
 
-fn git_facts(project: &Project) -> GitFacts {
-    let dir = &project.root;
+fn git_facts(dir: &std::path::Path) -> GitFacts {
     GitFacts {
         branch: git::current_branch(dir),
         head: git::commit(dir, "HEAD").map(|c| c.sha),
