@@ -210,9 +210,19 @@ struct BuildArgs {
     /// layers, without reading the base image.
     #[arg(long, requires = "no_push")]
     offline: bool,
+    /// Set a build argument declared with ARG in the Dockerfiles (repeatable).
+    #[arg(long = "build-arg", value_name = "NAME=VALUE", value_parser = parse_build_arg)]
+    build_args: Vec<(String, String)>,
     /// Print the result as JSON on stdout, and no progress.
     #[arg(long)]
     json: bool,
+}
+
+fn parse_build_arg(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected NAME=VALUE, got {s:?}")),
+    }
 }
 
 /// Runs the program; returns the exit status.
@@ -370,8 +380,14 @@ fn build_command(args: BuildArgs, env: Env) -> Result<()> {
     let provenance = Provenance::detect(&env, &project.root)?;
     let http = Arc::new(UreqHttp::new(concat!("dagster-branch-deploy/", env!("CARGO_PKG_VERSION")))?);
     let services = Services::new(http, env, progress, args.image.insecure_registries);
-    let options =
-        Options { platform, tag: args.tag, output_dir: args.output_dir, push: !args.no_push, offline: args.offline };
+    let options = Options {
+        platform,
+        tag: args.tag,
+        output_dir: args.output_dir,
+        push: !args.no_push,
+        offline: args.offline,
+        build_args: args.build_args,
+    };
     let mut results = Vec::new();
     for location in locations {
         let result = build::build_location(&services, &project, location, &options, &provenance)

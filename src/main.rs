@@ -1,5 +1,13 @@
 //! The `dagster-branch-deploy` executable: everything is in the library.
 
 fn main() {
+    // CI systems pass unset inputs and secrets as empty strings; the flags'
+    // environment variables treat empty as unset.
+    for (name, value) in std::env::vars_os() {
+        if value.is_empty() && name.to_str().is_some_and(|n| n.starts_with("DAGSTER_")) {
+            // SAFETY: nothing else runs yet; no other thread reads the environment.
+            unsafe { std::env::remove_var(&name) };
+        }
+    }
     std::process::exit(dagster_branch_deploy::cli::run(std::env::args_os()));
 }

@@ -1,106 +1,11 @@
-use std::collections::HashMap;
-use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
 
 use crate::util::dagster::{FakeDagster, TOKEN};
-use crate::util::review::{self, FakeReview, GITHUB_TOKEN, GITLAB_TOKEN};
+use crate::util::review::{self, GITHUB_TOKEN, GITLAB_TOKEN};
+use crate::util::scenario::{MARKER, Scenario};
 use crate::util::*;
-
-const MARKER: &str = "<!-- dagster-branch-deploy -->";
-
-/// A project with two native locations on a real registry, a fake Dagster+,
-/// a fake GitHub, and a runner's files.
-struct Scenario {
-    reg: TestRegistry,
-    dagster: FakeDagster,
-    review: FakeReview,
-    project: Project,
-    runner: tempfile::TempDir,
-    sha: String,
-}
-
-impl Scenario {
-    fn new(review: FakeReview) -> Scenario {
-        let reg = TestRegistry::start(Auth::None);
-        let base = push_busybox_base(&reg.host, "base/busybox", None);
-        let project = Project::new();
-        let yaml = dagster_cloud_yaml(&[
-            ("orders", "orders", &format!("{}/acme/orders", reg.host)),
-            ("marketing", "marketing", &format!("{}/acme/marketing", reg.host)),
-        ]);
-        project.file("dagster_cloud.yaml", &yaml);
-        for loc in ["orders", "marketing"] {
-            project.file(&format!("{loc}/Dockerfile"), &format!("FROM {base}\nWORKDIR /opt/dagster/app\nCOPY . .\n"));
-            project.file(&format!("{loc}/{loc}/definitions.py"), "defs = 1\n");
-        }
-        let sha = project.commit();
-        Scenario { reg, dagster: FakeDagster::start(), review, project, runner: tempfile::tempdir().unwrap(), sha }
-    }
-
-    /// Writes the event file from a fixture, pointing it at `sha`.
-    fn event(&self, fixture: &str, sha: &str, edit: impl FnOnce(&mut Value)) -> PathBuf {
-        let text =
-            std::fs::read_to_string(format!("{}/tests/fixtures/github/{fixture}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-        let mut event: Value = serde_json::from_str(&text).unwrap();
-        if event["pull_request"].is_object() {
-            event["pull_request"]["head"]["sha"] = sha.into();
-        } else {
-            event["after"] = sha.into();
-        }
-        edit(&mut event);
-        let path = self.runner.path().join("event.json");
-        std::fs::write(&path, event.to_string()).unwrap();
-        path
-    }
-
-    fn fresh_files(&self) {
-        for f in ["output", "summary"] {
-            std::fs::write(self.runner.path().join(f), "").unwrap();
-        }
-    }
-
-    /// The binary as a GitHub runner runs it.
-    fn github(&self, event_name: &str, event: &PathBuf) -> Command {
-        self.fresh_files();
-        let mut c = self.project.cmd();
-        c.env("GITHUB_ACTIONS", "true")
-            .env("GITHUB_EVENT_NAME", event_name)
-            .env("GITHUB_EVENT_PATH", event)
-            .env("GITHUB_OUTPUT", self.runner.path().join("output"))
-            .env("GITHUB_STEP_SUMMARY", self.runner.path().join("summary"))
-            .env("GITHUB_REPOSITORY", "Codertocat/Hello-World")
-            .env("GITHUB_SERVER_URL", "https://github.com")
-            .env("GITHUB_API_URL", self.review.url())
-            .env("GITHUB_RUN_ID", "4242")
-            .env("GITHUB_SHA", "0000000000000000000000000000000000000000")
-            .env("RUNNER_TEMP", self.runner.path())
-            .env("GITHUB_TOKEN", GITHUB_TOKEN)
-            .env("DAGSTER_CLOUD_API_TOKEN", TOKEN)
-            .env("DAGSTER_CLOUD_URL", self.dagster.url())
-            .args(["deploy", "--poll-interval", "0.05"]);
-        c
-    }
-
-    fn outputs(&self) -> HashMap<String, String> {
-        let text = std::fs::read_to_string(self.runner.path().join("output")).unwrap();
-        text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
-
-    fn summary(&self) -> String {
-        std::fs::read_to_string(self.runner.path().join("summary")).unwrap()
-    }
-
-    fn manifests_pushed(&self) -> usize {
-        self.reg
-            .requests()
-            .iter()
-            .filter(|r| r.starts_with("PUT /v2/acme/"))
-            .filter(|r| r.contains("/manifests/"))
-            .count()
-    }
-}
 
 #[test]
 fn an_opened_pull_request_gets_a_branch_deployment_deployed_by_digest_with_one_comment() {

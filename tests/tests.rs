@@ -3,6 +3,8 @@
 
 mod util;
 
+/// The GitHub Action, run as a runner runs it (Node 24, INPUT_*, runner files).
+mod action;
 /// Registry authentication: htpasswd, token service, CI secrets, ECR.
 mod auth;
 /// Native builds and pushes, checked with skopeo and umoci.

@@ -85,6 +85,8 @@ pub struct ExternalBuild<'a> {
     pub local_name: &'a str,
     /// Credentials per registry host, for pulling the base and pushing.
     pub credentials: &'a [(String, Credential)],
+    /// `--build-arg` values.
+    pub build_args: &'a [(String, String)],
     /// Whether some registry involved is plain HTTP.
     pub insecure: bool,
     /// Where the image goes.
@@ -100,6 +102,8 @@ pub fn run(build: &ExternalBuild, progress: &Progress) -> Result<Option<Digest>>
         .context("writing the builder's auth file")?;
     let show = |line: &str| progress.info(format!("  │ {line}"));
     let isolation = use_chroot_isolation();
+    let build_args: Vec<String> =
+        build.build_args.iter().flat_map(|(k, v)| ["--build-arg".to_string(), format!("{k}={v}")]).collect();
     match build.builder {
         Builder::DockerBuildx => {
             let config_dir = scratch.path().join("docker");
@@ -119,6 +123,7 @@ pub fn run(build: &ExternalBuild, progress: &Progress) -> Result<Option<Digest>>
             args.push(&platform);
             let (file, ctx, meta) = (path(build.dockerfile)?, path(build.context)?, path(&metadata)?);
             args.extend(["--file", file, "--metadata-file", meta]);
+            args.extend(build_args.iter().map(String::as_str));
             args.extend(output.iter().map(String::as_str));
             args.push(ctx);
             let config = path(&config_dir)?;
@@ -145,6 +150,7 @@ pub fn run(build: &ExternalBuild, progress: &Progress) -> Result<Option<Digest>>
             if build.insecure {
                 args.push("--tls-verify=false");
             }
+            args.extend(build_args.iter().map(String::as_str));
             args.extend(["--file", path(build.dockerfile)?, "--tag", build.local_name, path(build.context)?]);
             step(program, &args, &[], &show)?;
             let target = match &build.destination {

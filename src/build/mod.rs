@@ -45,6 +45,8 @@ pub struct Options {
     /// Never contact a registry (needs `push == false`): only the code
     /// layers are built, since the base cannot be read.
     pub offline: bool,
+    /// `--build-arg NAME=VALUE`s.
+    pub build_args: Vec<(String, String)>,
 }
 
 /// Where the code comes from: commit, time and repository URL.
@@ -303,7 +305,7 @@ impl Job<'_> {
         let reason = format!("the Dockerfile uses only {keywords}");
         self.progress().info(format!("{}: native build ({reason})", self.location.name));
         let platform = &self.options.platform;
-        let from = mutate::resolve_from(recipe, platform)?;
+        let from = mutate::resolve_from(recipe, platform, &self.options.build_args)?;
         let (base, base_registry, unresolved) = match &from {
             None => (Base::scratch(platform), None, None),
             Some(image) if self.options.offline => {
@@ -329,8 +331,12 @@ impl Job<'_> {
         let context = BuildContext::open(&self.location.build_directory)?;
         let (layout_dir, _temp) = self.layout_dir()?;
         let layout = Layout::create(&layout_dir)?;
-        let meta =
-            Metadata { epoch: self.provenance.epoch, labels: self.provenance.labels(), platform: platform.clone() };
+        let meta = Metadata {
+            epoch: self.provenance.epoch,
+            labels: self.provenance.labels(),
+            platform: platform.clone(),
+            build_args: self.options.build_args.clone(),
+        };
         let built = mutate::apply(recipe, &context, &base, &meta, &layout)?;
         for layer in &built.new_layers {
             self.progress().info(format!("  layer {} ({})", layer.digest.short(), human_bytes(layer.size)));
@@ -495,6 +501,7 @@ impl Job<'_> {
                     dockerfile: self.dockerfile,
                     platform: &self.options.platform,
                     local_name: &local_name,
+                    build_args: &self.options.build_args,
                     credentials: &credentials,
                     insecure,
                     destination,

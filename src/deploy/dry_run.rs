@@ -71,6 +71,7 @@ pub fn run(
         output_dir: options.output_dir.clone(),
         push: false,
         offline: options.offline,
+        build_args: Vec::new(),
     };
     let closing = matches!(decision.action, Action::Close { .. });
     let built: Vec<LocationImage> = match project {

@@ -190,6 +190,7 @@ impl<'a> Run<'a> {
             output_dir: self.options.output_dir.clone(),
             push: true,
             offline: false,
+            build_args: Vec::new(),
         };
         for (i, location) in targets.iter().enumerate() {
             let built = self.progress.group(format!("building {}", location.name), || {

@@ -60,6 +60,8 @@ pub struct Metadata {
     pub labels: Vec<(String, String)>,
     /// The platform being built.
     pub platform: TargetPlatform,
+    /// `--build-arg` values, for the ARGs the Dockerfile declares.
+    pub build_args: Vec<(String, String)>,
 }
 
 /// A built image: its new layers are in the layout; its config and
@@ -90,8 +92,12 @@ impl Built {
 }
 
 /// Expands the `FROM` word with the global ARGs; `None` for scratch.
-pub fn resolve_from(recipe: &Recipe, platform: &TargetPlatform) -> Result<Option<ImageRef>> {
-    let args = global_args(recipe, platform);
+pub fn resolve_from(
+    recipe: &Recipe,
+    platform: &TargetPlatform,
+    build_args: &[(String, String)],
+) -> Result<Option<ImageRef>> {
+    let args = global_args(recipe, platform, build_args);
     let from = expand(&recipe.from, &|name| args.get(name).cloned()).context("expanding FROM")?;
     if from.is_empty() {
         bail!("FROM {} expands to nothing: give the ARG a default", recipe.from);
@@ -102,11 +108,13 @@ pub fn resolve_from(recipe: &Recipe, platform: &TargetPlatform) -> Result<Option
     ImageRef::parse(&from).map(Some).with_context(|| format!("FROM {from}"))
 }
 
-fn global_args(recipe: &Recipe, platform: &TargetPlatform) -> HashMap<String, String> {
+/// The ARGs declared before `FROM`: `--build-arg` values, else defaults.
+fn global_args(recipe: &Recipe, platform: &TargetPlatform, build_args: &[(String, String)]) -> HashMap<String, String> {
     let mut args = platform_args(platform);
     for (name, default) in &recipe.global_args {
-        if let Some(v) = default {
-            args.insert(name.clone(), v.clone());
+        let given = build_args.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        if let Some(v) = given.or_else(|| default.clone()) {
+            args.insert(name.clone(), v);
         }
     }
     args
@@ -130,7 +138,7 @@ fn platform_args(platform: &TargetPlatform) -> HashMap<String, String> {
 pub fn apply(recipe: &Recipe, context: &BuildContext, base: &Base, meta: &Metadata, layout: &Layout) -> Result<Built> {
     let mut config = base.config.clone();
     let created = rfc3339(meta.epoch)?;
-    let mut state = State::new(&config, global_args(recipe, &meta.platform));
+    let mut state = State::new(&config, global_args(recipe, &meta.platform, &meta.build_args), meta.build_args.clone());
     for (k, v) in &meta.labels {
         state.labels.insert(k.clone(), Value::String(v.clone()));
     }
@@ -213,6 +221,7 @@ struct State {
     env: Vec<(String, String)>,
     args: HashMap<String, String>,
     global_args: HashMap<String, String>,
+    build_args: Vec<(String, String)>,
     workdir: String,
     labels: Map<String, Value>,
     /// Fields set by the Dockerfile, written over the base's.
@@ -223,7 +232,7 @@ struct State {
 }
 
 impl State {
-    fn new(config: &Value, global_args: HashMap<String, String>) -> State {
+    fn new(config: &Value, global_args: HashMap<String, String>, build_args: Vec<(String, String)>) -> State {
         let c = config.get("config").cloned().unwrap_or(json!({}));
         let env = c["Env"]
             .as_array()
@@ -242,6 +251,7 @@ impl State {
             env,
             args: HashMap::new(),
             global_args,
+            build_args,
             workdir: c["WorkingDir"].as_str().unwrap_or("").to_string(),
             labels: c["Labels"].as_object().cloned().unwrap_or_default(),
             fields: Map::new(),
@@ -281,9 +291,11 @@ impl State {
     ) -> Result<Option<(Descriptor, Digest)>> {
         match kind {
             StepKind::Arg(name, default) => {
-                let value = match default {
-                    Some(d) => Some(self.expand(d)?),
-                    None => self.global_args.get(name).cloned(),
+                let given = self.build_args.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+                let value = match (given, default) {
+                    (Some(v), _) => Some(v),
+                    (None, Some(d)) => Some(self.expand(d)?),
+                    (None, None) => self.global_args.get(name).cloned(),
                 };
                 self.args.insert(name.clone(), value.unwrap_or_default());
             }
@@ -423,8 +435,12 @@ mod tests {
         };
         let out = tempfile::tempdir().unwrap();
         let layout = Layout::create(out.path()).unwrap();
-        let meta =
-            Metadata { epoch: 0, labels: vec![("org.opencontainers.image.revision".into(), "abc".into())], platform };
+        let meta = Metadata {
+            epoch: 0,
+            labels: vec![("org.opencontainers.image.revision".into(), "abc".into())],
+            platform,
+            build_args: vec![("GREETING".into(), "hi".into())],
+        };
         let built = apply(&recipe, &context, &base, &meta, &layout).unwrap();
         built.store(&layout).unwrap();
         let config: Value = serde_json::from_slice(&layout.read_blob(&built.config.digest).unwrap()).unwrap();
@@ -464,6 +480,12 @@ mod tests {
     }
 
     #[test]
+    fn build_args_set_declared_args() {
+        let (config, _, _out) = build("FROM python:3.12\nARG GREETING=hello\nENV MESSAGE=$GREETING\n", python_base());
+        assert!(config["config"]["Env"].as_array().unwrap().contains(&json!("MESSAGE=hi")));
+    }
+
+    #[test]
     fn shell_form_commands_use_the_shell() {
         let (config, _, _out) =
             build("FROM python:3.12\nSHELL [\"/bin/bash\", \"-c\"]\nCMD dagster api grpc\n", python_base());
@@ -485,9 +507,12 @@ mod tests {
             BuildPath::Native(r) => r,
             BuildPath::External { .. } => panic!(),
         };
-        let r = resolve_from(&recipe("ARG V=3.12\nFROM python:${V}-$TARGETARCH\n"), &platform).unwrap().unwrap();
+        let r = resolve_from(&recipe("ARG V=3.12\nFROM python:${V}-$TARGETARCH\n"), &platform, &[]).unwrap().unwrap();
         assert_eq!(r.tag.as_deref(), Some("3.12-arm64"));
-        assert!(resolve_from(&recipe("FROM scratch\n"), &platform).unwrap().is_none());
-        assert!(resolve_from(&recipe("ARG B\nFROM $B\n"), &platform).unwrap_err().to_string().contains("default"));
+        assert!(resolve_from(&recipe("FROM scratch\n"), &platform, &[]).unwrap().is_none());
+        assert!(resolve_from(&recipe("ARG B\nFROM $B\n"), &platform, &[]).unwrap_err().to_string().contains("default"));
+        let given = [("V".to_string(), "3.13".to_string())];
+        let r = resolve_from(&recipe("ARG V=3.12\nFROM python:$V\n"), &platform, &given).unwrap().unwrap();
+        assert_eq!(r.tag.as_deref(), Some("3.13"), "--build-arg wins over the default");
     }
 }

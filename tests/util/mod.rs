@@ -7,6 +7,7 @@ pub mod faults;
 pub mod proxy;
 pub mod registry;
 pub mod review;
+pub mod scenario;
 pub mod server;
 
 use std::path::{Path, PathBuf};
@@ -84,7 +85,12 @@ impl Project {
 
     /// The binary, run in this project, with only PATH and HOME set.
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_dagster-branch-deploy"));
+        self.cmd_with(Path::new(env!("CARGO_BIN_EXE_dagster-branch-deploy")))
+    }
+
+    /// Another program, run the same way.
+    pub fn cmd_with(&self, program: &Path) -> Command {
+        let mut c = Command::new(program);
         c.env_clear().env("PATH", std::env::var("PATH").unwrap()).env("HOME", self.home.path());
         c.current_dir(self.path());
         c

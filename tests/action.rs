@@ -1,0 +1,110 @@
+use crate::util::dagster::TOKEN;
+use crate::util::review::{self, GITHUB_TOKEN};
+use crate::util::scenario::{ActionDir, MARKER, Scenario, node24};
+use crate::util::*;
+
+#[test]
+fn the_action_deploys_an_opened_pull_request_and_updates_on_synchronize() {
+    let s = Scenario::new(review::github());
+    let action = ActionDir::new();
+    let opened = s.event("pull_request.opened.json", &s.sha, |_| {});
+    let run = ok(&mut s.action(&action, "pull_request", &opened, &[]));
+    let d = s.dagster.branch_deployments()[0].clone();
+    let outputs = s.outputs();
+    assert_eq!(outputs["status"], "deployed");
+    assert_eq!(outputs["deployment"], d.name);
+    assert_eq!(outputs["url"], format!("{}/{}/locations", s.dagster.url(), d.name));
+    let images: serde_json::Value = serde_json::from_str(&outputs["images"]).unwrap();
+    for location in ["orders", "marketing"] {
+        let image = images[location].as_str().unwrap();
+        assert!(image.contains("@sha256:"), "{image}");
+        skopeo_inspect(image, None, &[]);
+    }
+    assert!(s.summary().contains("| orders | ✅ loaded |"));
+    assert!(run.stderr().contains("::group::building orders"), "{}", run.stderr());
+    assert!(!leaks(&run, TOKEN) && !leaks(&run, GITHUB_TOKEN));
+
+    let second = s.project.commit_change("marketing/marketing/definitions.py", "defs = 3\n");
+    let sync = s.event("pull_request.synchronize.json", &second, |_| {});
+    ok(&mut s.action(&action, "pull_request", &sync, &[]));
+    assert_eq!(s.outputs()["deployment"], d.name, "the same branch deployment");
+    let comments: Vec<_> = s.review.comments().into_iter().filter(|c| c.body.starts_with(MARKER)).collect();
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].body.contains(&second[..12]));
+}
+
+#[test]
+fn the_action_closes_merged_and_unmerged_pull_requests() {
+    let s = Scenario::new(review::github());
+    let action = ActionDir::new();
+    let opened = s.event("pull_request.opened.json", &s.sha, |_| {});
+    ok(&mut s.action(&action, "pull_request", &opened, &[]));
+    let merged = s.event("pull_request.closed.json", &s.sha, |e| e["pull_request"]["merged"] = true.into());
+    ok(&mut s.action(&action, "pull_request", &merged, &[]));
+    assert_eq!(s.outputs()["status"], "merged");
+    assert_eq!(s.dagster.branch_deployments()[0].status.as_deref(), Some("MERGED"));
+    let closed = s.event("pull_request.closed.json", &s.sha, |_| {});
+    ok(&mut s.action(&action, "pull_request", &closed, &[("delete-on-close", "true")]));
+    assert_eq!(s.outputs()["status"], "closed");
+    assert!(s.dagster.branch_deployments().is_empty(), "delete-on-close deleted it");
+}
+
+#[test]
+fn the_action_deploys_pushes_to_the_default_branch_and_honours_its_inputs() {
+    let s = Scenario::new(review::github());
+    let action = ActionDir::new();
+    let push = s.event("push.json", &s.sha, |_| {});
+    ok(&mut s.action(&action, "push", &push, &[("deployment", "prod"), ("locations", "orders\n")]));
+    assert_eq!(s.outputs()["deployment"], "prod");
+    assert_eq!(s.dagster.documents("prod").keys().collect::<Vec<_>>(), ["orders"], "only the listed location");
+
+    let opened = s.event("pull_request.opened.json", &s.sha, |_| {});
+    let calls = s.dagster.calls().len();
+    let dry =
+        ok(&mut s.action(&action, "pull_request", &opened, &[("dry-run", "true"), ("dagster-cloud-api-token", "")]));
+    assert_eq!(s.dagster.calls().len(), calls, "a dry run calls nothing");
+    assert!(dry.stdout().contains("dry run: nothing is pushed, deployed or posted"));
+
+    ok(&mut s.action(&action, "pull_request", &opened, &[("comment", "false"), ("wait", "false")]));
+    assert!(s.review.comments().is_empty(), "comment: false");
+    assert_eq!(s.outputs()["status"], "deployed");
+    assert!(
+        !s.dagster.calls().iter().any(|c| c.fields == ["workspaceOrError"] && c.scope.as_deref() != Some("prod")),
+        "wait: false"
+    );
+
+    let bad = fails(&mut s.action(&action, "pull_request", &opened, &[("wait", "maybe")]));
+    assert!(bad.stdout().contains("::error title=dagster-branch-deploy::the input wait must be true or false"));
+}
+
+#[test]
+fn without_the_token_input_the_action_says_which_input_to_set() {
+    let s = Scenario::new(review::github());
+    let action = ActionDir::new();
+    let opened = s.event("pull_request.opened.json", &s.sha, |_| {});
+    let run = ok(&mut s.action(&action, "pull_request", &opened, &[("dagster-cloud-api-token", "")]));
+    assert!(run.stderr().contains("dagster-cloud-api-token input"), "{}", run.stderr());
+    assert_eq!(s.outputs()["status"], "skipped");
+}
+
+#[test]
+fn the_launcher_passes_arguments_and_names_unsupported_runners() {
+    let action = ActionDir::new();
+    let p = Project::new();
+    let version = ok(p.cmd_with(&node24()).arg(action.dir.path().join("dist/index.mjs")).arg("--version"));
+    assert_eq!(version.stdout(), format!("dagster-branch-deploy {}\n", env!("CARGO_PKG_VERSION")));
+    let mac = fails(
+        p.cmd_with(&node24())
+            .arg(action.dir.path().join("dist/index.mjs"))
+            .env("RUNNER_OS", "macOS")
+            .env("RUNNER_ARCH", "ARM64"),
+    );
+    assert!(mac.stdout().contains("this runner is macOS ARM64"), "{}", mac.stdout());
+    std::fs::remove_file(action.dir.path().join("dist/dagster-branch-deploy-x86_64-linux")).unwrap();
+    let missing = fails(p.cmd_with(&node24()).arg(action.dir.path().join("dist/index.mjs")));
+    assert!(
+        missing.stdout().contains("is missing: this ref of the action has no release build"),
+        "{}",
+        missing.stdout()
+    );
+}
