@@ -15,3 +15,7 @@ mod deploy;
 mod external;
 /// Faults: retries, registry errors, bad input.
 mod faults;
+/// The GitLab component, run by gitlab-ci-local in shell mode.
+mod gitlab_component;
+/// Schemas, actionlint, the examples, and the tool's own image.
+mod lint;

@@ -1,0 +1,130 @@
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::util::dagster::TOKEN;
+use crate::util::review::{self, GITLAB_TOKEN};
+use crate::util::scenario::{MARKER, Scenario, test_tools};
+use crate::util::*;
+
+fn gitlab_ci_local() -> PathBuf {
+    test_tools().join("node_modules/gitlab-ci-local/dist/index.js")
+}
+
+/// Puts the component and a pipeline that includes it into the scenario's
+/// repository, on `branch`.
+fn with_pipeline(s: &Scenario, branch: &str, include: &str) {
+    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("gitlab-component/templates/branch-deploy.yml");
+    s.project.file("templates/branch-deploy.yml", &std::fs::read_to_string(template).unwrap());
+    s.project.file(".gitlab-ci.yml", include);
+    s.project.file(".gitignore", ".gitlab-ci-local/\n");
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(s.project.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    git(&["checkout", "-q", "-B", branch]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "pipeline"]);
+}
+
+/// gitlab-ci-local in shell mode, with the binary on PATH and the
+/// variables GitLab (and the project's settings) would give the jobs.
+fn pipeline(s: &Scenario, variables: &[(&str, &str)], jobs: &[&str]) -> Command {
+    let bin = Path::new(env!("CARGO_BIN_EXE_dagster-branch-deploy")).parent().unwrap();
+    let mut c = s.project.cmd_with(Path::new("node"));
+    c.env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()));
+    c.arg(gitlab_ci_local()).args(["--force-shell-executor", "--home", &s.project.home.path().display().to_string()]);
+    let api = format!("{}/api/v4", s.review.url());
+    let mut all: Vec<(&str, &str)> = vec![
+        ("GITLAB_CI", "true"),
+        ("CI_API_V4_URL", &api),
+        ("CI_PROJECT_ID", "1217"),
+        ("DAGSTER_CLOUD_API_TOKEN", TOKEN),
+        ("GITLAB_TOKEN", GITLAB_TOKEN),
+        ("DAGSTER_POLL_INTERVAL", "0.05"),
+    ];
+    all.extend_from_slice(variables);
+    let dagster_url = s.dagster.url();
+    all.push(("DAGSTER_CLOUD_URL", &dagster_url));
+    for (k, v) in all {
+        c.args(["--variable", &format!("{k}={v}")]);
+    }
+    c.args(jobs);
+    c
+}
+
+const MR: &[(&str, &str)] = &[
+    ("CI_PIPELINE_SOURCE", "merge_request_event"),
+    ("CI_MERGE_REQUEST_IID", "42"),
+    ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "feature/orders"),
+    ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main"),
+];
+
+const INCLUDE: &str = "stages: [deploy]\ninclude:\n  - local: templates/branch-deploy.yml\n    inputs:\n      organization: acme\n      location-load-timeout: 60\n";
+
+#[test]
+fn a_merge_request_pipeline_deploys_and_the_stop_job_closes() {
+    let s = Scenario::new(review::gitlab());
+    with_pipeline(&s, "feature/orders", INCLUDE);
+    let run = ok(&mut pipeline(&s, MR, &[]));
+    let out = run.stdout();
+    let d = s.dagster.branch_deployments()[0].clone();
+    assert_eq!(d.branch_name.as_deref(), Some("feature/orders"));
+    assert_eq!(d.status.as_deref(), Some("OPEN"));
+    assert_eq!(s.dagster.documents(&d.name).len(), 2);
+    let url = format!("{}/{}/locations", s.dagster.url(), d.name);
+    assert!(out.contains("environment: { name: dagster/feature-orders"), "{out}");
+    // GitLab sets environment:url from the job's own dotenv report;
+    // gitlab-ci-local passes dotenv reports only to later jobs, so check the
+    // report itself.
+    let report = std::fs::read_to_string(s.project.path().join("dagster-deploy.env")).unwrap();
+    assert_eq!(report, format!("DAGSTER_DEPLOYMENT={}\nDAGSTER_DEPLOYMENT_URL={url}\n", d.name));
+    assert!(!out.contains("dagster-deploy "), "the default-branch job stays out of merge request pipelines: {out}");
+    assert!(s.review.comments()[0].body.starts_with(MARKER));
+
+    s.review.state.lock().unwrap().mr_state = "merged".into();
+    ok(&mut pipeline(&s, MR, &["dagster-branch-close"]));
+    assert_eq!(s.dagster.branch_deployments()[0].status.as_deref(), Some("MERGED"));
+}
+
+#[test]
+fn a_default_branch_pipeline_deploys_the_full_deployment() {
+    let s = Scenario::new(review::gitlab());
+    with_pipeline(&s, "main", INCLUDE);
+    let run = ok(&mut pipeline(&s, &[("CI_PIPELINE_SOURCE", "push"), ("CI_DEFAULT_BRANCH", "main")], &[]));
+    assert!(s.dagster.branch_deployments().is_empty());
+    assert_eq!(s.dagster.documents("prod").len(), 2);
+    assert!(run.stdout().contains("PASS  dagster-deploy"), "{}", run.stdout());
+}
+
+#[test]
+fn bad_inputs_are_rejected_and_the_component_can_be_included_twice() {
+    let s = Scenario::new(review::gitlab());
+    let bad = "include:\n  - local: templates/branch-deploy.yml\n    inputs:\n      dry-run: maybe\n";
+    with_pipeline(&s, "main", bad);
+    let run = pipeline(&s, &[], &["--list"]).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    assert!(!run.status.success(), "{text}");
+    assert!(text.contains("dry-run") && text.contains("boolean"), "{text}");
+
+    let twice = "stages: [deploy]\ninclude:\n  - local: templates/branch-deploy.yml\n    inputs: { name: orders, locations: [orders] }\n  \
+                 - local: templates/branch-deploy.yml\n    inputs: { name: marketing, locations: [marketing] }\n";
+    with_pipeline(&s, "main", twice);
+    let list = ok(&mut pipeline(&s, MR, &["--list"])).stdout();
+    for job in
+        ["orders-branch-deploy", "orders-branch-close", "orders-deploy", "marketing-branch-deploy", "marketing-deploy"]
+    {
+        assert!(list.contains(job), "{job} missing: {list}");
+    }
+    let run = ok(&mut pipeline(&s, &[("CI_PIPELINE_SOURCE", "push"), ("CI_DEFAULT_BRANCH", "main")], &[]));
+    assert!(
+        run.stdout().contains("PASS  orders-deploy") && run.stdout().contains("PASS  marketing-deploy"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(s.dagster.documents("prod").len(), 2, "each include deployed its own location");
+}
