@@ -108,13 +108,13 @@ struct DeployArgs {
     #[arg(long, env = "DAGSTER_DRY_RUN")]
     dry_run: bool,
     /// With --dry-run: contact no registry (only the code layers are built).
-    #[arg(long, requires = "dry_run")]
+    #[arg(long, requires = "dry_run", env = "DAGSTER_OFFLINE")]
     offline: bool,
     /// Write an OCI image layout per location into DIR/<location>.
     #[arg(long, value_name = "DIR", env = "DAGSTER_OUTPUT_DIR")]
     output_dir: Option<PathBuf>,
     /// Print the result (or plan) as JSON on stdout, and no progress.
-    #[arg(long)]
+    #[arg(long, env = "DAGSTER_JSON")]
     json: bool,
     /// Do not wait for the locations to load.
     #[arg(long, env = "DAGSTER_NO_WAIT")]
