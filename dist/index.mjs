@@ -1,12 +1,16 @@
 // The GitHub Action's launcher: turns the action's inputs into the
-// environment dagster-branch-deploy reads, runs the native binary that
-// matches the runner, and passes its exit status on. No dependencies: the
-// runner does no npm install. Arguments given to it go to the binary
-// (default: deploy), so `node dist/index.mjs --version` works as a check.
+// environment dagster-branch-deploy reads, runs the native binary where it
+// matches the runner (Linux x64) and the WebAssembly build everywhere else,
+// or when the native binary cannot start, and passes the exit status on.
+// No dependencies: the runner does no npm install. Arguments given to it go
+// to the program (default: deploy), so `node dist/index.mjs --version`
+// works as a check. The WebAssembly build reports exit status 0 or 1 only
+// (the WASI adapter collapses codes); details go to the outputs and summary.
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const NATIVE = { "Linux X64": join(here, "dagster-branch-deploy-x86_64-linux") };
@@ -61,18 +65,62 @@ function platform() {
   return `${os} ${arch}`;
 }
 
-const runner = platform();
-const binary = NATIVE[runner];
-if (!binary) {
-  fail(`dagster-branch-deploy runs on Linux x64 runners; this runner is ${runner}. Use runs-on: ubuntu-latest for this job.`);
+/// What the WebAssembly build cannot ask git itself: the launcher runs the
+/// same commands and passes their output (see src/git.rs).
+function gitFacts(dir) {
+  const git = (...args) => {
+    const r = spawnSync("git", ["-C", dir, ...args], { encoding: "utf8" });
+    return r.status === 0 ? r.stdout.replace(/\n$/, "") : "";
+  };
+  return {
+    DAGSTER_GIT_HEAD: git("log", "-1", "HEAD", "--format=%H%n%ct%n%an%n%ae%n%s", "--"),
+    DAGSTER_GIT_BRANCH: git("rev-parse", "--abbrev-ref", "HEAD"),
+    DAGSTER_GIT_DEFAULT_BRANCH: git("symbolic-ref", "--short", "refs/remotes/origin/HEAD").replace(/^origin\//, ""),
+    DAGSTER_GIT_ORIGIN: git("config", "--get", "remote.origin.url"),
+  };
 }
-if (!existsSync(binary)) {
-  fail(
-    `${binary} is missing: this ref of the action has no release build. ` +
-      "Use a release tag (uses: <owner>/dagster-branch-deploy@v1), or build it with `cargo xtask dist`.",
-  );
+
+/// The host directories the program may reach, each at the same path.
+function preopens(env) {
+  const dirs = [
+    process.cwd(),
+    env.GITHUB_WORKSPACE,
+    env.RUNNER_TEMP,
+    env.TMPDIR,
+    env.DAGSTER_PROJECT_DIR && resolve(env.DAGSTER_PROJECT_DIR),
+    env.DAGSTER_OUTPUT_DIR && resolve(env.DAGSTER_OUTPUT_DIR),
+    env.GITHUB_EVENT_PATH && dirname(env.GITHUB_EVENT_PATH),
+    env.GITHUB_OUTPUT && dirname(env.GITHUB_OUTPUT),
+    env.GITHUB_STEP_SUMMARY && dirname(env.GITHUB_STEP_SUMMARY),
+    env.DOCKER_CONFIG || (env.HOME && join(env.HOME, ".docker")),
+    env.REGISTRY_AUTH_FILE && dirname(env.REGISTRY_AUTH_FILE),
+  ];
+  return [...new Set(dirs.filter((d) => d && existsSync(d)).map((d) => resolve(d)))];
 }
-const args = process.argv.slice(2);
-const result = spawnSync(binary, args.length > 0 ? args : ["deploy"], { stdio: "inherit", env: environment() });
-if (result.error) fail(`could not start ${binary}: ${result.error.message}`);
-process.exit(result.status ?? 1);
+
+async function runWasm(args, env) {
+  const entry = join(here, "wasm", "dbd.mjs");
+  if (!existsSync(entry)) {
+    fail(
+      `${entry} is missing: this ref of the action has no release build. ` +
+        "Use a release tag (uses: <owner>/dagster-branch-deploy@v1), or build it with `cargo xtask dist`.",
+    );
+  }
+  const scratch = mkdtempSync(join(env.RUNNER_TEMP || tmpdir(), "dagster-branch-deploy-"));
+  process.on("exit", () => rmSync(scratch, { recursive: true, force: true }));
+  const projectDir = resolve(env.DAGSTER_PROJECT_DIR || ".");
+  const wasmEnv = { ...env, ...gitFacts(projectDir), PWD: process.cwd(), TMPDIR: scratch };
+  const { run } = await import(pathToFileURL(entry).href);
+  await run({ args, env: wasmEnv, cwd: process.cwd(), preopens: preopens(wasmEnv) });
+  process.exit(0);
+}
+
+const env = environment();
+const args = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ["deploy"];
+const binary = NATIVE[platform()];
+if (binary && existsSync(binary)) {
+  const result = spawnSync(binary, args, { stdio: "inherit", env });
+  if (!result.error) process.exit(result.status ?? 1);
+  console.log(`::notice::the native binary could not start (${result.error.message}); running the WebAssembly build`);
+}
+await runWasm(args, env);

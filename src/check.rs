@@ -13,7 +13,7 @@ use crate::config::Project;
 use crate::dagster::{self, client::Client, client::organization_url};
 use crate::env::Env;
 use crate::image::dockerfile::{self, BuildPath};
-use crate::io::http::{Http, UreqHttp};
+use crate::io::http::Http;
 use crate::progress::Progress;
 use crate::registry::remote::push_scope;
 
@@ -47,7 +47,7 @@ pub fn run(
             project.locations.iter().map(|l| l.name.as_str()).collect::<Vec<_>>().join(", ")
         ),
     }];
-    let http: Arc<dyn Http> = Arc::new(UreqHttp::new(concat!("dagster-branch-deploy/", env!("CARGO_PKG_VERSION")))?);
+    let http: Arc<dyn Http> = crate::io::http_client()?;
     let services = Services::new(http.clone(), env.clone(), progress.clone(), insecure);
     for location in &project.locations {
         findings.push(dockerfile_finding(location));

@@ -4,7 +4,6 @@
 //! exit status 1; usage errors 2).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -16,7 +15,6 @@ use crate::dagster::{PullRequestStatus, SnapshotBaseCondition};
 use crate::deploy::{self, CloseRequest, RunStatus};
 use crate::env::Env;
 use crate::image::platform::TargetPlatform;
-use crate::io::http::UreqHttp;
 use crate::plan::Settings;
 use crate::progress::Progress;
 
@@ -378,7 +376,7 @@ fn build_command(args: BuildArgs, env: Env) -> Result<()> {
         }
     }
     let provenance = Provenance::detect(&env, &project.root)?;
-    let http = Arc::new(UreqHttp::new(concat!("dagster-branch-deploy/", env!("CARGO_PKG_VERSION")))?);
+    let http = crate::io::http_client()?;
     let services = Services::new(http, env, progress, args.image.insecure_registries);
     let options = Options {
         platform,

@@ -1,9 +1,15 @@
 //! What the checkout's git knows: the head commit (sha, time, author,
 //! subject) and the origin remote as a web URL. Absence of git or of a
 //! repository is not an error: callers get `None` and decide.
+//!
+//! WebAssembly cannot start git: there the launcher runs the same commands
+//! and passes their output in `DAGSTER_GIT_HEAD` (the `git log` lines),
+//! `DAGSTER_GIT_BRANCH`, `DAGSTER_GIT_DEFAULT_BRANCH` and
+//! `DAGSTER_GIT_ORIGIN`.
 
 use std::path::Path;
 
+#[cfg(not(target_os = "wasi"))]
 use crate::io::process;
 
 /// The head commit.
@@ -21,6 +27,10 @@ pub struct Commit {
     pub subject: String,
 }
 
+/// The `git log` format of [`commit`].
+pub const LOG_FORMAT: &str = "--format=%H%n%ct%n%an%n%ae%n%s";
+
+#[cfg(not(target_os = "wasi"))]
 fn git(dir: &Path, args: &[&str]) -> Option<String> {
     let mut full = vec!["-C", dir.to_str()?];
     full.extend_from_slice(args);
@@ -28,9 +38,26 @@ fn git(dir: &Path, args: &[&str]) -> Option<String> {
     out.success.then(|| out.stdout.trim_end_matches('\n').to_string())
 }
 
+/// In WebAssembly, the answers the launcher got from git.
+#[cfg(target_os = "wasi")]
+fn git(_dir: &Path, args: &[&str]) -> Option<String> {
+    let name = match args.first().copied()? {
+        "log" if args.get(2) == Some(&"HEAD") => "DAGSTER_GIT_HEAD",
+        "log" => {
+            let head = std::env::var("DAGSTER_GIT_HEAD").ok()?;
+            return head.lines().next().filter(|sha| Some(sha) == args.get(2)).map(|_| head.clone());
+        }
+        "rev-parse" => "DAGSTER_GIT_BRANCH",
+        "symbolic-ref" => "DAGSTER_GIT_DEFAULT_BRANCH",
+        "config" => "DAGSTER_GIT_ORIGIN",
+        _ => return None,
+    };
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
 /// The commit `rev` (e.g. `HEAD`) in the repository containing `dir`.
 pub fn commit(dir: &Path, rev: &str) -> Option<Commit> {
-    let out = git(dir, &["log", "-1", "--format=%H%n%ct%n%an%n%ae%n%s", rev, "--"])?;
+    let out = git(dir, &["log", "-1", rev, LOG_FORMAT, "--"])?;
     let mut lines = out.lines();
     Some(Commit {
         sha: lines.next()?.to_string(),

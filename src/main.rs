@@ -9,5 +9,11 @@ fn main() {
             unsafe { std::env::remove_var(&name) };
         }
     }
+    // WebAssembly has no working directory of its own: the launcher passes
+    // the host's in PWD, and relative paths resolve against it.
+    #[cfg(target_os = "wasi")]
+    if let Some(pwd) = std::env::var_os("PWD") {
+        let _ = std::env::set_current_dir(pwd);
+    }
     std::process::exit(dagster_branch_deploy::cli::run(std::env::args_os()));
 }

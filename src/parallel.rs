@@ -1,6 +1,7 @@
 //! Bounded parallelism on plain threads (no async runtime): run a fallible
 //! job for every item with at most `jobs` at once, and report the first
-//! failure after the others have stopped.
+//! failure after the others have stopped. In WebAssembly, which has no
+//! threads, one at a time.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -10,6 +11,10 @@ use anyhow::Result;
 /// Runs `job` on every item, `jobs` at a time; returns the results in item
 /// order, or the first error (workers stop taking new items after one).
 pub fn map<T: Sync, R: Send>(items: &[T], jobs: usize, job: impl Fn(&T) -> Result<R> + Sync) -> Result<Vec<R>> {
+    if cfg!(target_os = "wasi") || jobs <= 1 {
+        // WebAssembly (wasm32-wasip1) has no threads.
+        return items.iter().map(job).collect();
+    }
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());

@@ -95,7 +95,7 @@ pub struct ExternalBuild<'a> {
 
 /// Runs the build and push; returns the pushed manifest digest.
 pub fn run(build: &ExternalBuild, progress: &Progress) -> Result<Option<Digest>> {
-    let scratch = tempfile::tempdir().context("creating a temporary directory for the builder")?;
+    let scratch = crate::io::scratch_dir().context("creating a temporary directory for the builder")?;
     let digest_file = scratch.path().join("digest");
     let auth_file = scratch.path().join("auth.json");
     std::fs::write(&auth_file, auth_json(build.credentials, build.builder).to_string())

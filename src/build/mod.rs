@@ -294,7 +294,7 @@ impl Job<'_> {
         match &self.options.output_dir {
             Some(dir) => Ok((dir.join(&self.location.name), None)),
             None => {
-                let temp = tempfile::tempdir().context("creating a temporary directory for the image")?;
+                let temp = crate::io::scratch_dir().context("creating a temporary directory for the image")?;
                 Ok((temp.path().to_path_buf(), Some(temp)))
             }
         }

@@ -84,7 +84,7 @@ impl Project {
     /// Loads the project in `dir`.
     pub fn load(dir: &Path) -> Result<Project> {
         let root =
-            dir.canonicalize().with_context(|| format!("the project directory {} does not exist", dir.display()))?;
+            resolve_path(dir).with_context(|| format!("the project directory {} does not exist", dir.display()))?;
         let dagster_cloud = root.join("dagster_cloud.yaml");
         let build_yaml = root.join("build.yaml");
         let project = if dagster_cloud.is_file() {
@@ -132,7 +132,7 @@ impl Project {
 fn resolve_build_directory(root: &Path, base: &Path, value: &str, key: &str) -> Result<PathBuf> {
     let joined = base.join(value);
     let resolved =
-        joined.canonicalize().with_context(|| format!("{key}: the directory {} does not exist", joined.display()))?;
+        resolve_path(&joined).with_context(|| format!("{key}: the directory {} does not exist", joined.display()))?;
     if !resolved.starts_with(root) {
         bail!("{key}: {value:?} leads outside the project ({}); build directories must be inside it", root.display());
     }
@@ -140,6 +140,30 @@ fn resolve_build_directory(root: &Path, base: &Path, value: &str, key: &str) -> 
         bail!("{key}: {} is not a directory", resolved.display());
     }
     Ok(resolved)
+}
+
+/// An absolute path with symbolic links and `..` resolved. WebAssembly
+/// has no `realpath`: there the path is made absolute and cleaned
+/// lexically, and must exist (the host's preopens bound what it reaches).
+pub fn resolve_path(path: &Path) -> std::io::Result<PathBuf> {
+    #[cfg(not(target_os = "wasi"))]
+    return path.canonicalize();
+    #[cfg(target_os = "wasi")]
+    {
+        let absolute = std::env::current_dir()?.join(path);
+        let mut clean = PathBuf::from("/");
+        for part in absolute.components() {
+            match part {
+                std::path::Component::ParentDir => {
+                    clean.pop();
+                }
+                std::path::Component::Normal(p) => clean.push(p),
+                _ => {}
+            }
+        }
+        std::fs::metadata(&clean)?;
+        Ok(clean)
+    }
 }
 
 /// The 1-based line of the first occurrence of `key` with `value` after it,

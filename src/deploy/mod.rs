@@ -22,7 +22,7 @@ use crate::dagster::{LoadOutcome, PullRequestStatus, WaitOptions};
 use crate::env::Env;
 use crate::git;
 use crate::image::platform::TargetPlatform;
-use crate::io::http::{Http, UreqHttp};
+use crate::io::http::Http;
 use crate::plan::{self, Action, Settings};
 use crate::progress::Progress;
 use crate::report::{self, comment::Report, github};
@@ -145,7 +145,7 @@ pub fn run(options: &Options, env: Env, close: Option<CloseRequest>) -> Result<O
     };
     let checkout = project.as_ref().map_or_else(|| options.project_dir.clone(), |p| p.root.clone());
     let mut context = ci::detect(&env, &|p| std::fs::read_to_string(p).map_err(Into::into), &git_facts(&checkout))?;
-    let http: Arc<dyn Http> = Arc::new(UreqHttp::new(concat!("dagster-branch-deploy/", env!("CARGO_PKG_VERSION")))?);
+    let http: Arc<dyn Http> = crate::io::http_client()?;
     if let Some(close) = close {
         context.event = close_event(&context, close, &env, http.as_ref(), &progress);
     }

@@ -56,41 +56,26 @@ impl Layout {
 
     /// Streams `reader` into the blob `expected`, checking the digest.
     pub fn put_verified(&self, expected: &Digest, reader: &mut dyn io::Read) -> Result<u64> {
-        let temp = self.temp_path();
-        let mut writer = HashingWriter::new(BufWriter::new(create(&temp)?));
-        let copied = io::copy(reader, &mut writer);
+        let temp = self.incoming()?;
+        let mut writer = HashingWriter::new(BufWriter::new(temp.reopen()?));
+        io::copy(reader, &mut writer).with_context(|| format!("downloading blob {expected}"))?;
         let (file, actual, len) = writer.finish();
-        let finished = copied.map_err(anyhow::Error::from).and_then(|_| {
-            file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-            Ok(())
-        });
-        if let Err(e) = finished {
-            let _ = fs::remove_file(&temp);
-            return Err(e.context(format!("downloading blob {expected}")));
-        }
+        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         if &actual != expected {
-            let _ = fs::remove_file(&temp);
             bail!("digest mismatch: blob {expected} arrived with content {actual}");
         }
-        self.rename_into_place(&temp, expected)?;
+        self.persist(temp, expected)?;
         Ok(len)
     }
 
     /// Runs `write` against a temporary blob file; `write` returns the
-    /// digest of what it wrote, and the file takes that name.
+    /// digest of what it wrote, and the file takes that name. A failed
+    /// write leaves nothing behind.
     pub fn put_with<T>(&self, write: impl FnOnce(BufWriter<File>) -> Result<(T, Digest)>) -> Result<T> {
-        let temp = self.temp_path();
-        let result = write(BufWriter::new(create(&temp)?));
-        match result {
-            Ok((value, digest)) => {
-                self.rename_into_place(&temp, &digest)?;
-                Ok(value)
-            }
-            Err(e) => {
-                let _ = fs::remove_file(&temp);
-                Err(e)
-            }
-        }
+        let temp = self.incoming()?;
+        let (value, digest) = write(BufWriter::new(temp.reopen()?))?;
+        self.persist(temp, &digest)?;
+        Ok(value)
     }
 
     /// Reads a whole blob (manifests and configs).
@@ -121,11 +106,13 @@ impl Layout {
         fs::write(&path, serde_json::to_vec_pretty(&index)?).with_context(|| format!("writing {}", path.display()))
     }
 
-    fn temp_path(&self) -> PathBuf {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        self.root.join("blobs").join(format!(".incoming-{}-{n}", std::process::id()))
+    /// A new temporary file beside the blobs, removed unless persisted.
+    fn incoming(&self) -> Result<tempfile::NamedTempFile> {
+        let dir = self.root.join("blobs");
+        tempfile::Builder::new()
+            .prefix(".incoming-")
+            .tempfile_in(&dir)
+            .with_context(|| format!("creating a file in {}", dir.display()))
     }
 
     fn write_then_rename(&self, digest: &Digest, write: impl FnOnce(&mut BufWriter<File>) -> Result<()>) -> Result<()> {
@@ -136,14 +123,13 @@ impl Layout {
         })
     }
 
-    fn rename_into_place(&self, temp: &Path, digest: &Digest) -> Result<()> {
+    fn persist(&self, temp: tempfile::NamedTempFile, digest: &Digest) -> Result<()> {
         let target = self.blob_path(digest);
-        fs::rename(temp, &target).with_context(|| format!("moving a blob into {}", target.display()))
+        temp.persist(&target)
+            .map_err(|e| e.error)
+            .with_context(|| format!("moving a blob into {}", target.display()))?;
+        Ok(())
     }
-}
-
-fn create(path: &Path) -> Result<File> {
-    File::create(path).with_context(|| format!("creating {}", path.display()))
 }
 
 #[cfg(test)]

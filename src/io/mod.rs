@@ -4,4 +4,36 @@
 //! servers.
 
 pub mod http;
+#[cfg(not(target_os = "wasi"))]
+pub mod native_http;
 pub mod process;
+#[cfg(target_os = "wasi")]
+pub mod wasi_http;
+
+use std::sync::Arc;
+
+/// The HTTP client for this target: ureq natively, wasi:http in
+/// WebAssembly.
+pub fn http_client() -> anyhow::Result<Arc<dyn http::Http>> {
+    let user_agent = concat!("dagster-branch-deploy/", env!("CARGO_PKG_VERSION"));
+    #[cfg(not(target_os = "wasi"))]
+    let client = native_http::UreqHttp::new(user_agent)?;
+    #[cfg(target_os = "wasi")]
+    let client = wasi_http::WasiHttp::new(user_agent);
+    Ok(Arc::new(client))
+}
+
+/// A temporary directory, removed when dropped. WebAssembly has no
+/// system temporary directory: there it is made under `TMPDIR`, which the
+/// launcher sets to a directory it shares with the program.
+pub fn scratch_dir() -> anyhow::Result<tempfile::TempDir> {
+    use anyhow::Context;
+    #[cfg(not(target_os = "wasi"))]
+    let base = std::env::temp_dir();
+    #[cfg(target_os = "wasi")]
+    let base = std::path::PathBuf::from(std::env::var_os("TMPDIR").context("TMPDIR is not set; the launcher sets it")?);
+    tempfile::Builder::new()
+        .prefix("dagster-branch-deploy-")
+        .tempdir_in(&base)
+        .with_context(|| format!("creating a temporary directory in {}", base.display()))
+}

@@ -1,0 +1,121 @@
+//! The native HTTP client on `ureq`: the system's CA bundle plus
+//! `SSL_CERT_FILE`, proxies from `HTTPS_PROXY`/`NO_PROXY`, status codes
+//! returned rather than raised, auth headers dropped on redirects, and
+//! transport failures classified for retries.
+
+use std::fs::File;
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use super::http::{Body, Failure, Http, Request, Response, TransportError};
+
+/// The native client.
+pub struct UreqHttp {
+    agent: ureq::Agent,
+}
+
+impl UreqHttp {
+    /// A client with this tool's defaults.
+    pub fn new(user_agent: &str) -> Result<UreqHttp> {
+        let tls = ureq::tls::TlsConfig::builder().root_certs(root_certs()?).build();
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .user_agent(user_agent)
+            .tls_config(tls)
+            .timeout_connect(Some(Duration::from_secs(30)))
+            .timeout_recv_response(Some(Duration::from_secs(300)))
+            .max_redirects(10)
+            .build();
+        Ok(UreqHttp { agent: config.new_agent() })
+    }
+}
+
+/// The system's CA bundle plus `SSL_CERT_FILE`; Mozilla's roots when the
+/// system has no bundle.
+fn root_certs() -> Result<ureq::tls::RootCerts> {
+    const SYSTEM_BUNDLES: &[&str] = &[
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/ca-bundle.pem",
+        "/etc/ssl/cert.pem",
+    ];
+    let mut certs = Vec::new();
+    if let Some(bundle) = SYSTEM_BUNDLES.iter().find(|p| std::path::Path::new(p).is_file()) {
+        certs.extend(read_pem(&PathBuf::from(bundle))?);
+    }
+    if let Some(extra) = std::env::var_os("SSL_CERT_FILE") {
+        let path = PathBuf::from(extra);
+        let found = read_pem(&path).with_context(|| format!("reading SSL_CERT_FILE ({})", path.display()))?;
+        anyhow::ensure!(!found.is_empty(), "SSL_CERT_FILE ({}) holds no PEM certificate", path.display());
+        certs.extend(found);
+    }
+    Ok(if certs.is_empty() { ureq::tls::RootCerts::WebPki } else { ureq::tls::RootCerts::new_with_certs(&certs) })
+}
+
+fn read_pem(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(ureq::tls::parse_pem(&bytes)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect())
+}
+
+impl Http for UreqHttp {
+    fn send(&self, request: &Request) -> Result<Response> {
+        let mut builder = ureq::http::Request::builder().method(request.method).uri(&request.url);
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        let result = match &request.body {
+            Body::Empty => {
+                let needs_length = matches!(request.method, "POST" | "PUT" | "PATCH");
+                if needs_length {
+                    builder = builder.header("content-length", "0");
+                }
+                self.agent.run(builder.body(())?)
+            }
+            Body::Bytes(bytes) => self.agent.run(builder.body(bytes.as_slice())?),
+            Body::File(path) => {
+                let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+                let len = file.metadata()?.len();
+                let body = ureq::SendBody::from_owned_reader(io::BufReader::new(file));
+                self.agent.run(builder.header("content-length", len.to_string()).body(body)?)
+            }
+        };
+        let response = result.map_err(|e| TransportError::new(request, classify(&e), &e))?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        let body = Box::new(response.into_body().into_reader());
+        Ok(Response { status, headers, body })
+    }
+}
+
+fn classify(e: &ureq::Error) -> Failure {
+    match e {
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => Failure::Unreachable,
+        ureq::Error::Io(io) if is_unreachable(io) => Failure::Unreachable,
+        ureq::Error::Io(io) if matches!(io.kind(), io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput) => {
+            Failure::Permanent
+        }
+        ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::BodyStalled => Failure::Interrupted,
+        ureq::Error::Protocol(_) => Failure::Interrupted,
+        _ => Failure::Permanent,
+    }
+}
+
+/// Refused connections, unreachable networks and failed name lookups (which
+/// std reports without a kind of their own).
+fn is_unreachable(e: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(e.kind(), ConnectionRefused | HostUnreachable | NetworkUnreachable | AddrNotAvailable)
+        || e.to_string().contains("failed to lookup address")
+}
