@@ -1,12 +1,11 @@
 use crate::util::dagster::TOKEN;
 use crate::util::review::{self, GITHUB_TOKEN};
-use crate::util::scenario::{ActionDir, MARKER, Scenario, node24};
+use crate::util::scenario::{ActionDir, Build, MARKER, Scenario, node24};
 use crate::util::*;
 
-#[test]
-fn the_action_deploys_an_opened_pull_request_and_updates_on_synchronize() {
+fn the_action_deploys_an_opened_pull_request_and_updates_on_synchronize(build: Build) {
     let s = Scenario::new(review::github());
-    let action = ActionDir::new();
+    let action = ActionDir::with(build);
     let opened = s.event("pull_request.opened.json", &s.sha, |_| {});
     let run = ok(&mut s.action(&action, "pull_request", &opened, &[]));
     let d = s.dagster.branch_deployments()[0].clone();
@@ -33,10 +32,9 @@ fn the_action_deploys_an_opened_pull_request_and_updates_on_synchronize() {
     assert!(comments[0].body.contains(&second[..12]));
 }
 
-#[test]
-fn the_action_closes_merged_and_unmerged_pull_requests() {
+fn the_action_closes_merged_and_unmerged_pull_requests(build: Build) {
     let s = Scenario::new(review::github());
-    let action = ActionDir::new();
+    let action = ActionDir::with(build);
     let opened = s.event("pull_request.opened.json", &s.sha, |_| {});
     ok(&mut s.action(&action, "pull_request", &opened, &[]));
     let merged = s.event("pull_request.closed.json", &s.sha, |e| e["pull_request"]["merged"] = true.into());
@@ -49,10 +47,9 @@ fn the_action_closes_merged_and_unmerged_pull_requests() {
     assert!(s.dagster.branch_deployments().is_empty(), "delete-on-close deleted it");
 }
 
-#[test]
-fn the_action_deploys_pushes_to_the_default_branch_and_honours_its_inputs() {
+fn the_action_deploys_pushes_to_the_default_branch_and_honours_its_inputs(build: Build) {
     let s = Scenario::new(review::github());
-    let action = ActionDir::new();
+    let action = ActionDir::with(build);
     let push = s.event("push.json", &s.sha, |_| {});
     ok(&mut s.action(&action, "push", &push, &[("deployment", "prod"), ("locations", "orders\n")]));
     assert_eq!(s.outputs()["deployment"], "prod");
@@ -77,10 +74,9 @@ fn the_action_deploys_pushes_to_the_default_branch_and_honours_its_inputs() {
     assert!(bad.stdout().contains("::error title=dagster-branch-deploy::the input wait must be true or false"));
 }
 
-#[test]
-fn without_the_token_input_the_action_says_which_input_to_set() {
+fn without_the_token_input_the_action_says_which_input_to_set(build: Build) {
     let s = Scenario::new(review::github());
-    let action = ActionDir::new();
+    let action = ActionDir::with(build);
     let opened = s.event("pull_request.opened.json", &s.sha, |_| {});
     let run = ok(&mut s.action(&action, "pull_request", &opened, &[("dagster-cloud-api-token", "")]));
     assert!(run.stderr().contains("dagster-cloud-api-token input"), "{}", run.stderr());
@@ -88,23 +84,67 @@ fn without_the_token_input_the_action_says_which_input_to_set() {
 }
 
 #[test]
-fn the_launcher_passes_arguments_and_names_unsupported_runners() {
-    let action = ActionDir::new();
+fn the_launcher_picks_the_build_for_the_runner_and_falls_back_to_webassembly() {
     let p = Project::new();
-    let version = ok(p.cmd_with(&node24()).arg(action.dir.path().join("dist/index.mjs")).arg("--version"));
-    assert_eq!(version.stdout(), format!("dagster-branch-deploy {}\n", env!("CARGO_PKG_VERSION")));
-    let mac = fails(
-        p.cmd_with(&node24())
-            .arg(action.dir.path().join("dist/index.mjs"))
-            .env("RUNNER_OS", "macOS")
-            .env("RUNNER_ARCH", "ARM64"),
-    );
-    assert!(mac.stdout().contains("this runner is macOS ARM64"), "{}", mac.stdout());
-    std::fs::remove_file(action.dir.path().join("dist/dagster-branch-deploy-x86_64-linux")).unwrap();
-    let missing = fails(p.cmd_with(&node24()).arg(action.dir.path().join("dist/index.mjs")));
+    let launch = |action: &ActionDir| {
+        let mut c = p.cmd_with(&node24());
+        c.arg(action.dir.path().join("dist/index.mjs"));
+        c
+    };
+    let version = format!("dagster-branch-deploy {}\n", env!("CARGO_PKG_VERSION"));
+    let native = ActionDir::new();
+    assert_eq!(ok(launch(&native).arg("--version")).stdout(), version);
+
+    let wasm = ActionDir::with(Build::Wasm);
+    let mac = ok(launch(&wasm).env("RUNNER_OS", "macOS").env("RUNNER_ARCH", "ARM64").arg("--version"));
+    assert_eq!(mac.stdout(), version, "another platform runs the WebAssembly build");
+
+    let broken = wasm.dir.path().join("dist/dagster-branch-deploy-x86_64-linux");
+    std::fs::write(&broken, "not an executable").unwrap();
+    set_mode(&broken, 0o644);
+    let fallback = ok(launch(&wasm).arg("--version"));
+    assert!(fallback.stdout().contains("::notice::the native binary could not start"), "{}", fallback.stdout());
+    assert!(fallback.stdout().ends_with(&version));
+
+    let missing = fails(launch(&native).env("RUNNER_OS", "Windows").env("RUNNER_ARCH", "X64"));
     assert!(
-        missing.stdout().contains("is missing: this ref of the action has no release build"),
+        missing.stdout().contains("dist/wasm/dbd.mjs is missing: this ref of the action has no release build"),
         "{}",
         missing.stdout()
     );
+}
+
+/// Each scenario twice: with the native binary, and with it hidden so the
+/// WebAssembly build serves, against the same fakes and registry.
+macro_rules! both_builds {
+    ($($name:ident),*) => {
+        mod native {
+            $(#[test] fn $name() { super::$name(super::Build::Native) })*
+        }
+        mod wasm {
+            $(#[test] fn $name() { super::$name(super::Build::Wasm) })*
+        }
+    };
+}
+
+both_builds!(
+    the_action_deploys_an_opened_pull_request_and_updates_on_synchronize,
+    the_action_closes_merged_and_unmerged_pull_requests,
+    the_action_deploys_pushes_to_the_default_branch_and_honours_its_inputs,
+    without_the_token_input_the_action_says_which_input_to_set
+);
+
+#[test]
+fn the_webassembly_build_says_when_a_location_needs_the_native_binary() {
+    let p = Project::new();
+    p.file("dagster_cloud.yaml", &dagster_cloud_yaml(&[("ml", ".", "127.0.0.1:9/acme/ml")]));
+    p.file("Dockerfile", "FROM scratch\nRUN pip install torch\n");
+    let wasm = ActionDir::with(Build::Wasm);
+    let run = fails(
+        p.cmd_with(&node24())
+            .arg(wasm.dir.path().join("dist/index.mjs"))
+            .args(["build", "--tag", "t"])
+            .env("RUNNER_OS", "macOS"),
+    );
+    assert!(run.stderr().contains("needs the native binary or a container builder (line 2: RUN"), "{}", run.stderr());
 }

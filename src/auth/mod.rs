@@ -156,6 +156,11 @@ pub struct ProcessHelpers;
 impl CredentialHelpers for ProcessHelpers {
     fn get(&self, name: &str, server_url: &str) -> Result<Option<(String, String)>> {
         let program = format!("docker-credential-{name}");
+        if cfg!(target_os = "wasi") {
+            bail!(
+                "{program} is configured in the docker config, but the WebAssembly build cannot start it; use the native binary, or a CI secret for this registry"
+            );
+        }
         let out = crate::io::process::run(&program, &["get"], None, Some(server_url.as_bytes()), &[])
             .with_context(|| format!("{program} is configured in the docker config but could not be started"))?;
         if !out.success {

@@ -468,6 +468,14 @@ impl Job<'_> {
                 seconds: 0.0,
             });
         }
+        if cfg!(target_os = "wasi") {
+            bail!(
+                "location {name:?} needs the native binary or a container builder ({reason} in {}): the WebAssembly \
+                 build cannot start other programs. Run on a Linux x64 runner, or keep to FROM, ARG, ENV, WORKDIR, COPY, \
+                 LABEL, USER, EXPOSE, ENTRYPOINT, CMD so it builds natively",
+                self.dockerfile.display()
+            );
+        }
         let Some(builder) = Builder::detect() else {
             bail!(
                 "location {name:?} needs a container builder ({reason} in {}); install docker buildx, podman or \

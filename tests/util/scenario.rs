@@ -129,15 +129,45 @@ pub struct ActionDir {
     pub dir: tempfile::TempDir,
 }
 
+/// Which build of the program the action runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Build {
+    /// The native binary (the one under test).
+    Native,
+    /// The WebAssembly build (dist/wasm, from `cargo xtask dist --wasm`),
+    /// with the native binary hidden.
+    Wasm,
+}
+
 impl ActionDir {
     pub fn new() -> ActionDir {
+        ActionDir::with(Build::Native)
+    }
+
+    pub fn with(build: Build) -> ActionDir {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("dist")).unwrap();
         std::fs::copy(root.join("action.yml"), dir.path().join("action.yml")).unwrap();
         std::fs::copy(root.join("dist/index.mjs"), dir.path().join("dist/index.mjs")).unwrap();
-        let native = dir.path().join("dist/dagster-branch-deploy-x86_64-linux");
-        std::fs::copy(env!("CARGO_BIN_EXE_dagster-branch-deploy"), &native).unwrap();
+        match build {
+            Build::Native => {
+                let native = dir.path().join("dist/dagster-branch-deploy-x86_64-linux");
+                std::fs::copy(env!("CARGO_BIN_EXE_dagster-branch-deploy"), &native).unwrap();
+            }
+            Build::Wasm => {
+                let wasm = root.join("dist/wasm");
+                assert!(
+                    wasm.join("dbd.mjs").is_file(),
+                    "dist/wasm is missing; scripts/test builds it with cargo xtask dist --wasm"
+                );
+                std::fs::create_dir_all(dir.path().join("dist/wasm")).unwrap();
+                for entry in std::fs::read_dir(&wasm).unwrap() {
+                    let entry = entry.unwrap();
+                    std::fs::copy(entry.path(), dir.path().join("dist/wasm").join(entry.file_name())).unwrap();
+                }
+            }
+        }
         ActionDir { dir }
     }
 

@@ -1,9 +1,13 @@
 //! Project tasks, run as `cargo xtask <task>` (the xtask pattern: a small
 //! workspace crate instead of shell scripts).
 //!
-//! `dist` builds what the GitHub Action runs into `dist/`: the static
-//! x86-64 Linux executable (musl, so it runs on any Linux, ubuntu-22.04's
-//! glibc or Alpine's none) next to the committed launcher `dist/index.mjs`.
+//! `dist` builds what the GitHub Action runs into `dist/`, next to the
+//! committed launcher `dist/index.mjs`: the static x86-64 Linux executable
+//! (musl, so it runs on any Linux, ubuntu-22.04's glibc or Alpine's none),
+//! and the WebAssembly build for every other runner (`dist/wasm/`: the
+//! wasm32-wasip1 program made a WASI 0.2 component and transpiled by jco,
+//! bundled with preview2-shim by esbuild, so it needs no node_modules).
+//! `dist --wasm` builds only the WebAssembly part.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,8 +20,15 @@ const NATIVE: &str = "dagster-branch-deploy-x86_64-linux";
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("dist") => dist(),
-        _ => bail!("usage: cargo xtask dist\n  dist   build dist/{NATIVE} (static, {TARGET}) beside dist/index.mjs"),
+        Some("dist") if args.get(1).map(String::as_str) == Some("--wasm") => wasm(),
+        Some("dist") => {
+            dist()?;
+            wasm()
+        }
+        _ => bail!(
+            "usage: cargo xtask dist [--wasm]\n  dist          build dist/{NATIVE} (static, {TARGET}) and dist/wasm/\n  \
+             dist --wasm   build only dist/wasm/"
+        ),
     }
 }
 
@@ -60,6 +71,65 @@ fn dist() -> Result<()> {
     let size = std::fs::metadata(&native)?.len();
     println!("dist/{NATIVE}: {:.1} MB, static", size as f64 / 1e6);
     println!("dist/index.mjs: {} bytes", std::fs::metadata(&launcher)?.len());
+    Ok(())
+}
+
+/// Node packages for the WebAssembly build, pinned.
+const DIST_TOOLS: &[&str] =
+    &["@bytecodealliance/jco@1.35.0", "@bytecodealliance/preview2-shim@0.26.1", "esbuild@0.28.2"];
+
+fn wasm() -> Result<()> {
+    let root = root();
+    run(Command::new(env!("CARGO")).current_dir(&root).args([
+        "build",
+        "--release",
+        "--locked",
+        "--package",
+        "dagster-branch-deploy",
+        "--target",
+        "wasm32-wasip1",
+    ]))
+    .context("building for wasm32-wasip1 (rustup target add wasm32-wasip1)")?;
+    let tools = root.join("target/dist-tools");
+    let bin = tools.join("node_modules/.bin");
+    if !bin.join("jco").exists() || !bin.join("esbuild").exists() {
+        std::fs::create_dir_all(&tools)?;
+        run(Command::new("npm")
+            .current_dir(&tools)
+            .args(["install", "--no-audit", "--no-fund", "--silent"])
+            .args(DIST_TOOLS))?;
+    }
+    let build = tools.join("build");
+    let _ = std::fs::remove_dir_all(&build);
+    std::fs::create_dir_all(&build)?;
+    let core = root.join("target/wasm32-wasip1/release/dagster-branch-deploy.wasm");
+    let component = build.join("dbd.component.wasm");
+    run(Command::new(bin.join("jco")).arg("new").arg(&core).arg("--wasi-command").arg("-o").arg(&component))?;
+    run(Command::new(bin.join("jco"))
+        .arg("transpile")
+        .arg(&component)
+        .arg("-o")
+        .arg(&build)
+        .args(["--name", "dbd", "--quiet"]))?;
+    std::fs::copy(root.join("xtask/wasm/entry.mjs"), build.join("entry.mjs"))?;
+    let out = root.join("dist/wasm");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out)?;
+    run(Command::new(bin.join("esbuild"))
+        .arg(build.join("entry.mjs"))
+        .args(["--bundle", "--platform=node", "--format=esm", "--target=node20", "--log-level=warning"])
+        .arg(format!("--outfile={}", out.join("dbd.mjs").display())))?;
+    for file in ["dbd.core.wasm", "dbd.core2.wasm"] {
+        std::fs::copy(build.join(file), out.join(file))?;
+    }
+    let worker = tools.join("node_modules/@bytecodealliance/preview2-shim/dist/io/worker-thread.bundle.js");
+    std::fs::copy(&worker, out.join("worker-thread.bundle.js"))?;
+    let total: u64 = std::fs::read_dir(&out)?.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
+    println!(
+        "dist/wasm/: {:.1} MB (component {:.1} MB)",
+        total as f64 / 1e6,
+        std::fs::metadata(out.join("dbd.core.wasm"))?.len() as f64 / 1e6
+    );
     Ok(())
 }
 
