@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // The GitHub Action's launcher: turns the action's inputs into the
 // environment dagster-branch-deploy reads, runs the native binary where it
 // matches the runner (Linux x64) and the WebAssembly build everywhere else,
@@ -110,6 +111,9 @@ async function runWasm(args, env) {
   process.on("exit", () => rmSync(scratch, { recursive: true, force: true }));
   const projectDir = resolve(env.DAGSTER_PROJECT_DIR || ".");
   const wasmEnv = { ...env, ...gitFacts(projectDir), PWD: process.cwd(), TMPDIR: scratch };
+  // Empty means unset to the program; the WebAssembly build cannot remove
+  // variables itself.
+  for (const [name, value] of Object.entries(wasmEnv)) if (value === "") delete wasmEnv[name];
   const { run } = await import(pathToFileURL(entry).href);
   await run({ args, env: wasmEnv, cwd: process.cwd(), preopens: preopens(wasmEnv) });
   process.exit(0);

@@ -2,7 +2,10 @@
 
 fn main() {
     // CI systems pass unset inputs and secrets as empty strings; the flags'
-    // environment variables treat empty as unset.
+    // environment variables treat empty as unset. (In WebAssembly the
+    // launcher leaves them out: removing variables there corrupts
+    // wasi-libc's environment table.)
+    #[cfg(not(target_os = "wasi"))]
     for (name, value) in std::env::vars_os() {
         if value.is_empty() && name.to_str().is_some_and(|n| n.starts_with("DAGSTER_")) {
             // SAFETY: nothing else runs yet; no other thread reads the environment.

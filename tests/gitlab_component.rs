@@ -128,3 +128,22 @@ fn bad_inputs_are_rejected_and_the_component_can_be_included_twice() {
     );
     assert_eq!(s.dagster.documents("prod").len(), 2, "each include deployed its own location");
 }
+
+#[test]
+fn the_component_can_run_the_webassembly_build_with_node() {
+    let s = Scenario::new(review::gitlab());
+    let wasm = crate::util::scenario::ActionDir::with(crate::util::scenario::Build::Wasm);
+    let launcher = wasm.dir.path().join("dist/index.mjs");
+    let include = format!(
+        "stages: [deploy]\ninclude:\n  - local: templates/branch-deploy.yml\n    inputs:\n      organization: acme\n      \
+         image: node:24-alpine\n      command: node {}\n",
+        launcher.display()
+    );
+    with_pipeline(&s, "feature/orders", &include);
+    let run = ok(&mut pipeline(&s, MR, &[]));
+    assert!(run.stdout().contains("PASS  dagster-branch-deploy"), "{}", run.stdout());
+    let d = s.dagster.branch_deployments()[0].clone();
+    assert_eq!(s.dagster.documents(&d.name).len(), 2, "deployed by the WebAssembly build");
+    let report = std::fs::read_to_string(s.project.path().join("dagster-deploy.env")).unwrap();
+    assert!(report.starts_with(&format!("DAGSTER_DEPLOYMENT={}\n", d.name)), "{report}");
+}
