@@ -6,7 +6,7 @@
 //! this one process. Needs what scripts/test installs, and dist/wasm
 //! (`cargo xtask dist --wasm`). Run: cargo bench --bench wasm_vs_native
 
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../tests/util/mod.rs"]
 mod util;
 
