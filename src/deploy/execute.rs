@@ -25,14 +25,14 @@ use crate::report::{Commenter, github};
 
 /// One run against Dagster+.
 pub struct Run<'a> {
-    options: &'a Options,
-    env: &'a Env,
-    progress: &'a Progress,
-    http: Arc<dyn Http>,
-    project: Option<&'a Project>,
-    context: &'a Context,
-    org_url: &'a str,
-    client: Client,
+    pub(super) options: &'a Options,
+    pub(super) env: &'a Env,
+    pub(super) progress: &'a Progress,
+    pub(super) http: Arc<dyn Http>,
+    pub(super) project: Option<&'a Project>,
+    pub(super) context: &'a Context,
+    pub(super) org_url: &'a str,
+    pub(super) client: Client,
 }
 
 /// What the report shows, as it changes.
@@ -46,23 +46,6 @@ struct State {
 }
 
 impl<'a> Run<'a> {
-    /// A run for this organization and token.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        options: &'a Options,
-        env: &'a Env,
-        progress: &'a Progress,
-        http: Arc<dyn Http>,
-        project: Option<&'a Project>,
-        context: &'a Context,
-        org_url: &'a str,
-        token: &str,
-    ) -> Run<'a> {
-        progress.mask(token);
-        let client = Client::new(http.clone(), org_url.to_string(), Secret::new(token), progress.clone());
-        Run { options, env, progress, http, project, context, org_url, client }
-    }
-
     /// Carries out the decision; failures become a `Failed` outcome.
     pub fn execute(&self, decision: &Decision, locations: &[Location]) -> Outcome {
         let commenter = Commenter::new(self.context, self.env, self.http.as_ref(), self.progress, self.options.comment);

@@ -14,10 +14,11 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 
+use crate::auth::Secret;
 use crate::build::LocationImage;
 use crate::ci::{self, Context, Event, GitFacts, Provider};
 use crate::config::Project;
-use crate::dagster::client::organization_url;
+use crate::dagster::client::{Client, organization_url};
 use crate::dagster::{LoadOutcome, PullRequestStatus, WaitOptions};
 use crate::env::Env;
 use crate::git;
@@ -170,7 +171,18 @@ pub fn run(options: &Options, env: Env, close: Option<CloseRequest>) -> Result<O
         return without_token(options, &env, &progress, &context, decision.reason);
     };
     let org_url = organization_url(options.url.as_deref(), options.organization.as_deref())?;
-    let run = execute::Run::new(options, &env, &progress, http, project.as_ref(), &context, &org_url, token);
+    progress.mask(token);
+    let client = Client::new(http.clone(), org_url.clone(), Secret::new(token), progress.clone());
+    let run = execute::Run {
+        options,
+        env: &env,
+        progress: &progress,
+        http,
+        project: project.as_ref(),
+        context: &context,
+        org_url: &org_url,
+        client,
+    };
     let outcome = run.execute(&decision, &locations);
     Ok(finish(options, &env, &progress, outcome))
 }

@@ -44,6 +44,12 @@ fn run(command: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// `cargo build --release` of the program for `target`.
+fn build_release(root: &Path, target: &str) -> Result<()> {
+    let args = ["build", "--release", "--locked", "--package", "dagster-branch-deploy", "--target", target];
+    run(Command::new(env!("CARGO")).current_dir(root).args(args))
+}
+
 fn dist() -> Result<()> {
     let root = root();
     let launcher = root.join("dist/index.mjs");
@@ -54,15 +60,7 @@ fn dist() -> Result<()> {
     if installed.is_ok_and(|o| !String::from_utf8_lossy(&o.stdout).contains(TARGET)) {
         bail!("the {TARGET} target is missing: rustup target add {TARGET} (and apt-get install musl-tools)");
     }
-    run(Command::new(env!("CARGO")).current_dir(&root).args([
-        "build",
-        "--release",
-        "--locked",
-        "--package",
-        "dagster-branch-deploy",
-        "--target",
-        TARGET,
-    ]))?;
+    build_release(&root, TARGET)?;
     let built = root.join("target").join(TARGET).join("release/dagster-branch-deploy");
     let native = root.join("dist").join(NATIVE);
     std::fs::copy(&built, &native).with_context(|| format!("copying {} to {}", built.display(), native.display()))?;
@@ -80,16 +78,7 @@ const DIST_TOOLS: &[&str] =
 
 fn wasm() -> Result<()> {
     let root = root();
-    run(Command::new(env!("CARGO")).current_dir(&root).args([
-        "build",
-        "--release",
-        "--locked",
-        "--package",
-        "dagster-branch-deploy",
-        "--target",
-        "wasm32-wasip1",
-    ]))
-    .context("building for wasm32-wasip1 (rustup target add wasm32-wasip1)")?;
+    build_release(&root, "wasm32-wasip1").context("building for wasm32-wasip1 (rustup target add wasm32-wasip1)")?;
     let tools = root.join("target/dist-tools");
     let bin = tools.join("node_modules/.bin");
     if !bin.join("jco").exists() || !bin.join("esbuild").exists() {
