@@ -99,7 +99,21 @@ function preopens(env) {
   return [...new Set(dirs.filter((d) => d && existsSync(d)).map((d) => resolve(d)))];
 }
 
+/// Node reads extra CA certificates at start-up only: when SSL_CERT_FILE
+/// names some, run this launcher once more with Node told to trust them, so
+/// the WebAssembly build's requests (made by Node) trust them as the native
+/// binary does. (Proxies need nothing: the bundled HTTP worker's agents
+/// read HTTPS_PROXY/NO_PROXY; see xtask.)
+function rerunWithNetworkSettings(args, env) {
+  if (!env.SSL_CERT_FILE || env.NODE_EXTRA_CA_CERTS) return;
+  const launcher = fileURLToPath(import.meta.url);
+  const extra = { NODE_EXTRA_CA_CERTS: env.SSL_CERT_FILE };
+  const result = spawnSync(process.execPath, [launcher, ...args], { stdio: "inherit", env: { ...process.env, ...extra } });
+  process.exit(result.status ?? 1);
+}
+
 async function runWasm(args, env) {
+  rerunWithNetworkSettings(args, env);
   const entry = join(here, "wasm", "dbd.mjs");
   if (!existsSync(entry)) {
     fail(

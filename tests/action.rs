@@ -148,3 +148,24 @@ fn the_webassembly_build_says_when_a_location_needs_the_native_binary() {
     );
     assert!(run.stderr().contains("needs the native binary or a container builder (line 2: RUN"), "{}", run.stderr());
 }
+
+#[test]
+fn the_webassembly_build_honours_https_proxy_and_ssl_cert_file() {
+    let reg = TestRegistry::start_tls(Auth::None, "registry.test");
+    let proxy = crate::util::proxy::ConnectProxy::start(reg.host.clone());
+    let p = Project::new();
+    p.file("dagster_cloud.yaml", &dagster_cloud_yaml(&[("etl", ".", "registry.test/acme/etl")]));
+    p.file("Dockerfile", "FROM scratch\nCOPY defs.py /app/\n");
+    p.file("defs.py", "defs = 1\n");
+    let wasm = ActionDir::with(Build::Wasm);
+    let run = ok(p
+        .cmd_with(&node24())
+        .arg(wasm.dir.path().join("dist/index.mjs"))
+        .args(["build", "--tag", "w1"])
+        .env("RUNNER_OS", "macOS")
+        .env("HTTPS_PROXY", proxy.url())
+        .env("SSL_CERT_FILE", reg.dir.path().join("ca.crt")));
+    assert!(run.stdout().contains("registry.test/acme/etl@sha256:"), "{}{}", run.stdout(), run.stderr());
+    assert!(proxy.targets().iter().any(|t| t == "registry.test:443"), "{:?}", proxy.targets());
+    assert!(reg.requests().iter().any(|r| r.starts_with("PUT /v2/acme/etl/manifests/w1")));
+}

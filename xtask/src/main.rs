@@ -112,7 +112,7 @@ fn wasm() -> Result<()> {
         std::fs::copy(build.join(file), out.join(file))?;
     }
     let worker = tools.join("node_modules/@bytecodealliance/preview2-shim/dist/io/worker-thread.bundle.js");
-    std::fs::copy(&worker, out.join("worker-thread.bundle.js"))?;
+    std::fs::write(out.join("worker-thread.bundle.js"), with_proxy_support(&std::fs::read_to_string(&worker)?)?)?;
     let total: u64 = std::fs::read_dir(&out)?.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
     println!(
         "dist/wasm/: {:.1} MB (component {:.1} MB)",
@@ -120,6 +120,18 @@ fn wasm() -> Result<()> {
         std::fs::metadata(out.join("dbd.core.wasm"))?.len() as f64 / 1e6
     );
     Ok(())
+}
+
+/// preview2-shim's HTTP worker makes its own agents, which Node does not
+/// proxy by default; Node 24 proxies an agent given `proxyEnv`, so
+/// HTTPS_PROXY/NO_PROXY work in the WebAssembly build as they do natively.
+/// (Older Node ignores the option.) Fails if the pinned shim changes.
+fn with_proxy_support(worker: &str) -> Result<String> {
+    const AGENT: &str = "const agentOptions = { keepAlive: true };";
+    if !worker.contains(AGENT) {
+        bail!("preview2-shim's worker no longer has `{AGENT}`; update the proxy patch in xtask");
+    }
+    Ok(worker.replace(AGENT, "const agentOptions = { keepAlive: true, proxyEnv: process.env };"))
 }
 
 /// A static executable has no PT_INTERP program header (no dynamic loader).
