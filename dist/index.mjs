@@ -117,8 +117,9 @@ async function runWasm(args, env) {
   const entry = join(here, "wasm", "dbd.mjs");
   if (!existsSync(entry)) {
     fail(
-      `${entry} is missing: this ref of the action has no release build. ` +
-        "Use a release tag (uses: <owner>/dagster-branch-deploy@v1), or build it with `cargo xtask dist`.",
+      `${entry} is missing: this ref of the action has no release build (this runner, ${platform()}, ` +
+        "needs its WebAssembly build). Use a release tag (uses: <owner>/dagster-branch-deploy@v1), or build it with " +
+        "`cargo xtask dist`.",
     );
   }
   const scratch = mkdtempSync(join(env.RUNNER_TEMP || tmpdir(), "dagster-branch-deploy-"));
