@@ -112,6 +112,7 @@ fn the_launcher_picks_the_build_for_the_runner_and_falls_back_to_webassembly() {
         "{}",
         missing.stdout()
     );
+    assert!(missing.stdout().contains("this runner, Windows X64,"), "the platform is named: {}", missing.stdout());
 }
 
 /// Each scenario twice: with the native binary, and with it hidden so the
