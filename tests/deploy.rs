@@ -69,6 +69,8 @@ fn an_opened_pull_request_gets_a_branch_deployment_deployed_by_digest_with_one_c
 #[test]
 fn synchronize_updates_the_same_deployment_and_comment_and_closing_marks_it() {
     let s = Scenario::new(review::github());
+    s.review.seed(2, "someone else's comment, first");
+    s.review.state.lock().unwrap().page_size = 1;
     let opened = s.event("pull_request.opened.json", &s.sha, |_| {});
     ok(&mut s.github("pull_request", &opened));
     let name = s.dagster.branch_deployments()[0].name.clone();
@@ -81,8 +83,9 @@ fn synchronize_updates_the_same_deployment_and_comment_and_closing_marks_it() {
     assert_eq!(s.dagster.branch_deployments()[0].name, name);
     let second = s.dagster.documents(&name)["orders"]["image"].clone();
     assert_ne!(first, second, "a new image for the new commit");
-    assert_eq!(s.review.comments().len(), 1, "the same comment, updated");
-    assert!(s.review.comments()[0].body.contains(&second_sha[..12]));
+    let ours: Vec<_> = s.review.comments().into_iter().filter(|c| c.body.starts_with(MARKER)).collect();
+    assert_eq!(ours.len(), 1, "the same comment, found on the second page and updated");
+    assert!(ours[0].body.contains(&second_sha[..12]));
     assert!(s.review.writes().iter().any(|w| w.method == "PATCH"));
 
     let before = s.manifests_pushed();
@@ -91,7 +94,12 @@ fn synchronize_updates_the_same_deployment_and_comment_and_closing_marks_it() {
     assert_eq!(s.dagster.branch_deployments()[0].status.as_deref(), Some("MERGED"));
     assert_eq!(s.manifests_pushed(), before, "closing builds nothing");
     assert_eq!(s.outputs()["status"], "merged");
-    assert!(s.review.comments()[0].body.contains("The pull request was merged."));
+    assert!(
+        s.review
+            .comments()
+            .iter()
+            .any(|c| c.body.starts_with(MARKER) && c.body.contains("The pull request was merged."))
+    );
     assert_eq!(s.dagster.calls().iter().filter(|c| c.fields == ["deployLocations"]).count(), 2);
 }
 
@@ -252,6 +260,8 @@ fn gitlab_mr(s: &Scenario, cmd: &mut Command) {
 #[test]
 fn a_gitlab_merge_request_deploys_notes_and_writes_the_dotenv_report_and_the_stop_job_closes() {
     let s = Scenario::new(review::gitlab());
+    s.review.seed(42, "a reviewer's note, first");
+    s.review.state.lock().unwrap().page_size = 1;
     let dotenv = s.runner.path().join("deploy.env");
     let mut cmd = s.project.cmd();
     gitlab_mr(&s, &mut cmd);
@@ -267,9 +277,9 @@ fn a_gitlab_merge_request_deploys_notes_and_writes_the_dotenv_report_and_the_sto
         "https://gitlab.example.com/acme/dagster-project/-/merge_requests/42"
     );
     assert_eq!(s.dagster.documents(&d.name)["orders"]["git"]["provider"], "gitlab");
-    let notes = s.review.comments();
+    let notes: Vec<_> = s.review.comments().into_iter().filter(|c| c.body.starts_with(MARKER)).collect();
     assert_eq!(notes.len(), 1);
-    assert!(notes[0].body.starts_with(MARKER) && notes[0].body.contains("✅ loaded"));
+    assert!(notes[0].body.contains("✅ loaded"));
     let env_file = std::fs::read_to_string(&dotenv).unwrap();
     assert_eq!(
         env_file,
@@ -282,8 +292,9 @@ fn a_gitlab_merge_request_deploys_notes_and_writes_the_dotenv_report_and_the_sto
     gitlab_mr(&s, &mut stop);
     ok(stop.current_dir(no_checkout.path()).arg("close"));
     assert_eq!(s.dagster.branch_deployments()[0].status.as_deref(), Some("MERGED"), "merged, from the GitLab API");
-    assert_eq!(s.review.comments().len(), 1);
-    assert!(s.review.comments()[0].body.contains("was merged"));
+    let notes: Vec<_> = s.review.comments().into_iter().filter(|c| c.body.starts_with(MARKER)).collect();
+    assert_eq!(notes.len(), 1, "the stop job found the note on the second page");
+    assert!(notes[0].body.contains("was merged"));
 
     let mut without_token = s.project.cmd();
     gitlab_mr(&s, &mut without_token);

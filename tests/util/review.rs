@@ -71,6 +71,47 @@ fn next_id(s: &ReviewState) -> u64 {
     s.comments.iter().map(|c| c.id).max().unwrap_or(0) + 1
 }
 
+impl ReviewState {
+    /// Page `page` (from 1) of a thread's comments, rendered; and whether
+    /// another page follows.
+    fn page(&self, thread: u64, query: &str, render: impl Fn(&Comment) -> Value) -> (Value, Option<usize>) {
+        let all: Vec<&Comment> = self.comments.iter().filter(|c| c.thread == thread).collect();
+        let page = page_of(query);
+        let chunk = all.iter().skip((page - 1) * self.page_size).take(self.page_size).map(|c| render(c)).collect();
+        let next = (page * self.page_size < all.len()).then_some(page + 1);
+        (Value::Array(chunk), next)
+    }
+
+    /// Adds a comment by the token's bot user; the reply.
+    fn add(&mut self, thread: &str, req: &Received, author: &str, render: impl Fn(u64, &str) -> Value) -> Reply {
+        match body_of(req) {
+            Ok(body) => {
+                let id = next_id(self);
+                let thread = thread.parse().unwrap_or(0);
+                self.comments.push(Comment { id, thread, body: body.clone(), author: author.into() });
+                Reply::json(201, render(id, &body))
+            }
+            Err(r) => r,
+        }
+    }
+
+    /// Replaces a comment's body; the reply.
+    fn edit(&mut self, id: &str, req: &Received, render: impl Fn(u64, &str) -> Value) -> Reply {
+        let id: u64 = id.parse().unwrap_or(0);
+        let body = match body_of(req) {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        match self.comments.iter_mut().find(|c| c.id == id) {
+            Some(c) => {
+                c.body = body.clone();
+                Reply::json(200, render(id, &body))
+            }
+            None => Reply::json(404, json!({ "message": "Not Found" })),
+        }
+    }
+}
+
 fn page_of(query: &str) -> usize {
     query.split('&').find_map(|kv| kv.strip_prefix("page=")).and_then(|p| p.parse().ok()).unwrap_or(1)
 }
@@ -95,47 +136,20 @@ pub fn github() -> FakeReview {
         let mut s = st.lock().unwrap();
         match (req.method.as_str(), parts.as_slice()) {
             ("GET", ["repos", _, _, "issues", n, "comments"]) => {
-                let n: u64 = n.parse().unwrap_or(0);
-                let all: Vec<&Comment> = s.comments.iter().filter(|c| c.thread == n).collect();
-                let page = page_of(query);
-                let chunk: Vec<Value> = all
-                    .iter()
-                    .skip((page - 1) * s.page_size)
-                    .take(s.page_size)
-                    .map(|c| json!({ "id": c.id, "body": c.body, "user": { "login": c.author } }))
-                    .collect();
-                let mut reply = Reply::json(200, Value::Array(chunk));
-                if page * s.page_size < all.len() {
-                    let next = format!("<{}{path}?per_page=100&page={}>; rel=\"next\"", o.get().unwrap(), page + 1);
-                    reply = reply.header("link", &next);
+                let render = |c: &Comment| json!({ "id": c.id, "body": c.body, "user": { "login": c.author } });
+                let (chunk, next) = s.page(n.parse().unwrap_or(0), query, render);
+                let reply = Reply::json(200, chunk);
+                match next {
+                    Some(p) => reply
+                        .header("link", &format!("<{}{path}?per_page=100&page={p}>; rel=\"next\"", o.get().unwrap())),
+                    None => reply,
                 }
-                reply
             }
-            ("POST", ["repos", _, _, "issues", n, "comments"]) => match body_of(req) {
-                Ok(body) => {
-                    let id = next_id(&s);
-                    s.comments.push(Comment {
-                        id,
-                        thread: n.parse().unwrap_or(0),
-                        body: body.clone(),
-                        author: "github-actions[bot]".into(),
-                    });
-                    Reply::json(201, json!({ "id": id, "body": body }))
-                }
-                Err(r) => r,
-            },
+            ("POST", ["repos", _, _, "issues", n, "comments"]) => {
+                s.add(n, req, "github-actions[bot]", |id, body| json!({ "id": id, "body": body }))
+            }
             ("PATCH", ["repos", _, _, "issues", "comments", id]) => {
-                let id: u64 = id.parse().unwrap_or(0);
-                match body_of(req) {
-                    Ok(body) => match s.comments.iter_mut().find(|c| c.id == id) {
-                        Some(c) => {
-                            c.body = body.clone();
-                            Reply::json(200, json!({ "id": id, "body": body }))
-                        }
-                        None => Reply::json(404, json!({ "message": "Not Found" })),
-                    },
-                    Err(r) => r,
-                }
+                s.edit(id, req, |id, body| json!({ "id": id, "body": body }))
             }
             _ => Reply::json(404, json!({ "message": "Not Found" })),
         }
@@ -159,43 +173,15 @@ pub fn gitlab() -> FakeReview {
                 Reply::json(200, json!({ "iid": iid.parse::<u64>().unwrap_or(0), "state": s.mr_state }))
             }
             ("GET", ["api", "v4", "projects", _, "merge_requests", iid, "notes"]) => {
-                let n: u64 = iid.parse().unwrap_or(0);
-                let all: Vec<&Comment> = s.comments.iter().filter(|c| c.thread == n).collect();
-                let page = page_of(query);
-                let chunk: Vec<Value> = all
-                    .iter()
-                    .skip((page - 1) * s.page_size)
-                    .take(s.page_size)
-                    .map(|c| json!({ "id": c.id, "body": c.body, "system": false, "author": { "username": c.author } }))
-                    .collect();
-                let next = if page * s.page_size < all.len() { (page + 1).to_string() } else { String::new() };
-                Reply::json(200, Value::Array(chunk)).header("x-next-page", &next)
+                let render = |c: &Comment| json!({ "id": c.id, "body": c.body, "system": false, "author": { "username": c.author } });
+                let (chunk, next) = s.page(iid.parse().unwrap_or(0), query, render);
+                Reply::json(200, chunk).header("x-next-page", &next.map(|p| p.to_string()).unwrap_or_default())
             }
-            ("POST", ["api", "v4", "projects", _, "merge_requests", iid, "notes"]) => match body_of(req) {
-                Ok(body) => {
-                    let id = next_id(&s);
-                    s.comments.push(Comment {
-                        id,
-                        thread: iid.parse().unwrap_or(0),
-                        body: body.clone(),
-                        author: "project_bot".into(),
-                    });
-                    Reply::json(201, json!({ "id": id, "body": body, "system": false }))
-                }
-                Err(r) => r,
-            },
+            ("POST", ["api", "v4", "projects", _, "merge_requests", iid, "notes"]) => {
+                s.add(iid, req, "project_bot", |id, body| json!({ "id": id, "body": body, "system": false }))
+            }
             ("PUT", ["api", "v4", "projects", _, "merge_requests", _, "notes", id]) => {
-                let id: u64 = id.parse().unwrap_or(0);
-                match body_of(req) {
-                    Ok(body) => match s.comments.iter_mut().find(|c| c.id == id) {
-                        Some(c) => {
-                            c.body = body.clone();
-                            Reply::json(200, json!({ "id": id, "body": body, "system": false }))
-                        }
-                        None => Reply::json(404, json!({ "message": "404 Not found" })),
-                    },
-                    Err(r) => r,
-                }
+                s.edit(id, req, |id, body| json!({ "id": id, "body": body, "system": false }))
             }
             _ => Reply::json(404, json!({ "message": "404 Not Found" })),
         }
