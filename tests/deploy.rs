@@ -378,3 +378,27 @@ fn locations_that_never_load_time_out() {
     assert!(err.contains("timed out after 0s waiting for orders, marketing to load in prod"), "{err}");
     assert_eq!(s.outputs()["status"], "failed");
 }
+
+#[test]
+fn the_readme_dry_run_plans_the_quickstart_without_secrets_or_network() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let home = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let run = ok(Command::new(env!("CARGO_BIN_EXE_dagster-branch-deploy"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("HOME", home.path())
+        .current_dir(root)
+        .args(["deploy", "--dry-run", "--offline", "--json", "--project-dir", "examples/quickstart", "--output-dir"])
+        .arg(out.path()));
+    let plan = run.json();
+    let locations: Vec<&str> =
+        plan["locations"].as_array().unwrap().iter().map(|l| l["location"].as_str().unwrap()).collect();
+    assert_eq!(locations, ["orders", "marketing"]);
+    for l in plan["locations"].as_array().unwrap() {
+        assert_eq!(l["build"], "native");
+        assert!(l["unresolved_base"].as_str().unwrap().contains("python:3.12-slim"), "{l}");
+        assert_eq!(l["new_layers"].as_array().unwrap().len(), 1);
+    }
+    assert!(plan["operations"].as_array().unwrap().iter().any(|o| o["operation"] == "CliDeployLocations"));
+}
