@@ -48,6 +48,8 @@ pub struct Planned<'a> {
     pub context: &'a Context,
     /// The decision.
     pub decision: &'a Decision,
+    /// Where the code comes from.
+    pub provenance: &'a Provenance,
 }
 
 /// Builds without pushing and prints the plan.
@@ -59,12 +61,8 @@ pub fn run(
     planned: &Planned,
     org_url: &str,
 ) -> Result<Outcome> {
-    let Planned { project, locations, context, decision } = *planned;
+    let Planned { project, locations, context, decision, provenance } = *planned;
     let services = Services::new(http, env.clone(), progress.clone(), options.insecure_registries.clone());
-    let root = project.map_or_else(|| options.project_dir.clone(), |p| p.root.clone());
-    let mut provenance = Provenance::detect(env, &root)?;
-    provenance.commit = context.commit.clone().or(provenance.commit);
-    provenance.source_url = context.repo_url.clone().or(provenance.source_url);
     let build_options = build::Options {
         platform: options.platform.clone(),
         tag: None,
@@ -77,7 +75,7 @@ pub fn run(
     let built: Vec<LocationImage> = match project {
         Some(project) if !closing => locations
             .iter()
-            .map(|l| build::build_location(&services, project, l, &build_options, &provenance))
+            .map(|l| build::build_location(&services, project, l, &build_options, provenance))
             .collect::<Result<_>>()?,
         _ => Vec::new(),
     };

@@ -32,6 +32,7 @@ pub struct Run<'a> {
     pub(super) project: Option<&'a Project>,
     pub(super) context: &'a Context,
     pub(super) org_url: &'a str,
+    pub(super) provenance: &'a Provenance,
     pub(super) client: Client,
 }
 
@@ -164,9 +165,6 @@ impl<'a> Run<'a> {
         );
         let mut agent_type = None;
         let targets = self.with_registries(project, locations, &deployment, &services, &mut agent_type)?;
-        let mut provenance = Provenance::detect(self.env, &project.root)?;
-        provenance.commit = self.context.commit.clone().or(provenance.commit);
-        provenance.source_url = self.context.repo_url.clone().or(provenance.source_url);
         let build_options = build::Options {
             platform: self.options.platform.clone(),
             tag: None,
@@ -177,7 +175,7 @@ impl<'a> Run<'a> {
         };
         for (i, location) in targets.iter().enumerate() {
             let built = self.progress.group(format!("building {}", location.name), || {
-                build::build_location(&services, project, location, &build_options, &provenance)
+                build::build_location(&services, project, location, &build_options, self.provenance)
             });
             let row = &mut state.rows[i];
             match built {

@@ -15,7 +15,7 @@ use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 
 use crate::auth::Secret;
-use crate::build::LocationImage;
+use crate::build::{LocationImage, Provenance};
 use crate::ci::{self, Context, Event, GitFacts, Provider};
 use crate::config::Project;
 use crate::dagster::client::{Client, organization_url};
@@ -151,6 +151,7 @@ pub fn run(options: &Options, env: Env, close: Option<CloseRequest>) -> Result<O
         context.event = close_event(&context, close, &env, http.as_ref(), &progress);
     }
     let commit = context.commit.as_deref().and_then(|sha| git::commit(&checkout, sha));
+    let provenance = provenance(&env, &checkout, &context, commit.as_ref())?;
     let decision = plan::decide(&context, &options.settings, commit.as_ref())?;
     progress.info(format!("{} {}: {}", context.provider.name(), context.event_name, decision.reason));
     if matches!(decision.action, Action::Skip) {
@@ -164,6 +165,7 @@ pub fn run(options: &Options, env: Env, close: Option<CloseRequest>) -> Result<O
             locations: &locations,
             context: &context,
             decision: &decision,
+            provenance: &provenance,
         };
         return dry_run::run(options, &env, &progress, http, &plan, &org_url);
     }
@@ -181,6 +183,7 @@ pub fn run(options: &Options, env: Env, close: Option<CloseRequest>) -> Result<O
         project: project.as_ref(),
         context: &context,
         org_url: &org_url,
+        provenance: &provenance,
         client,
     };
     let outcome = run.execute(&decision, &locations);
@@ -216,6 +219,21 @@ fn close_event(context: &Context, close: CloseRequest, env: &Env, http: &dyn Htt
         }
     }
     Event::ChangeRequestClosed { merged: false }
+}
+
+/// Where the images' code comes from: the commit CI names (never GitHub's
+/// merge commit), its time as the layers' time unless SOURCE_DATE_EPOCH is
+/// set, and the repository CI names, over what the checkout says.
+fn provenance(env: &Env, dir: &std::path::Path, context: &Context, commit: Option<&git::Commit>) -> Result<Provenance> {
+    let mut provenance = Provenance::detect(env, dir)?;
+    if let Some(sha) = &context.commit {
+        provenance.commit = Some(sha.clone());
+        if let (None, Some(described)) = (env.get("SOURCE_DATE_EPOCH"), commit) {
+            provenance.epoch = described.timestamp;
+        }
+    }
+    provenance.source_url = context.repo_url.clone().or(provenance.source_url);
+    Ok(provenance)
 }
 
 fn git_facts(dir: &std::path::Path) -> GitFacts {

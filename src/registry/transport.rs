@@ -158,12 +158,13 @@ impl Registry {
         let status = response.status;
         let err = RegistryError::from_response(method, url, response);
         match status {
-            401 => anyhow::Error::new(err).context(format!(
-                "{} did not accept {}; {}",
-                self.name,
-                self.credential_description(),
-                Keychain::hint(&self.name)
-            )),
+            401 => {
+                let what = match &self.credential {
+                    Some(_) => format!("did not accept {}", self.credential_description()),
+                    None => "asks for credentials, and the request had no credential (anonymous)".to_string(),
+                };
+                anyhow::Error::new(err).context(format!("{} {what}; {}", self.name, Keychain::hint(&self.name)))
+            }
             403 => anyhow::Error::new(err).context(format!(
                 "{} refused access with {} (the credential lacks permission for this repository)",
                 self.name,
