@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::build::Services;
@@ -13,7 +13,7 @@ use crate::config::Project;
 use crate::dagster::{self, client::Client, client::organization_url};
 use crate::env::Env;
 use crate::image::dockerfile::{self, BuildPath};
-use crate::io::http::Http;
+use crate::io::http::{Http, redact_url};
 use crate::progress::Progress;
 use crate::registry::remote::push_scope;
 
@@ -50,18 +50,19 @@ pub fn run(
     let http: Arc<dyn Http> = crate::io::http_client()?;
     let services = Services::new(http.clone(), env.clone(), progress.clone(), insecure);
     for location in &project.locations {
-        findings.push(dockerfile_finding(location));
+        findings.push(dockerfile_finding(&project, location));
         findings.push(registry_finding(&services, location, &project));
     }
     findings.push(dagster_finding(&env, http, progress, organization, url));
     Ok(findings)
 }
 
-fn dockerfile_finding(location: &crate::config::Location) -> Finding {
+fn dockerfile_finding(project: &Project, location: &crate::config::Location) -> Finding {
     let path = location.build_directory.join("Dockerfile");
     let subject = format!("{}: {}", location.name, path.display());
-    let classified = std::fs::read_to_string(&path)
-        .map_err(anyhow::Error::from)
+    let classified = project
+        .read_file(&path)
+        .and_then(|text| text.context("there is no Dockerfile"))
         .and_then(|text| dockerfile::classify(&dockerfile::parse(&text)?));
     match classified {
         Ok(BuildPath::Native(_)) => Finding { subject, ok: true, detail: "native build (no container needed)".into() },
@@ -108,12 +109,17 @@ fn dagster_finding(
         Ok(u) => u,
         Err(e) => return Finding { subject, ok: false, detail: format!("{e:#}") },
     };
-    let Some(token) = env.get("DAGSTER_CLOUD_API_TOKEN") else {
-        return Finding { subject, ok: false, detail: format!("{org_url}: DAGSTER_CLOUD_API_TOKEN is not set") };
+    let shown = redact_url(&org_url);
+    let token = match env.secret("DAGSTER_CLOUD_API_TOKEN") {
+        Ok(Some(token)) => token,
+        Ok(None) => {
+            return Finding { subject, ok: false, detail: format!("{shown}: DAGSTER_CLOUD_API_TOKEN is not set") };
+        }
+        Err(e) => return Finding { subject, ok: false, detail: format!("{e:#}") },
     };
-    let client = Client::new(http, org_url.clone(), crate::auth::Secret::new(token), progress);
+    let client = Client::new(http, org_url, token, progress);
     match dagster::check_connection(&client) {
-        Ok(()) => Finding { subject, ok: true, detail: format!("{org_url}: connected, token accepted") },
+        Ok(()) => Finding { subject, ok: true, detail: format!("{shown}: connected, token accepted") },
         Err(e) => Finding { subject, ok: false, detail: format!("{e:#}") },
     }
 }

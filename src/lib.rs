@@ -23,4 +23,5 @@ pub mod plan;
 pub mod progress;
 pub mod registry;
 pub mod report;
+pub mod text;
 pub mod urls;

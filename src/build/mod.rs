@@ -69,6 +69,9 @@ impl Provenance {
             .as_ref()
             .map(|c| c.sha.clone())
             .or_else(|| env.first_of(&["GITHUB_SHA", "CI_COMMIT_SHA"]).map(|(_, sha)| sha.to_string()));
+        if let Some(sha) = commit.as_deref().filter(|sha| !crate::ci::is_commit_sha(sha)) {
+            bail!("GITHUB_SHA or CI_COMMIT_SHA holds {}, which is not a commit sha", crate::text::excerpt(sha));
+        }
         let epoch = match env.get("SOURCE_DATE_EPOCH") {
             Some(v) => {
                 v.trim().parse().with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds"))?
@@ -224,7 +227,7 @@ pub struct LocationImage {
 pub fn tag_for(location: &str, options_tag: Option<&str>, provenance: &Provenance) -> Result<String> {
     let tag = match (options_tag, &provenance.commit) {
         (Some(tag), _) => tag.to_string(),
-        (None, Some(sha)) => format!("{location}-{}", &sha[..sha.len().min(12)]),
+        (None, Some(sha)) => format!("{location}-{}", crate::text::prefix(sha, 12)),
         (None, None) => format!("{location}-latest"),
     };
     validate_tag(&tag).with_context(|| format!("tagging the image of location {location:?}"))?;
@@ -241,7 +244,7 @@ pub fn build_location(
 ) -> Result<LocationImage> {
     let started = Instant::now();
     let dockerfile_path = location.build_directory.join("Dockerfile");
-    let text = read_dockerfile(&dockerfile_path, &location.name)?;
+    let text = read_dockerfile(project, &dockerfile_path, &location.name)?;
     let instructions = dockerfile::parse(&text).with_context(|| format!("parsing {}", dockerfile_path.display()))?;
     let path = dockerfile::classify(&instructions).with_context(|| format!("reading {}", dockerfile_path.display()))?;
     let target = if options.push {
@@ -261,17 +264,16 @@ pub fn build_location(
     Ok(result)
 }
 
-fn read_dockerfile(path: &Path, location: &str) -> Result<String> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+fn read_dockerfile(project: &Project, path: &Path, location: &str) -> Result<String> {
+    match project.read_file(path)? {
+        Some(text) => Ok(text),
+        None => bail!(
             "location {location:?} has no Dockerfile at {}. A minimal one, on a base image that already has your \
              dependencies (built natively in seconds):\n    FROM ghcr.io/acme/dagster-base:1\n    WORKDIR /opt/dagster/app\n    \
              COPY . .\nor, installing them (needs docker buildx, podman or buildah):\n    FROM python:3.12-slim\n    \
              WORKDIR /opt/dagster/app\n    COPY . .\n    RUN pip install .",
             path.display()
         ),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
 }
 

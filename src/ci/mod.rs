@@ -7,10 +7,11 @@ mod github;
 mod gitlab;
 mod local;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use serde::Serialize;
 
 use crate::env::Env;
+use crate::text::excerpt;
 
 /// The CI system.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -164,14 +165,40 @@ pub struct GitFacts {
 
 /// Reads the context: GitHub when `GITHUB_ACTIONS=true`, GitLab when
 /// `GITLAB_CI=true`, else local. `read_event` reads `GITHUB_EVENT_PATH`.
+/// The commit and branch are checked here, where they enter: they reach
+/// tags, URLs, GraphQL variables and the comment.
 pub fn detect(env: &Env, read_event: &dyn Fn(&str) -> Result<String>, git: &GitFacts) -> Result<Context> {
-    if env.is_github_actions() {
-        github::context(env, read_event)
+    let context = if env.is_github_actions() {
+        github::context(env, read_event)?
     } else if env.get("GITLAB_CI") == Some("true") {
-        gitlab::context(env)
+        gitlab::context(env)?
     } else {
-        Ok(local::context(git))
+        local::context(git)
+    };
+    if let Some(sha) = &context.commit
+        && !is_commit_sha(sha)
+    {
+        bail!(
+            "the commit {} that {} names is not a commit sha (4 to 64 hexadecimal digits)",
+            excerpt(sha),
+            context.provider.name()
+        );
     }
+    if let Some(branch) = &context.branch
+        && (branch.chars().any(char::is_control) || branch.len() > 255)
+    {
+        bail!(
+            "the branch name {} that {} names is not a valid git branch name",
+            excerpt(branch),
+            context.provider.name()
+        );
+    }
+    Ok(context)
+}
+
+/// A full or abbreviated commit sha (SHA-1 or SHA-256).
+pub fn is_commit_sha(sha: &str) -> bool {
+    (4..=64).contains(&sha.len()) && sha.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// `owner/name` out of a web URL's path.
@@ -317,10 +344,29 @@ mod tests {
     }
 
     #[test]
+    fn a_commit_that_is_not_a_sha_is_refused() {
+        let mut event: serde_json::Value = serde_json::from_str(OPENED).unwrap();
+        event["pull_request"]["head"]["sha"] = "ec26c3e57ca3a959ca5aad62de7213c562f8c82é".into();
+        let env = Env::from_pairs([
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            ("GITHUB_EVENT_PATH", "/e"),
+        ]);
+        let text = event.to_string();
+        let err = detect(&env, &|_| Ok(text.clone()), &GitFacts::default()).unwrap_err().to_string();
+        assert!(err.contains("is not a commit sha"), "{err}");
+        event["pull_request"]["head"]["ref"] = "a\nb".into();
+        event["pull_request"]["head"]["sha"] = "abcd".into();
+        let text = event.to_string();
+        let err = detect(&env, &|_| Ok(text.clone()), &GitFacts::default()).unwrap_err().to_string();
+        assert!(err.contains("not a valid git branch name"), "{err}");
+    }
+
+    #[test]
     fn a_local_checkout() {
         let git = GitFacts {
             branch: Some("feature".into()),
-            head: Some("abc".into()),
+            head: Some("abc1".into()),
             origin_url: Some("git@github.com:acme/proj.git".into()),
             default_branch: Some("main".into()),
         };

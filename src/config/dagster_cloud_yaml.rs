@@ -9,7 +9,10 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{CodeSource, Location, Project, line_of, resolve_build_directory};
+use super::{
+    CodeSource, Location, Project, check_location_name, location_name_lines, parse_yaml, read_project_file,
+    resolve_build_directory,
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,20 +79,19 @@ struct RawBuild {
 
 /// Loads a `dagster_cloud.yaml`.
 pub fn load(root: &Path, path: &Path) -> Result<Project> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let file: File = serde_norway::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let text = read_project_file(root, path)?.with_context(|| format!("{} does not exist", path.display()))?;
+    let file: File = parse_yaml(&text, path)?;
     build(root, path, &text, file)
 }
 
 /// Loads a `build.yaml` when it holds a legacy `locations:` list.
 pub fn load_if_legacy(root: &Path, path: &Path) -> Result<Option<Project>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let value: serde_norway::Value =
-        serde_norway::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let text = read_project_file(root, path)?.with_context(|| format!("{} does not exist", path.display()))?;
+    let value: serde_norway::Value = parse_yaml(&text, path)?;
     if value.get("locations").is_none() {
         return Ok(None);
     }
-    let file: File = serde_norway::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let file: File = parse_yaml(&text, path)?;
     build(root, path, &text, file).map(Some)
 }
 
@@ -98,14 +100,14 @@ fn build(root: &Path, path: &Path, text: &str, file: File) -> Result<Project> {
     let folder = path.parent().unwrap_or(root);
     let mut seen = HashSet::new();
     let mut locations = Vec::new();
+    let lines = location_name_lines(text);
     for (i, raw) in file.locations.into_iter().enumerate() {
-        let at = match line_of(text, "location_name", &raw.location_name) {
-            Some(line) => format!("{}:{line}: locations[{i}] ({:?})", path.display(), raw.location_name),
-            None => format!("{}: locations[{i}] ({:?})", path.display(), raw.location_name),
+        let at = match lines.get(&raw.location_name) {
+            Some(line) => format!("{}:{line}: locations[{i}]", path.display()),
+            None => format!("{}: locations[{i}]", path.display()),
         };
-        if raw.location_name.trim().is_empty() {
-            bail!("{at}: location_name is empty");
-        }
+        check_location_name(&raw.location_name).with_context(|| at.clone())?;
+        let at = format!("{at} ({:?})", raw.location_name);
         if !seen.insert(raw.location_name.clone()) {
             bail!("{at}: a second location named {:?}; location names must be unique", raw.location_name);
         }

@@ -11,7 +11,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::dagster_cloud_yaml::merge_context;
-use super::{CodeSource, Location, Project, resolve_build_directory};
+use super::{
+    CodeSource, Location, Project, check_location_name, parse_toml, parse_yaml, read_project_file,
+    resolve_build_directory,
+};
 
 #[derive(Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
@@ -77,16 +80,16 @@ pub fn load_project(root: &Path) -> Result<Project> {
 /// Loads every project of a dg workspace.
 pub fn load_workspace(root: &Path) -> Result<Project> {
     let path = root.join("dg.toml");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let toml: DgToml = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let text = read_project_file(root, &path)?.with_context(|| format!("{} does not exist", path.display()))?;
+    let toml: DgToml = parse_toml(&text, &path)?;
     let Some(workspace) = toml.workspace else {
         bail!(
             "{} has no [workspace] table; a project directory needs a build.yaml or dagster_cloud.yaml",
             path.display()
         );
     };
-    let shared = read_build_yaml(&root.join("build.yaml"))?.unwrap_or_default();
-    let shared_context = read_context(&root.join("container_context.yaml"))?;
+    let shared = read_build_yaml(root, &root.join("build.yaml"))?.unwrap_or_default();
+    let shared_context = read_context(root, &root.join("container_context.yaml"))?;
     let mut locations: Vec<Location> = Vec::new();
     for (i, project) in workspace.projects.iter().enumerate() {
         let key = format!("{}: workspace.projects[{i}].path", path.display());
@@ -102,11 +105,10 @@ pub fn load_workspace(root: &Path) -> Result<Project> {
 
 fn project_location(root: &Path, dir: &Path, shared: &BuildYaml, shared_context: Option<Value>) -> Result<Location> {
     let pyproject_path = dir.join("pyproject.toml");
-    let text = std::fs::read_to_string(&pyproject_path).with_context(|| {
-        format!("reading {} (a dg project needs it, with a [tool.dg.project] table)", pyproject_path.display())
+    let text = read_project_file(root, &pyproject_path)?.with_context(|| {
+        format!("{} does not exist (a dg project needs it, with a [tool.dg.project] table)", pyproject_path.display())
     })?;
-    let pyproject: Pyproject =
-        toml::from_str(&text).with_context(|| format!("parsing {}", pyproject_path.display()))?;
+    let pyproject: Pyproject = parse_toml(&text, &pyproject_path)?;
     let dg = pyproject.tool.and_then(|t| t.dg).and_then(|d| d.project);
     let Some(dg) = dg else { bail!("{} has no [tool.dg.project] table", pyproject_path.display()) };
     let root_module =
@@ -115,8 +117,9 @@ fn project_location(root: &Path, dir: &Path, shared: &BuildYaml, shared_context:
         .code_location_name
         .or_else(|| pyproject.project.and_then(|p| p.name))
         .with_context(|| format!("{}: set [project] name or code_location_name", pyproject_path.display()))?;
+    check_location_name(&name).with_context(|| format!("{}: the project's location name", pyproject_path.display()))?;
     let target = dg.code_location_target_module.unwrap_or_else(|| format!("{root_module}.definitions"));
-    let own = read_build_yaml(&dir.join("build.yaml"))?.unwrap_or_default();
+    let own = read_build_yaml(root, &dir.join("build.yaml"))?.unwrap_or_default();
     let (directory, base): (String, PathBuf) = match (own.directory, &shared.directory) {
         (Some(d), _) => (d, dir.to_path_buf()),
         (None, Some(d)) => (d.clone(), root.to_path_buf()),
@@ -124,7 +127,7 @@ fn project_location(root: &Path, dir: &Path, shared: &BuildYaml, shared_context:
     };
     let key = format!("{}: directory", dir.join("build.yaml").display());
     let build_directory = resolve_build_directory(root, &base, &directory, &key)?;
-    let context = match (shared_context, read_context(&dir.join("container_context.yaml"))?) {
+    let context = match (shared_context, read_context(root, &dir.join("container_context.yaml"))?) {
         (Some(s), Some(own)) => Some(merge_context(s, own)),
         (s, own) => own.or(s),
     };
@@ -142,21 +145,16 @@ fn project_location(root: &Path, dir: &Path, shared: &BuildYaml, shared_context:
     })
 }
 
-fn read_build_yaml(path: &PathBuf) -> Result<Option<BuildYaml>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) if text.trim().is_empty() => Ok(Some(BuildYaml::default())),
-        Ok(text) => serde_norway::from_str(&text).map(Some).with_context(|| format!("parsing {}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+fn read_build_yaml(root: &Path, path: &Path) -> Result<Option<BuildYaml>> {
+    match read_project_file(root, path)? {
+        Some(text) if text.trim().is_empty() => Ok(Some(BuildYaml::default())),
+        Some(text) => parse_yaml(&text, path).map(Some),
+        None => Ok(None),
     }
 }
 
-fn read_context(path: &Path) -> Result<Option<Value>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => serde_norway::from_str(&text).map(Some).with_context(|| format!("parsing {}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
+fn read_context(root: &Path, path: &Path) -> Result<Option<Value>> {
+    read_project_file(root, path)?.map(|text| parse_yaml(&text, path)).transpose()
 }
 
 #[cfg(test)]

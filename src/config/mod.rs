@@ -10,9 +10,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::image::reference::ImageRef;
+use crate::io::files::{self, PROJECT_FILE_CAP};
+use crate::text::shorten;
+
+/// The deepest `[`/`{` nesting a YAML file may have: the parser's time
+/// grows fast with flow nesting, and no Dagster file needs more than a few.
+const MAX_YAML_NESTING: usize = 64;
 
 /// A validated project.
 #[derive(Debug, Serialize)]
@@ -110,6 +117,12 @@ impl Project {
         Ok(project)
     }
 
+    /// Reads a file of the project's repository safely (see
+    /// [`crate::io::files`]); `None` when it does not exist.
+    pub fn read_file(&self, path: &Path) -> Result<Option<String>> {
+        read_project_file(&self.root, path)
+    }
+
     /// The locations named by `--location` (all when none are named).
     pub fn select(&self, names: &[String]) -> Result<Vec<&Location>> {
         if names.is_empty() {
@@ -125,6 +138,62 @@ impl Project {
             })
             .collect()
     }
+}
+
+/// Reads a file under `root` that must stay inside its repository.
+fn read_project_file(root: &Path, path: &Path) -> Result<Option<String>> {
+    files::read_inside(&files::repository_root(root), path, PROJECT_FILE_CAP)
+}
+
+/// Parses YAML from `path` once it passed the nesting check; the parser's
+/// message is kept to one short line (it may quote the file).
+fn parse_yaml<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
+    check_nesting(text).with_context(|| format!("parsing {}", path.display()))?;
+    serde_norway::from_str(text)
+        .map_err(|e| anyhow::anyhow!("parsing {}: {}", path.display(), shorten(&e.to_string(), 300)))
+}
+
+/// Parses TOML from `path`, naming the line and column rather than quoting
+/// the source as the TOML parser's own message does.
+fn parse_toml<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
+    toml::from_str(text).map_err(|e| {
+        let at = e.span().map(|span| {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!(":{line}:{column}")
+        });
+        anyhow::anyhow!("parsing {}{}: {}", path.display(), at.unwrap_or_default(), shorten(e.message(), 300))
+    })
+}
+
+/// Refuses YAML whose flow collections nest deeper than
+/// [`MAX_YAML_NESTING`]. A quote opens a string only where YAML lets one
+/// start, and every line starts outside one, so quotes cannot hide nesting.
+fn check_nesting(text: &str) -> Result<()> {
+    let mut depth = 0usize;
+    for (line_index, line) in text.split('\n').enumerate() {
+        let mut quote: Option<char> = None;
+        let mut previous = '\n';
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '\'' | '"') if matches!(previous, '\n' | ' ' | ':' | '[' | '{' | ',' | '-') => quote = Some(c),
+                (None, '#') if matches!(previous, '\n' | ' ') => break,
+                (None, '[' | '{') => {
+                    depth += 1;
+                    if depth > MAX_YAML_NESTING {
+                        bail!("line {}: collections nest deeper than {MAX_YAML_NESTING} levels", line_index + 1);
+                    }
+                }
+                (None, ']' | '}') => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            previous = c;
+        }
+    }
+    Ok(())
 }
 
 /// Resolves a `build.directory` value against the folder of the file that
@@ -166,8 +235,37 @@ pub fn resolve_path(path: &Path) -> std::io::Result<PathBuf> {
     }
 }
 
-/// The 1-based line of the first occurrence of `key` with `value` after it,
-/// for messages about a value serde accepted but validation did not.
-fn line_of(text: &str, key: &str, value: &str) -> Option<usize> {
-    text.lines().position(|l| l.split_once(key).is_some_and(|(_, rest)| rest.contains(value))).map(|i| i + 1)
+/// The 1-based line of each `location_name:` value, indexed once (a
+/// search per location would make a file of thousands of them quadratic).
+fn location_name_lines(text: &str) -> std::collections::HashMap<String, usize> {
+    let mut lines = std::collections::HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        if let Some((_, rest)) = line.split_once("location_name")
+            && let Some(value) = rest.trim_start().strip_prefix(':')
+        {
+            let value = value.split([',', '}', '#']).next().unwrap_or("").trim().trim_matches(['"', '\'']);
+            lines.entry(value.to_string()).or_insert(i + 1);
+        }
+    }
+    lines
+}
+
+/// Checks a location name: letters, digits, `_`, `-` and `.`, starting
+/// with a letter, digit or `_`, at most 100 characters. That covers the
+/// names Dagster's tools write (`my_location`, dg's `my-project`), and keeps
+/// a name usable as a path (`--output-dir DIR/<location>`) and a tag.
+pub(crate) fn check_location_name(name: &str) -> Result<()> {
+    let valid_start = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let valid = name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if name.is_empty() {
+        bail!("location_name is empty");
+    }
+    if !valid_start || !valid || name.len() > 100 {
+        bail!(
+            "location_name {} is not a valid location name: use letters, digits, _, - and . (starting with a \
+             letter, digit or _), at most 100 characters",
+            crate::text::excerpt(name)
+        );
+    }
+    Ok(())
 }

@@ -14,11 +14,18 @@ use serde_json::{Value, json};
 
 use super::documents::operation_name;
 use crate::auth::Secret;
-use crate::io::http::{Body, Http, Request};
+use crate::io::http::{Body, Http, Request, redact_url};
 use crate::progress::Progress;
 use crate::registry::transport::parse_retry_after;
+use crate::text::shorten;
 
 const RETRIES: u32 = 3;
+/// The longest this client waits out a maintenance window in one run.
+const MAINTENANCE_LIMIT: Duration = Duration::from_secs(30 * 60);
+/// How much of a GraphQL error reply reaches messages: a hostile or broken
+/// server may send megabytes.
+const MAX_ERRORS_SHOWN: usize = 5;
+const MAX_ERROR_CHARS: usize = 500;
 
 /// Which endpoint a request goes to.
 #[derive(Clone, Copy, Debug)]
@@ -69,11 +76,6 @@ impl Client {
         Client { http, url, token, progress }
     }
 
-    /// The organization URL.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
     /// The URL and headers of a request in `scope`.
     pub fn endpoint(url: &str, scope: Scope) -> (String, Vec<(String, String)>) {
         match scope {
@@ -86,7 +88,7 @@ impl Client {
 
     /// How the request would look, for the dry run.
     pub fn show(url: &str, scope: Scope, document: &str, variables: Value) -> ShownRequest {
-        let (url, mut headers) = Client::endpoint(url, scope);
+        let (url, mut headers) = Client::endpoint(&redact_url(url), scope);
         headers.insert(0, ("Dagster-Cloud-Api-Token".to_string(), "(redacted)".to_string()));
         ShownRequest { operation: operation_name(document).to_string(), url, headers, variables }
     }
@@ -103,8 +105,9 @@ impl Client {
         for (k, v) in headers {
             request = request.header(&k, v);
         }
-        let step = format!("{operation} at {url}");
+        let step = format!("{operation} at {}", redact_url(&url));
         let mut attempt = 0;
+        let mut maintenance = Duration::ZERO;
         loop {
             let response = self.http.send(&request).with_context(|| format!("sending {step}"))?;
             let status = response.status;
@@ -120,6 +123,13 @@ impl Client {
                 std::thread::sleep(wait);
                 continue;
             }
+            if (300..400).contains(&status) {
+                let to = response.header("location").map_or_else(|| "nowhere".to_string(), redact_url);
+                bail!(
+                    "{step} answered {status}, a redirect to {to}; the token is not sent after a redirect, so set \
+                     DAGSTER_CLOUD_URL to the organization's final URL"
+                );
+            }
             if matches!(status, 401 | 403) {
                 let text = response.excerpt(300);
                 bail!(
@@ -133,30 +143,38 @@ impl Client {
                 Ok(v) => v,
                 Err(_) => bail!(
                     "{step} answered {status} with a body that is not JSON: {}",
-                    String::from_utf8_lossy(&text).chars().take(300).collect::<String>()
+                    shorten(&String::from_utf8_lossy(&text), 300)
                 ),
             };
             if let Some(m) = reply.get("maintenance").filter(|m| m.is_object()) {
                 attempt = 0;
-                let wait = m["retry_interval"].as_f64().unwrap_or(30.0).clamp(1.0, 600.0);
-                let message = m["message"].as_str().unwrap_or("Dagster+ is under maintenance");
-                self.progress.warn(format!("{message}; trying {operation} again in {wait:.0}s"));
-                std::thread::sleep(Duration::from_secs_f64(wait));
+                let wait = Duration::from_secs_f64(m["retry_interval"].as_f64().unwrap_or(30.0).clamp(1.0, 600.0));
+                let message =
+                    m["message"].as_str().map_or_else(|| "Dagster+ is under maintenance".into(), |m| shorten(m, 200));
+                if maintenance + wait > MAINTENANCE_LIMIT {
+                    bail!("{step}: {message}; gave up after waiting {} minutes", maintenance.as_secs() / 60);
+                }
+                maintenance += wait;
+                self.progress.warn(format!("{message}; trying {operation} again in {:.0}s", wait.as_secs_f64()));
+                std::thread::sleep(wait);
                 continue;
             }
             if let Some(errors) = reply.get("errors").and_then(Value::as_array).filter(|e| !e.is_empty()) {
-                let messages: Vec<String> = errors
+                let mut messages: Vec<String> = errors
                     .iter()
-                    .map(|e| e["message"].as_str().map_or_else(|| e.to_string(), str::to_string))
+                    .take(MAX_ERRORS_SHOWN)
+                    .map(|e| {
+                        shorten(&e["message"].as_str().map_or_else(|| e.to_string(), str::to_string), MAX_ERROR_CHARS)
+                    })
                     .collect();
+                if errors.len() > MAX_ERRORS_SHOWN {
+                    messages.push(format!("and {} more", errors.len() - MAX_ERRORS_SHOWN));
+                }
                 bail!("Dagster+ answered {step} with GraphQL errors: {}", messages.join("; "));
             }
             match reply.get("data").filter(|d| !d.is_null()) {
                 Some(data) if status == 200 => return Ok(data.clone()),
-                _ => bail!(
-                    "{step} answered {status} without data: {}",
-                    reply.to_string().chars().take(300).collect::<String>()
-                ),
+                _ => bail!("{step} answered {status} without data: {}", shorten(&reply.to_string(), 300)),
             }
         }
     }

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 
-use crate::auth::Secret;
 use crate::build::{LocationImage, Provenance};
 use crate::ci::{self, Context, Event, GitFacts, Provider};
 use crate::config::Project;
@@ -23,7 +22,8 @@ use crate::dagster::{LoadOutcome, PullRequestStatus, WaitOptions};
 use crate::env::Env;
 use crate::git;
 use crate::image::platform::TargetPlatform;
-use crate::io::http::Http;
+use crate::io::files;
+use crate::io::http::{Http, redact_url};
 use crate::plan::{self, Action, Settings};
 use crate::progress::Progress;
 use crate::report::{self, comment::Report, github};
@@ -145,7 +145,8 @@ pub fn run(options: &Options, env: Env, close: Option<CloseRequest>) -> Result<O
         None => Vec::new(),
     };
     let checkout = project.as_ref().map_or_else(|| options.project_dir.clone(), |p| p.root.clone());
-    let mut context = ci::detect(&env, &|p| std::fs::read_to_string(p).map_err(Into::into), &git_facts(&checkout))?;
+    let read_event = |p: &str| files::read_outside(std::path::Path::new(p), files::EVENT_PAYLOAD_CAP);
+    let mut context = ci::detect(&env, &read_event, &git_facts(&checkout))?;
     let http: Arc<dyn Http> = crate::io::http_client()?;
     if let Some(close) = close {
         context.event = close_event(&context, close, &env, http.as_ref(), &progress);
@@ -159,7 +160,7 @@ pub fn run(options: &Options, env: Env, close: Option<CloseRequest>) -> Result<O
     }
     if options.dry_run {
         let org_url = organization_url(options.url.as_deref(), options.organization.as_deref())
-            .unwrap_or_else(|_| "https://<organization>.dagster.cloud".to_string());
+            .map_or_else(|_| "https://<organization>.dagster.cloud".to_string(), |u| redact_url(&u));
         let plan = dry_run::Planned {
             project: project.as_ref(),
             locations: &locations,
@@ -169,12 +170,14 @@ pub fn run(options: &Options, env: Env, close: Option<CloseRequest>) -> Result<O
         };
         return dry_run::run(options, &env, &progress, http, &plan, &org_url);
     }
-    let Some(token) = env.get("DAGSTER_CLOUD_API_TOKEN") else {
+    let Some(token) = env.secret("DAGSTER_CLOUD_API_TOKEN")? else {
         return without_token(options, &env, &progress, &context, decision.reason);
     };
     let org_url = organization_url(options.url.as_deref(), options.organization.as_deref())?;
-    progress.mask(token);
-    let client = Client::new(http.clone(), org_url.clone(), Secret::new(token), progress.clone());
+    progress.mask(token.expose());
+    let client = Client::new(http.clone(), org_url.clone(), token, progress.clone());
+    // Everything shown (comment, outputs, summary) uses the URL without userinfo.
+    let org_url = redact_url(&org_url);
     let run = execute::Run {
         options,
         env: &env,
@@ -202,16 +205,11 @@ fn close_event(context: &Context, close: CloseRequest, env: &Env, http: &dyn Htt
     if let (Some(ci::ReviewApi::GitLab { api_url, project_id }), Some(mr)) =
         (&context.review_api, &context.change_request)
     {
-        match env.get("GITLAB_TOKEN") {
-            Some(token) => {
-                let token = crate::auth::Secret::new(token);
-                match report::gitlab::merge_request_state(http, api_url, project_id, mr.number, &token) {
-                    Ok(state) => return Event::ChangeRequestClosed { merged: state == "merged" },
-                    Err(e) => {
-                        progress.warn(format!("could not read the merge request's state; marking it closed ({e:#})"))
-                    }
-                }
-            }
+        match env.secret("GITLAB_TOKEN").ok().flatten() {
+            Some(token) => match report::gitlab::merge_request_state(http, api_url, project_id, mr.number, &token) {
+                Ok(state) => return Event::ChangeRequestClosed { merged: state == "merged" },
+                Err(e) => progress.warn(format!("could not read the merge request's state; marking it closed ({e:#})")),
+            },
             None => progress.info(
                 "no GITLAB_TOKEN: cannot tell a merged merge request from a closed one, so the branch deployment is \
                  marked CLOSED (set GITLAB_TOKEN, or pass --status merged)",
@@ -319,25 +317,63 @@ fn locations_url(org_url: &str, deployment: &str) -> String {
     format!("{org_url}/{deployment}/locations")
 }
 
-/// Reads the timeouts' defaults from the environment names the official
-/// tooling uses.
+/// The longest timeout accepted: a day is longer than any CI job may run.
+const MAX_TIMEOUT_SECS: u64 = 24 * 60 * 60;
+
+/// Reads and checks the timeouts (defaults from the environment names the
+/// official tooling uses) and the poll interval: whole seconds from 1 to a
+/// day, and a finite interval of at least 0.05 s and at most the load
+/// timeout. Validated here, once, so no later arithmetic can overflow or
+/// wait forever.
 pub fn wait_options_from(env: &Env, load: Option<u64>, poll: f64) -> Result<(WaitOptions, bool)> {
-    let seconds = |name: &str, default: u64| -> Result<(u64, bool)> {
-        match env.get(name) {
-            Some(v) => {
-                Ok((v.trim().parse().with_context(|| format!("{name}={v:?} is not a number of seconds"))?, true))
+    let seconds = |name: &'static str, given: Option<u64>, default: u64| -> Result<(u64, bool)> {
+        let (value, set) = match (given, env.get(name)) {
+            (Some(v), _) => (v, true),
+            (None, Some(v)) => {
+                (v.trim().parse().with_context(|| format!("{name}={v:?} is not a whole number of seconds"))?, true)
             }
-            None => Ok((default, false)),
+            (None, None) => (default, false),
+        };
+        if !(1..=MAX_TIMEOUT_SECS).contains(&value) {
+            let flag = if name == "DAGSTER_CLOUD_LOCATION_LOAD_TIMEOUT" { "--location-load-timeout, " } else { "" };
+            bail!("the timeout ({flag}{name}) is {value} seconds; it must be between 1 and {MAX_TIMEOUT_SECS} (a day)");
         }
+        Ok((value, set))
     };
-    let (load_default, _) = seconds("DAGSTER_CLOUD_LOCATION_LOAD_TIMEOUT", 3600)?;
-    let (heartbeat, given) = seconds("DAGSTER_CLOUD_AGENT_HEARTBEAT_TIMEOUT", 120)?;
+    let (load, _) = seconds("DAGSTER_CLOUD_LOCATION_LOAD_TIMEOUT", load, 3600)?;
+    let (heartbeat, given) = seconds("DAGSTER_CLOUD_AGENT_HEARTBEAT_TIMEOUT", None, 120)?;
+    if !poll.is_finite() || poll < 0.05 || poll > load as f64 {
+        bail!(
+            "the poll interval (--poll-interval, DAGSTER_POLL_INTERVAL) is {poll} seconds; it must be a number from \
+             0.05 to the location load timeout ({load})"
+        );
+    }
     Ok((
         WaitOptions {
-            location_load_timeout: std::time::Duration::from_secs(load.unwrap_or(load_default)),
+            location_load_timeout: std::time::Duration::from_secs(load),
             agent_heartbeat_timeout: std::time::Duration::from_secs(heartbeat),
-            poll_interval: std::time::Duration::from_secs_f64(poll.max(0.05)),
+            poll_interval: std::time::Duration::from_secs_f64(poll),
         },
         given,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_checked_where_they_enter() {
+        let env = Env::default();
+        let ok = wait_options_from(&env, Some(60), 0.5).unwrap().0;
+        assert_eq!(ok.poll_interval, std::time::Duration::from_millis(500));
+        for poll in [f64::INFINITY, f64::NAN, 1e19, 1e30, -1.0, 0.0, 61.0] {
+            let err = wait_options_from(&env, Some(60), poll).unwrap_err().to_string();
+            assert!(err.contains("poll interval"), "{poll}: {err}");
+        }
+        assert!(wait_options_from(&env, Some(0), 0.5).is_err());
+        assert!(wait_options_from(&env, Some(u64::MAX), 0.5).is_err());
+        let env = Env::from_pairs([("DAGSTER_CLOUD_AGENT_HEARTBEAT_TIMEOUT", "18446744073709551615")]);
+        assert!(wait_options_from(&env, None, 3.0).unwrap_err().to_string().contains("between 1 and"));
+    }
 }

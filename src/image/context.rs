@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::io::files;
 use anyhow::{Context, Result, bail};
 use globset::GlobBuilder;
 
@@ -60,14 +61,14 @@ pub struct CopyRequest<'a> {
 }
 
 impl BuildContext {
-    /// Opens a context directory, reading its `.dockerignore` and listing
-    /// every path it includes.
+    /// Opens a context directory, reading its `.dockerignore` (safely:
+    /// see [`crate::io::files`]) and listing every path it includes.
     pub fn open(root: &Path) -> Result<BuildContext> {
         let ignore_path = root.join(".dockerignore");
-        let ignore = match fs::read_to_string(&ignore_path) {
-            Ok(text) => DockerIgnore::parse(&text, &ignore_path.display().to_string())?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => DockerIgnore::default(),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", ignore_path.display())),
+        let repository = files::repository_root(root);
+        let ignore = match files::read_inside(&repository, &ignore_path, files::PROJECT_FILE_CAP)? {
+            Some(text) => DockerIgnore::parse(&text, &ignore_path.display().to_string())?,
+            None => DockerIgnore::default(),
         };
         let mut context = BuildContext { root: root.to_path_buf(), ignore, paths: BTreeMap::new() };
         context.walk("").with_context(|| format!("listing the build context {}", root.display()))?;

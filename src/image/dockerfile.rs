@@ -7,6 +7,7 @@
 //! expanded when the recipe is applied, since the base image's `Env` is in
 //! scope for them.
 
+use crate::text::excerpt;
 use anyhow::{Context, Result, bail};
 
 /// One logical instruction (continuations joined).
@@ -182,7 +183,7 @@ fn split_keyword(line: usize, text: &str) -> Result<Instruction> {
     let text = text.trim();
     let (keyword, args) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
     if keyword.is_empty() || !keyword.chars().all(|c| c.is_ascii_alphabetic()) {
-        bail!("line {line}: expected an instruction, found {text:?}");
+        bail!("line {line}: expected an instruction, found {}", excerpt(text));
     }
     Ok(Instruction { line, keyword: keyword.to_ascii_uppercase(), args: args.trim().to_string() })
 }
@@ -225,7 +226,7 @@ fn parse_from(ins: &Instruction) -> Result<Option<(String, Option<String>)>> {
         if let Some(p) = w.strip_prefix("--platform=") {
             platform = Some(p.to_string());
         } else if w.starts_with("--") {
-            bail!("line {}: unknown FROM flag {w}", ins.line);
+            bail!("line {}: unknown FROM flag {}", ins.line, excerpt(w));
         } else {
             image = Some(w.to_string());
             break;
@@ -299,10 +300,13 @@ fn command(args: &str) -> Result<Command> {
     Ok(Command::Shell(args.to_string()))
 }
 
+/// A JSON array, or words split on unquoted white space with their quotes
+/// and variables kept: they are expanded when the step is applied, with the
+/// ENV and ARG values in force there.
 fn json_or_words(args: &str) -> Result<Vec<String>> {
     match command(args)? {
         Command::Exec(words) => Ok(words),
-        Command::Shell(s) => shell_words(&s),
+        Command::Shell(s) => raw_words(&s),
     }
 }
 
@@ -317,7 +321,7 @@ fn key_values(args: &str, legacy_space: bool) -> Result<Vec<(String, String)>> {
         .into_iter()
         .map(|w| match w.split_once('=') {
             Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-            _ => bail!("expected name=value, found {w:?}"),
+            _ => bail!("expected name=value, found {}", excerpt(&w)),
         })
         .collect()
 }
@@ -330,11 +334,11 @@ fn healthcheck(args: &str) -> Result<Healthcheck> {
     let mut options = Vec::new();
     while let Some(flag) = rest.strip_prefix("--") {
         let (word, tail) = flag.split_once(char::is_whitespace).unwrap_or((flag, ""));
-        let (name, value) = word.split_once('=').with_context(|| format!("--{word} needs =value"))?;
+        let (name, value) = word.split_once('=').with_context(|| format!("{} needs =value", excerpt(word)))?;
         let parsed = match name {
-            "retries" => value.parse().with_context(|| format!("--retries={value} is not a number"))?,
+            "retries" => value.parse().with_context(|| format!("--retries={} is not a number", excerpt(value)))?,
             "interval" | "timeout" | "start-period" | "start-interval" => go_duration_nanos(value)?,
-            _ => bail!("unknown HEALTHCHECK option --{name}"),
+            _ => bail!("unknown HEALTHCHECK option {}", excerpt(name)),
         };
         options.push((name.to_string(), parsed));
         rest = tail.trim_start();
@@ -354,7 +358,7 @@ fn go_duration_nanos(s: &str) -> Result<i64> {
         let (num, tail) = rest.split_at(digits);
         let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
         let (unit, tail) = tail.split_at(unit_len);
-        let n: f64 = num.parse().with_context(|| format!("invalid duration {s:?}"))?;
+        let n: f64 = num.parse().with_context(|| format!("invalid duration {}", excerpt(s)))?;
         let scale = match unit {
             "ns" => 1.0,
             "us" | "µs" => 1e3,
@@ -362,7 +366,7 @@ fn go_duration_nanos(s: &str) -> Result<i64> {
             "s" => 1e9,
             "m" => 60e9,
             "h" => 3600e9,
-            _ => bail!("invalid duration {s:?}: unknown unit {unit:?}"),
+            _ => bail!("invalid duration {}: unknown unit", excerpt(s)),
         };
         total += n * scale;
         rest = tail;
@@ -383,7 +387,7 @@ fn copy(ins: &Instruction) -> Result<std::result::Result<Copy, String>> {
                 let mode = u32::from_str_radix(value, 8)
                     .ok()
                     .filter(|m| *m <= 0o7777)
-                    .with_context(|| format!("--chmod={value} is not an octal mode"))?;
+                    .with_context(|| format!("--chmod={} is not an octal mode", excerpt(value)))?;
                 chmod = Some(mode);
             }
             "chown" => match numeric_owner(value) {
@@ -470,7 +474,7 @@ fn raw_words(args: &str) -> Result<Vec<String>> {
         }
     }
     if quote.is_some() {
-        bail!("unterminated quote in {args:?}");
+        bail!("unterminated quote in {}", excerpt(args));
     }
     if !current.is_empty() {
         words.push(current);
@@ -528,7 +532,8 @@ fn expand_variable(rest: &[char], lookup: &dyn Fn(&str) -> Option<String>) -> Re
             value.unwrap_or_default()
         } else {
             bail!(
-                "unsupported variable form ${{{inner}}}: use ${{NAME}}, ${{NAME:-default}} or ${{NAME:+alternative}}"
+                "unsupported variable form {}: use ${{NAME}}, ${{NAME:-default}} or ${{NAME:+alternative}}",
+                excerpt(&format!("${{{inner}}}"))
             );
         };
         return Ok((expanded, close + 1));
@@ -548,6 +553,22 @@ pub fn expand_all(words: &[String], lookup: &dyn Fn(&str) -> Option<String>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_keeps_variables_for_later_expansion() {
+        let recipe = native("FROM scratch\nENV D=/etc/x\nCOPY f $D\nCOPY \"g h\" ${D}/\n");
+        let copies: Vec<&Copy> = recipe
+            .steps
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StepKind::Copy(c) => Some(c),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(copies[0].dest, "$D");
+        assert_eq!(copies[1].sources, ["\"g h\""]);
+        assert_eq!(expand(&copies[1].dest, &|_| Some("/etc/x".into())).unwrap(), "/etc/x/");
+    }
 
     fn native(text: &str) -> Recipe {
         match classify(&parse(text).unwrap()).unwrap() {

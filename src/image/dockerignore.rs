@@ -1,26 +1,30 @@
 //! `.dockerignore` matching with Docker's rules: patterns relative to the
 //! context root, `*` and `?` stop at `/`, `**` spans directories, `!`
 //! re-includes, the last matching pattern wins, and a pattern that matches a
-//! directory excludes everything under it.
+//! directory excludes everything under it. The patterns are compiled into
+//! one set (one automaton, not one regex each), and their number is capped.
 
-use anyhow::{Context, Result};
-use globset::{Glob, GlobBuilder, GlobMatcher};
+use anyhow::{Context, Result, bail};
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+
+use crate::text::excerpt;
+
+/// The most patterns a `.dockerignore` may hold.
+const MAX_PATTERNS: usize = 10_000;
 
 /// The compiled patterns of one `.dockerignore`.
 #[derive(Default)]
 pub struct DockerIgnore {
-    patterns: Vec<Pattern>,
-}
-
-struct Pattern {
-    matcher: GlobMatcher,
-    exclude: bool,
+    set: GlobSet,
+    /// Per pattern, in file order: whether it excludes (else re-includes).
+    excludes: Vec<bool>,
 }
 
 impl DockerIgnore {
     /// Compiles a `.dockerignore` file's text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<DockerIgnore> {
-        let mut patterns = Vec::new();
+        let mut set = GlobSetBuilder::new();
+        let mut excludes = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -34,35 +38,32 @@ impl DockerIgnore {
             if cleaned.is_empty() {
                 continue;
             }
-            let glob = compile(&cleaned).with_context(|| format!("{origin}:{}: invalid pattern {raw:?}", i + 1))?;
-            patterns.push(Pattern { matcher: glob.compile_matcher(), exclude });
+            if excludes.len() == MAX_PATTERNS {
+                bail!("{origin}: more than {MAX_PATTERNS} patterns");
+            }
+            let glob =
+                compile(&cleaned).with_context(|| format!("{origin}:{}: invalid pattern {}", i + 1, excerpt(raw)))?;
+            set.add(glob);
+            excludes.push(exclude);
         }
-        Ok(DockerIgnore { patterns })
+        let set = set.build().with_context(|| format!("compiling the patterns of {origin}"))?;
+        Ok(DockerIgnore { set, excludes })
     }
 
     /// Whether any pattern re-includes (`!`): then excluded directories must
     /// still be walked.
     pub fn has_exceptions(&self) -> bool {
-        self.patterns.iter().any(|p| !p.exclude)
+        self.excludes.iter().any(|e| !e)
     }
 
-    /// Whether `path` (relative, `/`-separated) is excluded from the context.
+    /// Whether `path` (relative, `/`-separated) is excluded from the
+    /// context: the last pattern that matches it or one of its parent
+    /// directories decides.
     pub fn is_excluded(&self, path: &str) -> bool {
-        let mut excluded = false;
-        for pattern in &self.patterns {
-            if matches_or_parent(&pattern.matcher, path) {
-                excluded = pattern.exclude;
-            }
-        }
-        excluded
+        let parents = path.match_indices('/').map(|(i, _)| &path[..i]);
+        let last = std::iter::once(path).chain(parents).filter_map(|p| self.set.matches(p).into_iter().max()).max();
+        last.is_some_and(|i| self.excludes[i])
     }
-}
-
-fn matches_or_parent(matcher: &GlobMatcher, path: &str) -> bool {
-    if matcher.is_match(path) {
-        return true;
-    }
-    path.match_indices('/').any(|(i, _)| matcher.is_match(&path[..i]))
 }
 
 fn compile(pattern: &str) -> Result<Glob, globset::Error> {

@@ -1,11 +1,43 @@
 //! HTTP as the rest of the program sees it: a small [`Http`] trait with
 //! replayable request bodies and streaming responses. Its implementations
 //! are `native_http` (ureq) and, in WebAssembly, `wasi_http` (wasi:http).
+//!
+//! This module is also the one place that decides what a credential is
+//! ([`is_credential_header`]): such header values are held as [`Secret`]s,
+//! never printed, and dropped when a redirect leaves the request's origin
+//! ([`follow_redirects`], the redirect policy both clients share).
 
+use std::fmt;
 use std::io::Read;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+
+use crate::auth::Secret;
+use crate::text::printable;
+use crate::urls::{origin, resolve};
+
+/// Headers whose values are credentials: kept as [`Secret`]s, never shown,
+/// never sent to another origin. `Authorization` (registries, GitHub,
+/// ECR's SigV4), Dagster+'s API token, GitLab's `PRIVATE-TOKEN` and
+/// `JOB-TOKEN`, AWS session tokens, and cookies.
+const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "dagster-cloud-api-token",
+    "private-token",
+    "job-token",
+    "x-amz-security-token",
+];
+
+/// Whether a header carries a credential.
+pub fn is_credential_header(name: &str) -> bool {
+    CREDENTIAL_HEADERS.iter().any(|c| c.eq_ignore_ascii_case(name))
+}
+
+/// How many redirects one request may follow.
+const MAX_REDIRECTS: usize = 10;
 
 /// A request body that can be sent again on retry.
 #[derive(Clone, Debug)]
@@ -18,17 +50,48 @@ pub enum Body {
     File(PathBuf),
 }
 
-/// An HTTP request.
-#[derive(Clone, Debug)]
+/// A header value: plain text, or a credential (see
+/// [`is_credential_header`]) that formats as `(redacted)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HeaderValue {
+    /// Anything that may be shown.
+    Plain(String),
+    /// A credential.
+    Secret(Secret),
+}
+
+impl HeaderValue {
+    /// The value, for the client that sends it.
+    pub fn expose(&self) -> &str {
+        match self {
+            HeaderValue::Plain(v) => v,
+            HeaderValue::Secret(s) => s.expose(),
+        }
+    }
+}
+
+/// An HTTP request. Its `Debug` shows credential headers by name only.
+#[derive(Clone)]
 pub struct Request {
     /// Method (`GET`, `PUT`…).
     pub method: &'static str,
     /// Absolute URL.
     pub url: String,
     /// Headers, in order.
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<(String, HeaderValue)>,
     /// Body.
     pub body: Body,
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("url", &redact_url(&self.url))
+            .field("headers", &self.headers)
+            .field("body", &self.body)
+            .finish()
+    }
 }
 
 impl Request {
@@ -37,10 +100,25 @@ impl Request {
         Request { method, url: url.into(), headers: Vec::new(), body: Body::Empty }
     }
 
-    /// Adds a header.
+    /// Adds a header; a credential header's value is kept as a [`Secret`].
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Request {
-        self.headers.push((name.to_string(), value.into()));
+        self.push_header(name, value.into());
         self
+    }
+
+    /// Adds a header in place (see [`Request::header`]).
+    pub fn push_header(&mut self, name: &str, value: String) {
+        let value = if is_credential_header(name) {
+            HeaderValue::Secret(Secret::new(value))
+        } else {
+            HeaderValue::Plain(value)
+        };
+        self.headers.push((name.to_string(), value));
+    }
+
+    /// Removes every credential header (before a request leaves its origin).
+    pub fn drop_credentials(&mut self) {
+        self.headers.retain(|(name, _)| !is_credential_header(name));
     }
 
     /// Sets the body.
@@ -92,14 +170,16 @@ impl Response {
     /// the start of the body.
     pub fn unexpected(self, method: &str, url: &str) -> anyhow::Error {
         let status = self.status;
-        anyhow::anyhow!("{method} {} answered {status}: {}", redact_query(url), self.excerpt(300))
+        anyhow::anyhow!("{method} {} answered {status}: {}", redact_url(url), self.excerpt(300))
     }
 
-    /// Reads at most `cap` bytes of the body as text, for error messages.
+    /// Reads at most `cap` bytes of the body as one line of printable
+    /// text, for error messages (a reply is hostile input: no control
+    /// characters reach the log).
     pub fn excerpt(self, cap: u64) -> String {
         let mut out = Vec::new();
         let _ = self.body.take(cap).read_to_end(&mut out);
-        String::from_utf8_lossy(&out).trim().to_string()
+        printable(&String::from_utf8_lossy(&out))
     }
 }
 
@@ -135,7 +215,7 @@ impl std::error::Error for TransportError {}
 impl TransportError {
     /// A transport error for `request`.
     pub fn new(request: &Request, failure: Failure, cause: impl std::fmt::Display) -> TransportError {
-        TransportError { failure, message: format!("{} {}: {cause}", request.method, redact_query(&request.url)) }
+        TransportError { failure, message: format!("{} {}: {cause}", request.method, redact_url(&request.url)) }
     }
 
     /// The failure kind of the first transport error in an error chain.
@@ -151,8 +231,44 @@ pub trait Http: Send + Sync {
     fn send(&self, request: &Request) -> Result<Response>;
 }
 
-/// A URL without its query string, which may carry upload state or signed
-/// parameters that do not belong in messages.
-pub fn redact_query(url: &str) -> &str {
-    url.split_once('?').map_or(url, |(base, _)| base)
+/// A URL as messages show it: without its query string (upload state,
+/// signed parameters) and with any `user:password@` replaced by `***@`.
+pub fn redact_url(url: &str) -> String {
+    let url = url.split_once(['?', '#']).map_or(url, |(base, _)| base);
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    match url[start..authority_end].rfind('@') {
+        Some(at) => format!("{}***@{}", &url[..start], &url[start + at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+/// Sends `request` through `send_once`, following redirects the way every
+/// client of this tool must (xh's `redirect.rs`, ureq's own policy, made
+/// stricter): only `GET` and `HEAD` are followed (a redirected `POST` or
+/// `PUT` comes back as the 3xx it is, for the caller to report); every
+/// credential header is dropped as soon as the origin changes; a redirect
+/// from https to http is refused; at most ten hops.
+pub fn follow_redirects(request: &Request, send_once: impl Fn(&Request) -> Result<Response>) -> Result<Response> {
+    let mut current = request.clone();
+    for _ in 0..=MAX_REDIRECTS {
+        let response = send_once(&current)?;
+        let followed =
+            matches!(response.status, 301 | 302 | 303 | 307 | 308) && matches!(current.method, "GET" | "HEAD");
+        let Some(location) = response.header("location").filter(|_| followed) else { return Ok(response) };
+        let next = resolve(&current.url, location);
+        if current.url.starts_with("https://") && !next.starts_with("https://") {
+            bail!(
+                "{} {} redirected to {}; refusing to leave https",
+                current.method,
+                redact_url(&current.url),
+                redact_url(&next)
+            );
+        }
+        if !origin(&next).eq_ignore_ascii_case(origin(&current.url)) {
+            current.drop_credentials();
+        }
+        current.url = next;
+    }
+    bail!("{} {}: more than {MAX_REDIRECTS} redirects", request.method, redact_url(&request.url))
 }

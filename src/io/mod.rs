@@ -1,8 +1,9 @@
 //! The edges: the only places that open network connections or start
-//! processes. Everything else takes these as arguments, which keeps the core
+//! processes, and the safe reader for files the pull request controls. Everything else takes these as arguments, which keeps the core
 //! portable (WebAssembly) and lets tests run the real code against real
 //! servers.
 
+pub mod files;
 pub mod http;
 #[cfg(not(target_os = "wasi"))]
 pub mod native_http;

@@ -1,7 +1,9 @@
 //! The native HTTP client on `ureq`: the system's CA bundle plus
 //! `SSL_CERT_FILE`, proxies from `HTTPS_PROXY`/`NO_PROXY`, status codes
-//! returned rather than raised, auth headers dropped on redirects, and
-//! transport failures classified for retries.
+//! returned rather than raised, redirects followed by the shared policy in
+//! [`follow_redirects`] (ureq's own would carry custom credential headers
+//! such as `Dagster-Cloud-Api-Token` to any origin), and transport failures
+//! classified for retries.
 
 use std::fs::File;
 use std::io;
@@ -10,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use super::http::{Body, Failure, Http, Request, Response, TransportError};
+use super::http::{Body, Failure, Http, Request, Response, TransportError, follow_redirects};
 
 /// The native client.
 pub struct UreqHttp {
@@ -27,7 +29,7 @@ impl UreqHttp {
             .tls_config(tls)
             .timeout_connect(Some(Duration::from_secs(30)))
             .timeout_recv_response(Some(Duration::from_secs(300)))
-            .max_redirects(10)
+            .max_redirects(0)
             .build();
         Ok(UreqHttp { agent: config.new_agent() })
     }
@@ -67,9 +69,15 @@ fn read_pem(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static
 
 impl Http for UreqHttp {
     fn send(&self, request: &Request) -> Result<Response> {
+        follow_redirects(request, |r| self.send_once(r))
+    }
+}
+
+impl UreqHttp {
+    fn send_once(&self, request: &Request) -> Result<Response> {
         let mut builder = ureq::http::Request::builder().method(request.method).uri(&request.url);
         for (name, value) in &request.headers {
-            builder = builder.header(name, value);
+            builder = builder.header(name, value.expose());
         }
         let result = match &request.body {
             Body::Empty => {

@@ -1,8 +1,8 @@
 //! HTTP in WebAssembly, over wasi:http: the host makes the connection and
 //! does TLS (under Node, preview2-shim uses node:http and node:https).
-//! wasi:http does not follow redirects, so GET and HEAD redirects are
-//! followed here, dropping credentials when the host changes (blob
-//! downloads redirect to object storage).
+//! wasi:http does not follow redirects; they are followed by the shared
+//! policy in [`follow_redirects`] (blob downloads redirect to object
+//! storage).
 
 use std::io::{Read, Write};
 
@@ -10,8 +10,7 @@ use anyhow::{Context, Result, bail};
 use wasi::http::outgoing_handler;
 use wasi::http::types::{ErrorCode, Fields, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme};
 
-use super::http::{Body, Failure, Http, Request, Response, TransportError};
-use crate::urls::{origin, resolve};
+use super::http::{Body, Failure, Http, Request, Response, TransportError, follow_redirects, redact_url};
 
 /// The WebAssembly client.
 pub struct WasiHttp {
@@ -27,19 +26,7 @@ impl WasiHttp {
 
 impl Http for WasiHttp {
     fn send(&self, request: &Request) -> Result<Response> {
-        let mut current = request.clone();
-        for _ in 0..10 {
-            let response = self.send_once(&current)?;
-            let redirect =
-                matches!(response.status, 301 | 302 | 303 | 307 | 308) && matches!(current.method, "GET" | "HEAD");
-            let Some(location) = response.header("location").filter(|_| redirect) else { return Ok(response) };
-            let next = resolve(&current.url, location);
-            if origin(&next) != origin(&current.url) {
-                current.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
-            }
-            current.url = next;
-        }
-        bail!("{} {}: too many redirects", request.method, super::http::redact_query(&request.url))
+        follow_redirects(request, |r| self.send_once(r))
     }
 }
 
@@ -53,7 +40,7 @@ impl WasiHttp {
         };
         let fields = Fields::new();
         let mut headers: Vec<(String, Vec<u8>)> =
-            request.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.as_bytes().to_vec())).collect();
+            request.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.expose().as_bytes().to_vec())).collect();
         headers.push(("user-agent".into(), self.user_agent.as_bytes().to_vec()));
         let length = match &request.body {
             Body::Empty => matches!(request.method, "POST" | "PUT" | "PATCH").then_some(0),
@@ -82,7 +69,7 @@ impl WasiHttp {
             && outgoing.set_authority(Some(authority)).is_ok()
             && outgoing.set_path_with_query(Some(path)).is_ok();
         if !set {
-            bail!("{} {}: the host refused the request line", request.method, super::http::redact_query(&request.url));
+            bail!("{} {}: the host refused the request line", request.method, redact_url(&request.url));
         }
         let body = outgoing.body().map_err(|()| anyhow::anyhow!("the request has no body handle"))?;
         let options = RequestOptions::new();
@@ -107,7 +94,7 @@ impl WasiHttp {
             Some(Ok(Ok(response))) => response,
             Some(Ok(Err(e))) => return Err(failed(classify(&e), format!("{e:?}")).into()),
             Some(Err(())) | None => {
-                bail!("{} {}: no response", request.method, super::http::redact_query(&request.url))
+                bail!("{} {}: no response", request.method, redact_url(&request.url))
             }
         };
         let status = incoming.status();

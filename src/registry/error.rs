@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use crate::io::http::{Response, redact_query};
+use crate::io::http::{Response, redact_url};
 
 /// An unexpected registry response.
 #[derive(Debug)]
@@ -50,7 +50,7 @@ impl RegistryError {
         let text = response.excerpt(64 * 1024);
         let errors = serde_json::from_str::<ErrorBody>(&text).map(|b| b.errors).unwrap_or_default();
         let excerpt = if errors.is_empty() { text.chars().take(300).collect() } else { String::new() };
-        RegistryError { method, url: redact_query(url).to_string(), status, errors, excerpt }
+        RegistryError { method, url: redact_url(url), status, errors, excerpt }
     }
 
     /// Whether trying again may succeed (408, 429, 5xx gateway errors).

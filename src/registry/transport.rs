@@ -22,7 +22,7 @@ use base64::engine::general_purpose::STANDARD;
 use super::challenge::{self, Challenge};
 use super::error::{RegistryError, is_temporary_status};
 use crate::auth::{Credential, Keychain, Secret};
-use crate::io::http::{Body, Failure, Http, Request, Response, TransportError, redact_query};
+use crate::io::http::{Body, Failure, Http, Request, Response, TransportError, redact_url};
 use crate::progress::Progress;
 use crate::urls::{encode_component, origin, with_query};
 
@@ -127,7 +127,7 @@ impl Registry {
             if self.is_own_host(&req.url)
                 && let Some(value) = self.authorization(&scopes)?
             {
-                req.headers.push(("authorization".into(), value));
+                req.push_header("authorization", value);
             }
             let response = match self.http.send(&req) {
                 Ok(r) => r,
@@ -184,7 +184,7 @@ impl Registry {
         self.progress.info(format!(
             "  {} {} failed ({why}); retry {attempt}/{RETRIES} in {:.1}s",
             req.method,
-            redact_query(&req.url),
+            redact_url(&req.url),
             wait.as_secs_f64()
         ));
         std::thread::sleep(wait);

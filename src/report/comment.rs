@@ -123,7 +123,7 @@ fn body(r: &Report) -> String {
         facts.push(format!("[View in Dagster+]({url})"));
     }
     if let Some(c) = &r.commit {
-        facts.push(format!("commit `{}`", &c[..c.len().min(12)]));
+        facts.push(format!("commit `{}`", crate::text::prefix(c, 12)));
     }
     if let Some(b) = &r.base {
         facts.push(format!("base `{b}`"));
@@ -142,7 +142,7 @@ fn body(r: &Report) -> String {
                 .image
                 .as_deref()
                 .and_then(|i| i.split_once('@'))
-                .map_or("".to_string(), |(_, d)| format!("`{}`", &d[..d.len().min("sha256:".len() + 12)]));
+                .map_or("".to_string(), |(_, d)| format!("`{}`", crate::text::prefix(d, "sha256:".len() + 12)));
             let time = row.seconds.map_or(String::new(), |s| format!("{s:.1}s"));
             let build = row.build.clone().unwrap_or_default();
             out.push_str(&format!("| {} | {} | {image} | {build} | {time} |\n", cell(&row.name), row.status.label()));

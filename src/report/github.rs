@@ -4,12 +4,12 @@
 
 use std::io::Write;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
-use super::comment::MARKER;
+use super::sticky::{self, PageGuard, is_ours};
 use crate::auth::Secret;
-use crate::io::http::{Body, Http, Request};
+use crate::io::http::{Body, Http, Request, Response, redact_url};
 use crate::progress::escape_command_data;
 
 /// Posts or updates the comment on pull request `number`; returns its id.
@@ -22,46 +22,99 @@ pub fn upsert_comment(
     known_id: Option<u64>,
     body: &str,
 ) -> Result<u64> {
-    let id = match known_id {
-        Some(id) => Some(id),
-        None => find_comment(http, api_url, repository, number, token)?,
-    };
-    let payload = serde_json::to_vec(&json!({ "body": body }))?;
-    let (method, url, expected) = match id {
-        Some(id) => ("PATCH", format!("{api_url}/repos/{repository}/issues/comments/{id}"), 200),
-        None => ("POST", format!("{api_url}/repos/{repository}/issues/{number}/comments"), 201),
-    };
-    let reply = send(http, method, &url, token, Body::Bytes(payload), expected)?;
-    reply["id"].as_u64().with_context(|| format!("{method} {url} answered without a comment id"))
+    sticky::upsert(&PullRequestThread { http, api_url, repository, number, token }, known_id, body)
 }
 
-fn find_comment(http: &dyn Http, api_url: &str, repository: &str, number: u64, token: &Secret) -> Result<Option<u64>> {
-    let mut url = Some(format!("{api_url}/repos/{repository}/issues/{number}/comments?per_page=100"));
-    while let Some(page) = url.take() {
-        let response = http.send(&request("GET", &page, token))?;
-        if response.status != 200 {
-            return Err(response.unexpected("GET", &page));
+/// The issue comments of one pull request.
+struct PullRequestThread<'a> {
+    http: &'a dyn Http,
+    api_url: &'a str,
+    repository: &'a str,
+    number: u64,
+    token: &'a Secret,
+}
+
+impl PullRequestThread<'_> {
+    fn comment_url(&self, id: u64) -> String {
+        format!("{}/repos/{}/issues/comments/{id}", self.api_url, self.repository)
+    }
+
+    fn send(&self, method: &'static str, url: &str, body: Option<&str>) -> Result<Response> {
+        let mut request = request(method, url, self.token);
+        if let Some(body) = body {
+            let payload = serde_json::to_vec(&json!({ "body": body }))?;
+            request = request.header("content-type", "application/json").body(Body::Bytes(payload));
         }
-        url = response.header("link").and_then(next_link);
-        let comments: Value = serde_json::from_slice(&response.read_limited(16 << 20)?)?;
-        let found = comments
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|c| c["body"].as_str().is_some_and(|b| b.starts_with(MARKER)));
-        if let Some(c) = found {
-            return Ok(c["id"].as_u64());
+        self.http.send(&request)
+    }
+}
+
+impl sticky::Thread for PullRequestThread<'_> {
+    fn ours(&self) -> Result<Vec<u64>> {
+        let mut guard = PageGuard::new(self.api_url);
+        let mut ours = Vec::new();
+        let mut next =
+            Some(format!("{}/repos/{}/issues/{}/comments?per_page=100", self.api_url, self.repository, self.number));
+        while let Some(page) = next.take() {
+            guard.admit(&page)?;
+            let response = self.send("GET", &page, None)?;
+            if response.status != 200 {
+                return Err(failure("GET", &page, response));
+            }
+            next = response.header("link").and_then(next_link);
+            let comments: Value = serde_json::from_slice(&response.read_limited(16 << 20)?)
+                .with_context(|| format!("GET {}: the reply is not JSON", redact_url(&page)))?;
+            let found = comments.as_array().into_iter().flatten().filter(|c| c["body"].as_str().is_some_and(is_ours));
+            ours.extend(found.filter_map(|c| c["id"].as_u64()));
+        }
+        Ok(ours)
+    }
+
+    fn create(&self, body: &str) -> Result<u64> {
+        let url = format!("{}/repos/{}/issues/{}/comments", self.api_url, self.repository, self.number);
+        let response = self.send("POST", &url, Some(body))?;
+        if response.status != 201 {
+            return Err(failure("POST", &url, response));
+        }
+        comment_id(response, "POST", &url)
+    }
+
+    fn update(&self, id: u64, body: &str) -> Result<bool> {
+        let url = self.comment_url(id);
+        let response = self.send("PATCH", &url, Some(body))?;
+        match response.status {
+            200 => Ok(true),
+            404 => Ok(false),
+            _ => Err(failure("PATCH", &url, response)),
         }
     }
-    Ok(None)
+
+    fn delete(&self, id: u64) -> Result<()> {
+        let url = self.comment_url(id);
+        let response = self.send("DELETE", &url, None)?;
+        match response.status {
+            204 | 404 => Ok(()),
+            _ => Err(failure("DELETE", &url, response)),
+        }
+    }
 }
 
-/// The `rel="next"` URL of a `Link` header.
+fn comment_id(response: Response, method: &str, url: &str) -> Result<u64> {
+    let reply: Value = serde_json::from_slice(&response.read_limited(1 << 20)?)
+        .with_context(|| format!("{method} {}: the reply is not JSON", redact_url(url)))?;
+    reply["id"].as_u64().with_context(|| format!("{method} {} answered without a comment id", redact_url(url)))
+}
+
+/// The `rel="next"` URL of a `Link` header (RFC 8288), if well formed.
 fn next_link(link: &str) -> Option<String> {
-    link.split(',').find(|part| part.contains("rel=\"next\"")).and_then(|part| {
-        let start = part.find('<')? + 1;
-        let end = part.find('>')?;
-        Some(part[start..end].to_string())
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        let next = params.split(';').any(|p| {
+            let p = p.trim();
+            p.strip_prefix("rel=").is_some_and(|rel| rel.trim_matches('"').split_whitespace().any(|r| r == "next"))
+        });
+        next.then(|| target.to_string())
     })
 }
 
@@ -72,18 +125,14 @@ fn request(method: &'static str, url: &str, token: &Secret) -> Request {
         .header("x-github-api-version", "2022-11-28")
 }
 
-fn send(http: &dyn Http, method: &'static str, url: &str, token: &Secret, body: Body, expected: u16) -> Result<Value> {
-    let response = http.send(&request(method, url, token).header("content-type", "application/json").body(body))?;
-    if response.status != expected {
-        let status = response.status;
-        let hint = if matches!(status, 403 | 404) {
-            " (the workflow needs `permissions: pull-requests: write`; fork pull requests get a read-only token)"
-        } else {
-            ""
-        };
-        bail!("{method} {url} answered {status}{hint}: {}", response.excerpt(300));
-    }
-    Ok(serde_json::from_slice(&response.read_limited(16 << 20)?)?)
+fn failure(method: &str, url: &str, response: Response) -> anyhow::Error {
+    let status = response.status;
+    let hint = if matches!(status, 403 | 404) {
+        " (the workflow needs `permissions: pull-requests: write`; fork pull requests get a read-only token)"
+    } else {
+        ""
+    };
+    anyhow::anyhow!("{method} {} answered {status}{hint}: {}", redact_url(url), response.excerpt(300))
 }
 
 /// Appends step outputs to `GITHUB_OUTPUT`, with a heredoc delimiter for
@@ -130,6 +179,10 @@ mod tests {
         let link = r#"<https://api.github.com/repositories/1/issues/2/comments?page=2>; rel="next", <https://api.github.com/repositories/1/issues/2/comments?page=5>; rel="last""#;
         assert_eq!(next_link(link).as_deref(), Some("https://api.github.com/repositories/1/issues/2/comments?page=2"));
         assert_eq!(next_link(r#"<x>; rel="prev""#), None);
+        for malformed in [">x<; rel=\"next\"", "x; rel=\"next\"", "<x; rel=next", ">; rel=\"next\"<", "<", ""] {
+            assert_eq!(next_link(malformed), None, "{malformed}");
+        }
+        assert_eq!(next_link("<u>; rel=\"prev next\"").as_deref(), Some("u"));
     }
 
     #[test]

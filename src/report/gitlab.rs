@@ -3,12 +3,12 @@
 //! `CI_JOB_TOKEN` cannot write notes), the merge request's state for the
 //! stop job, and the dotenv report for `environment:url`.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
-use super::comment::MARKER;
+use super::sticky::{self, PageGuard, is_ours};
 use crate::auth::Secret;
-use crate::io::http::{Body, Http, Request};
+use crate::io::http::{Body, Http, Request, Response, redact_url};
 use crate::urls::encode_component;
 
 fn request(method: &'static str, url: &str, token: &Secret) -> Request {
@@ -30,49 +30,89 @@ pub fn upsert_note(
     body: &str,
 ) -> Result<u64> {
     let notes = format!("{}/notes", mr_url(api_url, project, iid));
-    let id = match known_id {
-        Some(id) => Some(id),
-        None => find_note(http, &notes, token)?,
-    };
-    let payload = Body::Bytes(serde_json::to_vec(&json!({ "body": body }))?);
-    let (method, url, expected) = match id {
-        Some(id) => ("PUT", format!("{notes}/{id}"), 200),
-        None => ("POST", notes, 201),
-    };
-    let response = http.send(&request(method, &url, token).header("content-type", "application/json").body(payload))?;
-    if response.status != expected {
-        let status = response.status;
-        let hint = if matches!(status, 401 | 403) {
-            " (GITLAB_TOKEN needs the api scope and Reporter role or above)"
-        } else {
-            ""
-        };
-        bail!("{method} {url} answered {status}{hint}: {}", response.excerpt(300));
-    }
-    let note: Value = serde_json::from_slice(&response.read_limited(16 << 20)?)?;
-    note["id"].as_u64().with_context(|| format!("{method} {url} answered without a note id"))
+    sticky::upsert(&MergeRequestThread { http, api_url, notes, token }, known_id, body)
 }
 
-fn find_note(http: &dyn Http, notes: &str, token: &Secret) -> Result<Option<u64>> {
-    let mut page = Some("1".to_string());
-    while let Some(n) = page.take() {
-        let url = format!("{notes}?sort=asc&order_by=created_at&per_page=100&page={n}");
-        let response = http.send(&request("GET", &url, token))?;
-        if response.status != 200 {
-            return Err(response.unexpected("GET", &url));
+/// The notes of one merge request.
+struct MergeRequestThread<'a> {
+    http: &'a dyn Http,
+    api_url: &'a str,
+    notes: String,
+    token: &'a Secret,
+}
+
+impl MergeRequestThread<'_> {
+    fn send(&self, method: &'static str, url: &str, body: Option<&str>) -> Result<Response> {
+        let mut request = request(method, url, self.token);
+        if let Some(body) = body {
+            let payload = serde_json::to_vec(&json!({ "body": body }))?;
+            request = request.header("content-type", "application/json").body(Body::Bytes(payload));
         }
-        page = response.header("x-next-page").filter(|p| !p.is_empty()).map(str::to_string);
-        let list: Value = serde_json::from_slice(&response.read_limited(16 << 20)?)?;
-        let found = list
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|note| note["system"] != true && note["body"].as_str().is_some_and(|b| b.starts_with(MARKER)));
-        if let Some(note) = found {
-            return Ok(note["id"].as_u64());
+        self.http.send(&request)
+    }
+}
+
+impl sticky::Thread for MergeRequestThread<'_> {
+    fn ours(&self) -> Result<Vec<u64>> {
+        let mut guard = PageGuard::new(self.api_url);
+        let mut ours = Vec::new();
+        let mut page = Some(1u64);
+        while let Some(n) = page.take() {
+            let url = format!("{}?sort=asc&order_by=created_at&per_page=100&page={n}", self.notes);
+            guard.admit(&url)?;
+            let response = self.send("GET", &url, None)?;
+            if response.status != 200 {
+                return Err(failure("GET", &url, response));
+            }
+            // X-Next-Page must be a later page number; anything else ends the listing.
+            page = response.header("x-next-page").and_then(|p| p.trim().parse::<u64>().ok()).filter(|&p| p > n);
+            let list: Value = serde_json::from_slice(&response.read_limited(16 << 20)?)
+                .with_context(|| format!("GET {}: the reply is not JSON", redact_url(&url)))?;
+            let found = list
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|note| note["system"] != true && note["body"].as_str().is_some_and(is_ours));
+            ours.extend(found.filter_map(|note| note["id"].as_u64()));
+        }
+        Ok(ours)
+    }
+
+    fn create(&self, body: &str) -> Result<u64> {
+        let response = self.send("POST", &self.notes, Some(body))?;
+        if response.status != 201 {
+            return Err(failure("POST", &self.notes, response));
+        }
+        let note: Value = serde_json::from_slice(&response.read_limited(1 << 20)?)
+            .with_context(|| format!("POST {}: the reply is not JSON", redact_url(&self.notes)))?;
+        note["id"].as_u64().with_context(|| format!("POST {} answered without a note id", redact_url(&self.notes)))
+    }
+
+    fn update(&self, id: u64, body: &str) -> Result<bool> {
+        let url = format!("{}/{id}", self.notes);
+        let response = self.send("PUT", &url, Some(body))?;
+        match response.status {
+            200 => Ok(true),
+            404 => Ok(false),
+            _ => Err(failure("PUT", &url, response)),
         }
     }
-    Ok(None)
+
+    fn delete(&self, id: u64) -> Result<()> {
+        let url = format!("{}/{id}", self.notes);
+        let response = self.send("DELETE", &url, None)?;
+        match response.status {
+            204 | 404 => Ok(()),
+            _ => Err(failure("DELETE", &url, response)),
+        }
+    }
+}
+
+fn failure(method: &str, url: &str, response: Response) -> anyhow::Error {
+    let status = response.status;
+    let hint =
+        if matches!(status, 401 | 403) { " (GITLAB_TOKEN needs the api scope and Reporter role or above)" } else { "" };
+    anyhow::anyhow!("{method} {} answered {status}{hint}: {}", redact_url(url), response.excerpt(300))
 }
 
 /// The merge request's state: `opened`, `closed`, `locked` or `merged`.
@@ -80,10 +120,14 @@ pub fn merge_request_state(http: &dyn Http, api_url: &str, project: &str, iid: u
     let url = mr_url(api_url, project, iid);
     let response = http.send(&request("GET", &url, token))?;
     if response.status != 200 {
-        return Err(response.unexpected("GET", &url));
+        return Err(failure("GET", &url, response));
     }
-    let mr: Value = serde_json::from_slice(&response.read_limited(1 << 20)?)?;
-    mr["state"].as_str().map(str::to_string).with_context(|| format!("GET {url} answered without a state"))
+    let mr: Value = serde_json::from_slice(&response.read_limited(1 << 20)?)
+        .with_context(|| format!("GET {}: the reply is not JSON", redact_url(&url)))?;
+    mr["state"]
+        .as_str()
+        .map(str::to_string)
+        .with_context(|| format!("GET {} answered without a state", redact_url(&url)))
 }
 
 /// Writes a dotenv report (`KEY=value` lines, single-line values).

@@ -5,6 +5,7 @@
 pub mod comment;
 pub mod github;
 pub mod gitlab;
+mod sticky;
 
 use std::sync::Mutex;
 
