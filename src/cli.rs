@@ -132,9 +132,14 @@ struct DeployArgs {
     /// Delete the branch deployment when its pull request closes.
     #[arg(long, env = "DAGSTER_DELETE_ON_CLOSE")]
     delete_on_close: bool,
-    /// Fail, rather than skip with a notice, when CI gives no Dagster+ token.
+    /// Fail, rather than skip with a notice, when a fork's or Dependabot's
+    /// pull request run has no Dagster+ token (any other run without one fails).
     #[arg(long, env = "DAGSTER_FAIL_WITHOUT_CREDENTIALS")]
     fail_without_credentials: bool,
+    /// Deploy pull requests from forks. Dangerous with pull_request_target or
+    /// workflow_run: the fork's code is built with your secrets at hand.
+    #[arg(long, env = "DAGSTER_ALLOW_FORK")]
+    allow_fork: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -167,9 +172,14 @@ struct CloseArgs {
     /// Write DAGSTER_DEPLOYMENT and DAGSTER_DEPLOYMENT_URL to FILE.
     #[arg(long, value_name = "FILE", env = "DAGSTER_DOTENV")]
     dotenv: Option<PathBuf>,
-    /// Fail, rather than skip with a notice, when CI gives no Dagster+ token.
+    /// Fail, rather than skip with a notice, when a fork's or Dependabot's
+    /// pull request run has no Dagster+ token (any other run without one fails).
     #[arg(long, env = "DAGSTER_FAIL_WITHOUT_CREDENTIALS")]
     fail_without_credentials: bool,
+    /// Deploy pull requests from forks. Dangerous with pull_request_target or
+    /// workflow_run: the fork's code is built with your secrets at hand.
+    #[arg(long, env = "DAGSTER_ALLOW_FORK")]
+    allow_fork: bool,
 }
 
 #[derive(Args)]
@@ -255,6 +265,7 @@ fn deploy_command(args: DeployArgs, env: Env) -> Result<i32> {
             snapshot_base_condition: args.snapshot_base_condition,
             branch_deployment: args.branch_deployment,
             delete_on_close: args.delete_on_close,
+            allow_fork: args.allow_fork,
         },
         organization: args.dagster.organization,
         url: args.dagster.url,
@@ -297,6 +308,7 @@ fn close_command(args: CloseArgs, env: Env) -> Result<i32> {
             snapshot_base_condition: None,
             branch_deployment: false,
             delete_on_close: args.delete,
+            allow_fork: args.allow_fork,
         },
         organization: args.dagster.organization,
         url: args.dagster.url,

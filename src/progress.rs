@@ -36,6 +36,16 @@ impl Progress {
         }
     }
 
+    /// A notice: something the user should know that is not a problem
+    /// (an annotation on GitHub).
+    pub fn notice(&self, message: &str) {
+        if self.github {
+            eprintln!("::notice::{}", escape_command_data(message));
+        } else {
+            eprintln!("notice: {message}");
+        }
+    }
+
     /// Runs `work` under a heading; on GitHub its lines fold into a group.
     pub fn group<T>(&self, title: impl Display, work: impl FnOnce() -> T) -> T {
         if self.quiet {

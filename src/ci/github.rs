@@ -8,6 +8,9 @@ use serde_json::Value;
 use super::{ChangeRequest, Context, Event, Provider, ReviewApi, owner_of};
 use crate::env::Env;
 
+/// The login Dependabot opens pull requests as.
+const DEPENDABOT: &str = "dependabot[bot]";
+
 pub fn context(env: &Env, read_event: &dyn Fn(&str) -> Result<String>) -> Result<Context> {
     let event_name = env.get("GITHUB_EVENT_NAME").unwrap_or("unknown").to_string();
     let payload: Value = match env.get("GITHUB_EVENT_PATH") {
@@ -44,8 +47,9 @@ pub fn context(env: &Env, read_event: &dyn Fn(&str) -> Result<String>) -> Result
         review_api,
     };
     match event_name.as_str() {
-        "pull_request" | "pull_request_target" => pull_request(&mut context, &payload, &event_name)?,
+        "pull_request" | "pull_request_target" => pull_request(&mut context, &payload, &event_name, env)?,
         "push" => push(&mut context, &payload, env),
+        "workflow_run" => workflow_run(&mut context, &payload)?,
         _ => {
             let branch = env.get("GITHUB_REF_NAME").map(str::to_string);
             let default = payload["repository"]["default_branch"].as_str();
@@ -61,7 +65,7 @@ pub fn context(env: &Env, read_event: &dyn Fn(&str) -> Result<String>) -> Result
     Ok(context)
 }
 
-fn pull_request(context: &mut Context, payload: &Value, event_name: &str) -> Result<()> {
+fn pull_request(context: &mut Context, payload: &Value, event_name: &str, env: &Env) -> Result<()> {
     let pr = &payload["pull_request"];
     if !pr.is_object() {
         bail!(
@@ -76,13 +80,18 @@ fn pull_request(context: &mut Context, payload: &Value, event_name: &str) -> Res
     let from_fork = pr["head"]["repo"]["fork"].as_bool() == Some(true)
         || head_repo.is_none()
         || head_repo != context.repo_name.as_deref();
-    context.branch = pr["head"]["ref"].as_str().map(str::to_string);
+    // A fork's branch is named by its label (`owner:branch`), so that it
+    // can never take over the branch deployment of a branch of this repository.
+    let branch = if from_fork { pr["head"]["label"].as_str() } else { None };
+    context.branch = branch.or_else(|| pr["head"]["ref"].as_str()).map(str::to_string);
     context.commit = pr["head"]["sha"].as_str().map(str::to_string);
+    let dependabot = |login: Option<&str>| login == Some(DEPENDABOT);
     context.change_request = Some(ChangeRequest {
         number,
         url: pr["html_url"].as_str().unwrap_or_default().to_string(),
         base_branch: pr["base"]["ref"].as_str().map(str::to_string),
         from_fork,
+        from_dependabot: dependabot(pr["user"]["login"].as_str()) || dependabot(env.get("GITHUB_ACTOR")),
     });
     context.event = match action {
         "opened" | "reopened" | "synchronize" | "ready_for_review" => Event::ChangeRequestOpen,
@@ -94,6 +103,59 @@ fn pull_request(context: &mut Context, payload: &Value, event_name: &str) -> Res
             ),
         },
     };
+    Ok(())
+}
+
+/// `workflow_run`: a privileged workflow run after another one. For a run
+/// of a pull request the payload names the head repository, branch and
+/// commit (a fork's pull request number is not given); for a push, the
+/// branch.
+fn workflow_run(context: &mut Context, payload: &Value) -> Result<()> {
+    let run = &payload["workflow_run"];
+    if !run.is_object() {
+        bail!("the workflow_run event payload has no workflow_run object");
+    }
+    let triggered_by = run["event"].as_str().unwrap_or("");
+    context.event_name = format!("workflow_run after {triggered_by}");
+    let branch = run["head_branch"].as_str().map(str::to_string);
+    context.commit = run["head_sha"].as_str().map(str::to_string);
+    let head_repo = run["head_repository"]["full_name"].as_str();
+    match triggered_by {
+        "pull_request" | "pull_request_target" => {
+            let from_fork = head_repo.is_none() || head_repo != context.repo_name.as_deref();
+            let number = run["pull_requests"][0]["number"].as_u64();
+            context.branch = match (from_fork, head_repo, &branch) {
+                (true, Some(repo), Some(b)) => Some(format!("{}:{b}", repo.split('/').next().unwrap_or(repo))),
+                _ => branch,
+            };
+            let Some(number) = number else {
+                context.change_request = Some(ChangeRequest {
+                    number: 0,
+                    url: String::new(),
+                    base_branch: None,
+                    from_fork,
+                    from_dependabot: false,
+                });
+                context.event = Event::Ignored {
+                    reason: "the workflow_run payload names no pull request (GitHub leaves it out for forks)".into(),
+                };
+                return Ok(());
+            };
+            let url = context.repo_url.as_ref().map(|u| format!("{u}/pull/{number}")).unwrap_or_default();
+            let base_branch = run["pull_requests"][0]["base"]["ref"].as_str().map(str::to_string);
+            let from_dependabot = run["actor"]["login"].as_str() == Some(DEPENDABOT);
+            context.change_request = Some(ChangeRequest { number, url, base_branch, from_fork, from_dependabot });
+            context.event = Event::ChangeRequestOpen;
+        }
+        "push" => {
+            let default = payload["repository"]["default_branch"].as_str();
+            context.event = Event::Push { default_branch: branch.is_some() && default == branch.as_deref() };
+            context.branch = branch;
+        }
+        other => {
+            context.event = Event::Ignored { reason: format!("a workflow_run after {other} has nothing to deploy") };
+        }
+    }
     Ok(())
 }
 

@@ -39,6 +39,7 @@ pub fn context(env: &Env) -> Result<Context> {
             url: mr_project.map(|p| format!("{p}/-/merge_requests/{number}")).unwrap_or_default(),
             base_branch: env.get("CI_MERGE_REQUEST_TARGET_BRANCH_NAME").map(str::to_string),
             from_fork: matches!((source, target), (Some(s), Some(t)) if s != t),
+            from_dependabot: false,
         });
         context.event = Event::ChangeRequestOpen;
     } else if let Some(branch) = env.get("CI_COMMIT_BRANCH") {

@@ -68,8 +68,11 @@ pub struct ChangeRequest {
     pub url: String,
     /// The branch it merges into.
     pub base_branch: Option<String>,
-    /// Whether it comes from a fork (no secrets, read-only token).
+    /// Whether it comes from a fork (no secrets, read-only token; or, on
+    /// `pull_request_target` and `workflow_run`, secrets and untrusted code).
     pub from_fork: bool,
+    /// Whether Dependabot opened it (its runs get only Dependabot secrets).
+    pub from_dependabot: bool,
 }
 
 /// Where comments are posted.

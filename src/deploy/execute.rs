@@ -98,12 +98,12 @@ impl<'a> Run<'a> {
             for row in state.rows.iter_mut().filter(|r| matches!(r.status, Status::Building | Status::Deploying)) {
                 row.status = Status::Failed;
             }
-            let failed_rows = state.rows.iter().filter(|r| r.error.is_some());
-            for row in failed_rows {
-                let message = row.error.as_deref().unwrap_or_default();
-                self.progress.annotate(&github::error_annotation(&format!("{} failed", row.name), message));
+            // One annotation for the run, with each failed location's error.
+            let mut message = e.clone();
+            for row in state.rows.iter().filter(|r| r.error.is_some()) {
+                message.push_str(&format!("\n{}: {}", row.name, row.error.as_deref().unwrap_or_default()));
             }
-            self.progress.annotate(&github::error_annotation("dagster-branch-deploy", e));
+            self.progress.annotate(&github::error_annotation("dagster-branch-deploy", &message));
         }
         let headline = if error.is_some() { Headline::Failed } else { Headline::Deployed };
         let report = self.report(&state, headline);

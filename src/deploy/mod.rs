@@ -134,6 +134,11 @@ pub struct CloseRequest {
 /// outcome with status `Failed`, not an error: errors are for bad input.
 pub fn run(options: &Options, env: Env, close: Option<CloseRequest>) -> Result<Outcome> {
     let progress = Progress::new(&env, options.json);
+    run_reported(options, env.clone(), &progress, close).inspect_err(|e| report_error(&env, &progress, e))
+}
+
+fn run_reported(options: &Options, env: Env, progress: &Progress, close: Option<CloseRequest>) -> Result<Outcome> {
+    let progress = progress.clone();
     let project = match close {
         // Closing needs no project files: GitLab's stop job runs without a
         // checkout, when the branch may already be gone.
@@ -243,9 +248,10 @@ fn git_facts(dir: &std::path::Path) -> GitFacts {
     }
 }
 
-/// No Dagster+ token: in CI (a fork's pull request, a pipeline without
-/// secrets) a notice and a skip; locally, or with
-/// `--fail-without-credentials`, an error.
+/// No Dagster+ token. A fork's or Dependabot's pull request gets no
+/// repository secrets, so it is skipped with a notice that fits it (unless
+/// `--fail-without-credentials`); anything else is an error that names the
+/// secret and how to set it: a misspelt secret must not look like success.
 fn without_token(
     options: &Options,
     env: &Env,
@@ -253,22 +259,49 @@ fn without_token(
     context: &Context,
     reason: String,
 ) -> Result<Outcome> {
-    let fork = context.change_request.as_ref().is_some_and(|c| c.from_fork);
-    let how = match context.provider {
-        Provider::GitHub => "add it as a repository secret and pass it to the action's dagster-cloud-api-token input",
-        Provider::GitLab => "add it as a masked CI/CD variable (not protected, so merge request pipelines get it)",
-        Provider::Local => "export it in your shell",
+    let change_request = context.change_request.as_ref();
+    let skip_notice = match change_request {
+        Some(c) if c.from_fork => Some(
+            "pull requests from forks get no secrets, so DAGSTER_CLOUD_API_TOKEN is empty and nothing was deployed"
+                .to_string(),
+        ),
+        Some(c) if c.from_dependabot => Some(
+            "Dependabot's pull requests get only Dependabot secrets, so DAGSTER_CLOUD_API_TOKEN is empty and nothing \
+             was deployed; to deploy them, add it under Settings › Secrets and variables › Dependabot"
+                .to_string(),
+        ),
+        _ => None,
     };
-    let why = if fork { "pull requests from forks get no secrets; " } else { "" };
-    let message = format!(
-        "DAGSTER_CLOUD_API_TOKEN is not set ({why}create a user or agent token in Dagster+, Organization settings › \
-         Tokens, and {how})"
-    );
-    if context.provider == Provider::Local || options.fail_without_credentials {
-        bail!(message);
+    if let Some(notice) = skip_notice.filter(|_| !options.fail_without_credentials) {
+        progress.notice(&notice);
+        return Ok(finish(options, env, progress, Outcome::new(RunStatus::Skipped, format!("{reason}; {notice}"))));
     }
-    progress.warn(format!("nothing was deployed: {message}"));
-    Ok(finish(options, env, progress, Outcome::new(RunStatus::Skipped, format!("{reason}; no Dagster+ token"))))
+    let how = match context.provider {
+        Provider::GitHub => {
+            "add it as a repository secret named DAGSTER_CLOUD_API_TOKEN and pass it to the action's \
+             dagster-cloud-api-token input (`dagster-cloud-api-token: ${{ secrets.DAGSTER_CLOUD_API_TOKEN }}`)"
+        }
+        Provider::GitLab => {
+            "add it as a masked CI/CD variable named DAGSTER_CLOUD_API_TOKEN, not protected, so merge request \
+             pipelines get it"
+        }
+        Provider::Local => "export DAGSTER_CLOUD_API_TOKEN in your shell",
+    };
+    bail!(
+        "DAGSTER_CLOUD_API_TOKEN is not set: create a user or agent token in Dagster+ (Organization settings › \
+         Tokens) and {how}"
+    )
+}
+
+/// Reports a run that ended in an error: `status=failed` in the step
+/// outputs and one `::error` annotation (the caller prints the error).
+pub fn report_error(env: &Env, progress: &Progress, error: &anyhow::Error) {
+    progress.annotate(&github::error_annotation("dagster-branch-deploy", &format!("{error:#}")));
+    if let Some(path) = env.get("GITHUB_OUTPUT")
+        && let Err(e) = github::write_outputs(path, &[("status", "failed".to_string())])
+    {
+        progress.warn(format!("{e:#}"));
+    }
 }
 
 /// Writes the GitHub outputs and summary and the dotenv report (never on a

@@ -272,3 +272,77 @@ pub fn follow_redirects(request: &Request, send_once: impl Fn(&Request) -> Resul
     }
     bail!("{} {}: more than {MAX_REDIRECTS} redirects", request.method, redact_url(&request.url))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Answers each URL from a table and records what was sent.
+    fn exchange(
+        request: Request,
+        table: &[(&str, u16, Option<&str>)],
+    ) -> (Result<Response>, Vec<(String, Vec<String>)>) {
+        let sent = Mutex::new(Vec::new());
+        let result = follow_redirects(&request, |r| {
+            let names = r.headers.iter().map(|(k, _)| k.to_ascii_lowercase()).collect();
+            sent.lock().unwrap().push((r.url.clone(), names));
+            let (_, status, location) = table.iter().find(|(u, _, _)| *u == r.url).expect("an expected URL");
+            let headers = location.map(|l| vec![("location".to_string(), l.to_string())]).unwrap_or_default();
+            Ok(Response { status: *status, headers, body: Box::new(std::io::empty()) })
+        });
+        (result, sent.into_inner().unwrap())
+    }
+
+    fn with_credentials(method: &'static str, url: &str) -> Request {
+        Request::new(method, url)
+            .header("Dagster-Cloud-Api-Token", "t0ken")
+            .header("authorization", "Bearer b")
+            .header("PRIVATE-TOKEN", "p")
+            .header("accept", "application/json")
+    }
+
+    #[test]
+    fn credentials_are_dropped_when_a_redirect_leaves_the_origin() {
+        let table = [
+            ("https://api.example/a", 302, Some("/b")),
+            ("https://api.example/b", 307, Some("https://sink.example/c")),
+            ("https://sink.example/c", 200, None),
+        ];
+        let (result, sent) = exchange(with_credentials("GET", "https://api.example/a"), &table);
+        assert_eq!(result.unwrap().status, 200);
+        assert_eq!(sent[1].1.len(), 4, "same origin: every header kept");
+        assert_eq!(sent[2].0, "https://sink.example/c");
+        assert_eq!(sent[2].1, ["accept"], "another origin: no credential");
+    }
+
+    #[test]
+    fn posts_are_not_followed_and_https_is_never_left() {
+        let table = [("https://api.example/graphql", 301, Some("https://sink.example/graphql"))];
+        let (result, sent) = exchange(with_credentials("POST", "https://api.example/graphql"), &table);
+        assert_eq!(result.unwrap().status, 301, "the caller sees the redirect");
+        assert_eq!(sent.len(), 1);
+        let table = [("https://api.example/a", 302, Some("http://api.example/a"))];
+        let err = exchange(with_credentials("GET", "https://api.example/a"), &table).0.err().unwrap();
+        assert!(err.to_string().contains("refusing to leave https"), "{err}");
+        let table = [("http://h/loop", 302, Some("/loop"))];
+        let (result, sent) = exchange(Request::new("GET", "http://h/loop"), &table);
+        assert!(result.err().unwrap().to_string().contains("more than 10 redirects"));
+        assert_eq!(sent.len(), 11);
+    }
+
+    #[test]
+    fn requests_and_urls_print_no_secret() {
+        let shown = format!("{:?}", with_credentials("GET", "https://u:pw@api.example/a?sig=s3cret"));
+        assert!(
+            !shown.contains("t0ken")
+                && !shown.contains("Bearer b")
+                && !shown.contains("pw")
+                && !shown.contains("s3cret")
+        );
+        assert!(shown.contains("dagster-cloud-api-token") || shown.contains("Dagster-Cloud-Api-Token"), "{shown}");
+        assert_eq!(redact_url("https://u:pw@h:1/x?q=1"), "https://***@h:1/x");
+        assert_eq!(redact_url("http://h/x@y"), "http://h/x@y");
+    }
+}

@@ -27,6 +27,8 @@ pub struct Settings {
     pub branch_deployment: bool,
     /// Whether closing a pull request deletes its branch deployment.
     pub delete_on_close: bool,
+    /// Whether pull requests from forks are deployed (`--allow-fork`).
+    pub allow_fork: bool,
 }
 
 /// What to do.
@@ -76,6 +78,16 @@ pub struct Decision {
 /// Decides what this run does.
 pub fn decide(context: &Context, settings: &Settings, commit: Option<&Commit>) -> Result<Decision> {
     let branch = context.branch.as_deref().unwrap_or("(detached)");
+    let from_fork = context.change_request.as_ref().is_some_and(|c| c.from_fork);
+    if from_fork && !settings.allow_fork && !matches!(context.event, Event::Ignored { .. }) {
+        let reason = format!(
+            "{} ({}) comes from a fork: its code is not built or deployed, since a run with the Dagster+ token \
+             would run it (pass --allow-fork to deploy forks anyway; see the README's Security section)",
+            change_request_label(context),
+            context.event_name
+        );
+        return Ok(Decision { action: Action::Skip, reason });
+    }
     let (action, reason) = match &context.event {
         Event::Ignored { reason } => (Action::Skip, reason.clone()),
         Event::ChangeRequestOpen => {
@@ -118,10 +130,15 @@ pub fn decide(context: &Context, settings: &Settings, commit: Option<&Commit>) -
 }
 
 fn change_request_reason(context: &Context, state: &str) -> String {
+    format!("{} {state} ({})", change_request_label(context), context.event_name)
+}
+
+/// `pull request #12` or `merge request !12`.
+fn change_request_label(context: &Context) -> String {
     let (word, sign) =
         if context.provider == Provider::GitLab { ("merge request", '!') } else { ("pull request", '#') };
     let number = context.change_request.as_ref().map_or(0, |c| c.number);
-    format!("{word} {sign}{number} {state} ({})", context.event_name)
+    format!("{word} {sign}{number}")
 }
 
 fn branch_action(context: &Context, settings: &Settings, commit: Option<&Commit>) -> Result<Action> {
@@ -235,6 +252,7 @@ mod tests {
                 url: "https://github.com/acme/proj/pull/7".into(),
                 base_branch: Some("main".into()),
                 from_fork: false,
+                from_dependabot: false,
             }),
             run_url: None,
             review_api: Some(ReviewApi::GitHub { api_url: "x".into(), repository: "acme/proj".into() }),
@@ -248,6 +266,7 @@ mod tests {
             snapshot_base_condition: None,
             branch_deployment: false,
             delete_on_close: true,
+            allow_fork: false,
         }
     }
 
