@@ -19,3 +19,5 @@ mod faults;
 mod gitlab_component;
 /// Schemas, actionlint, the examples, and the tool's own image.
 mod lint;
+/// Hostile servers and files: redirects, paging, symlinks, FIFOs, forks, secrets.
+mod security;

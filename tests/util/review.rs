@@ -1,7 +1,7 @@
 //! Fake GitHub and GitLab comment APIs: the endpoints the tool uses, with
 //! their auth headers required, bodies checked (`{"body": string}` only),
-//! pagination (GitHub's `Link`, GitLab's `X-Next-Page`), and the comments
-//! kept for assertions.
+//! pagination (GitHub's `Link`, GitLab's `X-Next-Page`), deletion, and the
+//! comments kept for assertions.
 
 use std::sync::{Arc, Mutex};
 
@@ -95,6 +95,14 @@ impl ReviewState {
         }
     }
 
+    /// Deletes a comment; the reply.
+    fn remove(&mut self, id: &str) -> Reply {
+        let id: u64 = id.parse().unwrap_or(0);
+        let before = self.comments.len();
+        self.comments.retain(|c| c.id != id);
+        if self.comments.len() < before { Reply::new(204) } else { Reply::json(404, json!({ "message": "Not Found" })) }
+    }
+
     /// Replaces a comment's body; the reply.
     fn edit(&mut self, id: &str, req: &Received, render: impl Fn(u64, &str) -> Value) -> Reply {
         let id: u64 = id.parse().unwrap_or(0);
@@ -151,6 +159,7 @@ pub fn github() -> FakeReview {
             ("PATCH", ["repos", _, _, "issues", "comments", id]) => {
                 s.edit(id, req, |id, body| json!({ "id": id, "body": body }))
             }
+            ("DELETE", ["repos", _, _, "issues", "comments", id]) => s.remove(id),
             _ => Reply::json(404, json!({ "message": "Not Found" })),
         }
     });
@@ -183,6 +192,7 @@ pub fn gitlab() -> FakeReview {
             ("PUT", ["api", "v4", "projects", _, "merge_requests", _, "notes", id]) => {
                 s.edit(id, req, |id, body| json!({ "id": id, "body": body, "system": false }))
             }
+            ("DELETE", ["api", "v4", "projects", _, "merge_requests", _, "notes", id]) => s.remove(id),
             _ => Reply::json(404, json!({ "message": "404 Not Found" })),
         }
     });

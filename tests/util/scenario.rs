@@ -9,7 +9,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use super::dagster::{FakeDagster, TOKEN};
-use super::review::{FakeReview, GITHUB_TOKEN};
+use super::review::{FakeReview, GITHUB_TOKEN, GITLAB_TOKEN};
 use super::*;
 
 pub const MARKER: &str = "<!-- dagster-branch-deploy -->";
@@ -85,6 +85,31 @@ impl Scenario {
             .env("DAGSTER_CLOUD_URL", self.dagster.url())
             .args(["deploy", "--poll-interval", "0.05"]);
         c
+    }
+
+    /// The variables of a GitLab merge request pipeline (MR !42).
+    pub fn gitlab_env(&self, cmd: &mut Command) {
+        let api = format!("{}/api/v4", self.review.url());
+        cmd.env("GITLAB_CI", "true")
+            .env("CI_PIPELINE_SOURCE", "merge_request_event")
+            .env("CI_PROJECT_NAME", "dagster-project")
+            .env("CI_PROJECT_PATH", "acme/dagster-project")
+            .env("CI_PROJECT_URL", "https://gitlab.example.com/acme/dagster-project")
+            .env("CI_PROJECT_ID", "1217")
+            .env("CI_API_V4_URL", api)
+            .env("CI_COMMIT_SHA", &self.sha)
+            .env("CI_COMMIT_REF_NAME", "feature/orders")
+            .env("CI_DEFAULT_BRANCH", "main")
+            .env("CI_MERGE_REQUEST_IID", "42")
+            .env("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "feature/orders")
+            .env("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main")
+            .env("CI_MERGE_REQUEST_PROJECT_ID", "1217")
+            .env("CI_MERGE_REQUEST_SOURCE_PROJECT_ID", "1217")
+            .env("CI_MERGE_REQUEST_PROJECT_URL", "https://gitlab.example.com/acme/dagster-project")
+            .env("CI_PIPELINE_URL", "https://gitlab.example.com/acme/dagster-project/-/pipelines/9")
+            .env("GITLAB_TOKEN", GITLAB_TOKEN)
+            .env("DAGSTER_CLOUD_API_TOKEN", TOKEN)
+            .env("DAGSTER_CLOUD_URL", self.dagster.url());
     }
 
     pub fn outputs(&self) -> HashMap<String, String> {
