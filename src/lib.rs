@@ -15,6 +15,8 @@ pub mod config;
 pub mod dagster;
 pub mod deploy;
 pub mod env;
+#[cfg(test)]
+mod fuzz;
 pub mod git;
 pub mod image;
 pub mod io;

@@ -185,6 +185,16 @@ mod tests {
         assert_eq!(next_link("<u>; rel=\"prev next\"").as_deref(), Some("u"));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn fuzz_link_header(link in "[ -~]{0,120}") {
+            if let Some(next) = next_link(&link) {
+                let wrapped = format!("<{next}>");
+                proptest::prop_assert!(link.contains(&wrapped));
+            }
+        }
+    }
+
     #[test]
     fn outputs_use_a_delimiter_for_multiline_values() {
         let dir = tempfile::tempdir().unwrap();
