@@ -34,6 +34,7 @@ const SWITCHES = {
   wait: ["DAGSTER_NO_WAIT", "false"],
   "delete-on-close": ["DAGSTER_DELETE_ON_CLOSE", "true"],
   "dry-run": ["DAGSTER_DRY_RUN", "true"],
+  "allow-fork": ["DAGSTER_ALLOW_FORK", "true"],
 };
 
 function fail(message) {

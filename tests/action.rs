@@ -78,9 +78,9 @@ fn without_the_token_input_the_action_says_which_input_to_set(build: Build) {
     let s = Scenario::new(review::github());
     let action = ActionDir::with(build);
     let opened = s.event("pull_request.opened.json", &s.sha, |_| {});
-    let run = ok(&mut s.action(&action, "pull_request", &opened, &[("dagster-cloud-api-token", "")]));
+    let run = fails(&mut s.action(&action, "pull_request", &opened, &[("dagster-cloud-api-token", "")]));
     assert!(run.stderr().contains("dagster-cloud-api-token input"), "{}", run.stderr());
-    assert_eq!(s.outputs()["status"], "skipped");
+    assert_eq!(s.outputs()["status"], "failed", "a missing secret is never taken for success");
 }
 
 #[test]

@@ -140,7 +140,9 @@ fn a_load_error_fails_the_run_and_is_reported_everywhere() {
     let run = fails(&mut s.github("pull_request", &event));
     let err = run.stderr();
     assert!(err.contains("marketing failed to load"), "{err}");
-    assert!(err.contains("::error title=marketing failed::dagster._core.errors.DagsterImportError"), "{err}");
+    assert!(err.contains("::error title=dagster-branch-deploy::marketing failed to load"), "{err}");
+    assert!(err.contains("%0Amarketing: dagster._core.errors.DagsterImportError"), "{err}");
+    assert_eq!(err.matches("::error").count(), 1, "one annotation for the run: {err}");
     assert_eq!(s.outputs()["status"], "failed");
     let body = &s.review.comments()[0].body;
     assert!(body.contains("❌ Dagster+ branch deployment") && body.contains("| marketing | ❌ failed |"), "{body}");

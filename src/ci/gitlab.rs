@@ -32,13 +32,19 @@ pub fn context(env: &Env) -> Result<Context> {
         let mr_project = env.get("CI_MERGE_REQUEST_PROJECT_URL").map(str::to_string).or(project_url);
         let source = env.get("CI_MERGE_REQUEST_SOURCE_PROJECT_ID");
         let target = env.get("CI_MERGE_REQUEST_PROJECT_ID").or_else(|| env.get("CI_PROJECT_ID"));
-        context.branch =
-            env.first_of(&["CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "CI_COMMIT_REF_NAME"]).map(|(_, v)| v.to_string());
+        let from_fork = matches!((source, target), (Some(s), Some(t)) if s != t);
+        let branch = env.first_of(&["CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "CI_COMMIT_REF_NAME"]).map(|(_, v)| v);
+        // A fork's branch is prefixed with its namespace (see the GitHub side).
+        let fork_namespace = env.get("CI_MERGE_REQUEST_SOURCE_PROJECT_PATH").and_then(owner_of).filter(|_| from_fork);
+        context.branch = match (fork_namespace, branch) {
+            (Some(namespace), Some(b)) => Some(format!("{namespace}:{b}")),
+            (_, b) => b.map(str::to_string),
+        };
         context.change_request = Some(ChangeRequest {
             number,
             url: mr_project.map(|p| format!("{p}/-/merge_requests/{number}")).unwrap_or_default(),
             base_branch: env.get("CI_MERGE_REQUEST_TARGET_BRANCH_NAME").map(str::to_string),
-            from_fork: matches!((source, target), (Some(s), Some(t)) if s != t),
+            from_fork,
             from_dependabot: false,
         });
         context.event = Event::ChangeRequestOpen;
