@@ -31,13 +31,14 @@ pub struct Finding {
 /// Runs every check.
 pub fn run(
     project_dir: &std::path::Path,
+    config_file: Option<&std::path::Path>,
     organization: Option<&str>,
     url: Option<&str>,
     insecure: Vec<String>,
     env: Env,
 ) -> Result<Vec<Finding>> {
     let progress = Progress::new(&env, true);
-    let project = Project::load(project_dir)?;
+    let project = Project::load(project_dir, config_file)?;
     let mut findings = vec![Finding {
         subject: project.file.display().to_string(),
         ok: true,

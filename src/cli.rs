@@ -51,9 +51,14 @@ enum Command {
 
 #[derive(Args)]
 struct ProjectArgs {
-    /// The project directory, holding dagster_cloud.yaml or build.yaml.
+    /// The project directory: it holds dagster_cloud.yaml or build.yaml, or
+    /// is (or is inside) a dg project or workspace.
     #[arg(long, value_name = "DIR", default_value = ".", env = "DAGSTER_PROJECT_DIR")]
     project_dir: PathBuf,
+    /// Read the locations from FILE (a dagster_cloud.yaml by another name,
+    /// such as cloud_workspace.yaml) instead of looking in the project directory.
+    #[arg(long, value_name = "FILE", env = "DAGSTER_CLOUD_YAML_PATH")]
+    dagster_cloud_yaml_path: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -258,6 +263,7 @@ fn deploy_command(args: DeployArgs, env: Env) -> Result<i32> {
     let locations = if args.locations.is_empty() { locations_from(&env)? } else { args.locations };
     let options = deploy::Options {
         project_dir: args.project.project_dir,
+        config_file: args.project.dagster_cloud_yaml_path,
         locations,
         settings: Settings {
             deployment: args.deployment,
@@ -301,6 +307,7 @@ fn close_command(args: CloseArgs, env: Env) -> Result<i32> {
     let (wait_options, _) = deploy::wait_options_from(&env, None, 3.0)?;
     let options = deploy::Options {
         project_dir: args.project.project_dir,
+        config_file: args.project.dagster_cloud_yaml_path,
         locations: Vec::new(),
         settings: Settings {
             deployment: "prod".into(),
@@ -357,6 +364,7 @@ fn print_outcome(outcome: &deploy::Outcome, json: bool) -> Result<i32> {
 fn check_command(args: CheckArgs, env: Env) -> Result<i32> {
     let findings = crate::check::run(
         &args.project.project_dir,
+        args.project.dagster_cloud_yaml_path.as_deref(),
         args.dagster.organization.as_deref(),
         args.dagster.url.as_deref(),
         args.insecure_registries,
@@ -375,7 +383,7 @@ fn check_command(args: CheckArgs, env: Env) -> Result<i32> {
 fn build_command(args: BuildArgs, env: Env) -> Result<()> {
     let progress = Progress::new(&env, args.json);
     let platform = TargetPlatform::parse(&args.image.platform).context("--platform")?;
-    let project = Project::load(&args.project.project_dir)?;
+    let project = Project::load(&args.project.project_dir, args.project.dagster_cloud_yaml_path.as_deref())?;
     let locations = project.select(&args.locations)?;
     if let Some(tag) = &args.tag {
         let mut seen = std::collections::HashSet::new();

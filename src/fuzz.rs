@@ -107,7 +107,7 @@ proptest! {
     ) {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(file), &yaml).unwrap();
-        if let Err(e) = Project::load(dir.path()) {
+        if let Err(e) = Project::load(dir.path(), None) {
             let shown = format!("{e:#}");
             prop_assert!(!shown.chars().any(|c| c.is_control() && c != '\n'), "control characters in: {shown:?}");
         }

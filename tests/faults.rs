@@ -109,7 +109,7 @@ fn bad_input_gets_an_error_naming_the_file_key_or_path() {
         }
     };
     let p = Project::new();
-    check(&p, &["build"], &["no dagster_cloud.yaml or build.yaml", "location_name: my_location"]);
+    check(&p, &["build"], &["no dagster_cloud.yaml, build.yaml or dg project", "location_name: my_location"]);
 
     p.file("dagster_cloud.yaml", "locations:\n  - location_name: a\n    code_source: {package_name: a\n");
     check(&p, &["build"], &["dagster_cloud.yaml", "line"]);

@@ -88,24 +88,32 @@ impl Location {
 }
 
 impl Project {
-    /// Loads the project in `dir`.
-    pub fn load(dir: &Path) -> Result<Project> {
+    /// Loads the project in `dir`: the file `config_file` names
+    /// (`--dagster-cloud-yaml-path`), else `dir/dagster_cloud.yaml`, else a
+    /// `dir/build.yaml` with a `locations:` list, else the dg project or
+    /// workspace `dir` belongs to.
+    pub fn load(dir: &Path, config_file: Option<&Path>) -> Result<Project> {
         let root =
             resolve_path(dir).with_context(|| format!("the project directory {} does not exist", dir.display()))?;
         let dagster_cloud = root.join("dagster_cloud.yaml");
         let build_yaml = root.join("build.yaml");
-        let project = if dagster_cloud.is_file() {
+        let project = if let Some(file) = config_file {
+            let file = resolve_path(file).with_context(|| {
+                format!("the config file {} (--dagster-cloud-yaml-path) does not exist", file.display())
+            })?;
+            dagster_cloud_yaml::load(&root, &file)?
+        } else if dagster_cloud.is_file() {
             dagster_cloud_yaml::load(&root, &dagster_cloud)?
-        } else if root.join("dg.toml").is_file() {
-            dg::load_workspace(&root)?
-        } else if build_yaml.is_file() {
-            match dagster_cloud_yaml::load_if_legacy(&root, &build_yaml)? {
-                Some(project) => project,
-                None => dg::load_project(&root)?,
-            }
+        } else if let Some(project) =
+            build_yaml.is_file().then(|| dagster_cloud_yaml::load_if_legacy(&root, &build_yaml)).transpose()?.flatten()
+        {
+            project
+        } else if let Some(project) = dg::load(&root)? {
+            project
         } else {
             bail!(
-                "no dagster_cloud.yaml or build.yaml in {}. A minimal dagster_cloud.yaml:\n\
+                "no dagster_cloud.yaml, build.yaml or dg project (dg.toml, or pyproject.toml with [tool.dg]) in {}. A \
+                 minimal dagster_cloud.yaml:\n\
                  locations:\n  - location_name: my_location\n    code_source:\n      package_name: my_package\n    \
                  build:\n      directory: .\n      registry: ghcr.io/acme/my-location",
                 root.display()

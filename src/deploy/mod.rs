@@ -33,6 +33,8 @@ use crate::report::{self, comment::Report, github};
 pub struct Options {
     /// The project directory.
     pub project_dir: PathBuf,
+    /// `--dagster-cloud-yaml-path`: the locations file, named.
+    pub config_file: Option<PathBuf>,
     /// Only these locations (default all).
     pub locations: Vec<String>,
     /// Deployment settings.
@@ -143,7 +145,7 @@ fn run_reported(options: &Options, env: Env, progress: &Progress, close: Option<
         // Closing needs no project files: GitLab's stop job runs without a
         // checkout, when the branch may already be gone.
         Some(_) => None,
-        None => Some(Project::load(&options.project_dir)?),
+        None => Some(Project::load(&options.project_dir, options.config_file.as_deref())?),
     };
     let locations = match &project {
         Some(p) => p.select(&options.locations)?.into_iter().cloned().collect::<Vec<_>>(),
