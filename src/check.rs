@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::build::Services;
+use crate::build::external::Builder;
 use crate::config::Project;
 use crate::dagster::{self, client::Client, client::organization_url};
 use crate::env::Env;
@@ -60,6 +61,10 @@ pub fn run(
 
 fn dockerfile_finding(project: &Project, location: &crate::config::Location) -> Finding {
     let path = location.build_directory.join("Dockerfile");
+    if let Some(image) = &location.image {
+        let subject = format!("{}: image", location.name);
+        return Finding { subject, ok: true, detail: format!("{image}, deployed as given (nothing is built)") };
+    }
     let subject = format!("{}: {}", location.name, path.display());
     let classified = project
         .read_file(&path)
@@ -67,10 +72,17 @@ fn dockerfile_finding(project: &Project, location: &crate::config::Location) -> 
         .and_then(|text| dockerfile::classify(&dockerfile::parse(&text)?));
     match classified {
         Ok(BuildPath::Native(_)) => Finding { subject, ok: true, detail: "native build (no container needed)".into() },
-        Ok(BuildPath::External { reason }) => Finding {
-            subject,
-            ok: true,
-            detail: format!("external build with docker buildx, podman or buildah ({reason})"),
+        Ok(BuildPath::External { reason }) => match Builder::detect() {
+            Some(builder) => {
+                Finding { subject, ok: true, detail: format!("external build with {} ({reason})", builder.name()) }
+            }
+            None => Finding {
+                subject,
+                ok: false,
+                detail: format!(
+                    "needs a container builder ({reason}), and none was found: install docker buildx, podman or buildah"
+                ),
+            },
         },
         Err(e) => Finding { subject, ok: false, detail: format!("{e:#}") },
     }
@@ -78,6 +90,9 @@ fn dockerfile_finding(project: &Project, location: &crate::config::Location) -> 
 
 fn registry_finding(services: &Services, location: &crate::config::Location, project: &Project) -> Finding {
     let subject = format!("{}: registry", location.name);
+    if location.image.is_some() && location.registry.is_none() {
+        return Finding { subject, ok: true, detail: "none needed: the location names its image".into() };
+    }
     let Some(_) = &location.registry else {
         return Finding {
             subject,

@@ -94,17 +94,20 @@ struct DeployArgs {
     /// newlines, or a JSON array.
     #[arg(long = "location", value_name = "NAME")]
     locations: Vec<String>,
-    /// The full deployment, deployed on pushes to the default branch.
-    #[arg(long, value_name = "NAME", default_value = "prod", env = "DAGSTER_CLOUD_DEPLOYMENT")]
-    deployment: String,
+    /// The full deployment, deployed on pushes to the default branch
+    /// [default: prod]. Locally, naming it deploys the current branch there
+    /// rather than to a branch deployment.
+    #[arg(long, value_name = "NAME", env = "DAGSTER_CLOUD_DEPLOYMENT")]
+    deployment: Option<String>,
     /// The deployment branch deployments are based on.
     #[arg(long, value_name = "NAME", env = "DAGSTER_CLOUD_BASE_DEPLOYMENT_NAME")]
     base_deployment_name: Option<String>,
     /// When Dagster+ copies the base deployment's state.
     #[arg(long, value_enum, env = "DAGSTER_CLOUD_SNAPSHOT_BASE_CONDITION")]
     snapshot_base_condition: Option<SnapshotBaseCondition>,
-    /// Locally: make a branch deployment for the current branch (default:
-    /// deploy to --deployment).
+    /// Locally: make a branch deployment for the current branch even when
+    /// --deployment is named (on a branch other than the default, it is the
+    /// default, as with dg plus deploy).
     #[arg(long, env = "DAGSTER_BRANCH_DEPLOYMENT")]
     branch_deployment: bool,
     /// Print the plan and build the images without pushing; needs no secret.
@@ -242,6 +245,12 @@ fn parse_build_arg(s: &str) -> Result<(String, String), String> {
 pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
     let cli = Cli::parse_from(args);
     let env = Env::from_process();
+    let json = match &cli.command {
+        Command::Deploy(a) => a.json,
+        Command::Close(a) => a.json,
+        Command::Check(a) => a.json,
+        Command::Build(a) => a.json,
+    };
     let result = match cli.command {
         Command::Deploy(args) => deploy_command(args, env),
         Command::Close(args) => close_command(args, env),
@@ -252,6 +261,10 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
+            if json {
+                // A machine reading stdout gets an answer on failure too.
+                println!("{}", json!({ "status": "failed", "error": format!("{e:#}") }));
+            }
             1
         }
     }
@@ -266,7 +279,8 @@ fn deploy_command(args: DeployArgs, env: Env) -> Result<i32> {
         config_file: args.project.dagster_cloud_yaml_path,
         locations,
         settings: Settings {
-            deployment: args.deployment,
+            deployment_named: args.deployment.is_some(),
+            deployment: args.deployment.unwrap_or_else(|| "prod".into()),
             base_deployment: args.base_deployment_name,
             snapshot_base_condition: args.snapshot_base_condition,
             branch_deployment: args.branch_deployment,
@@ -311,6 +325,7 @@ fn close_command(args: CloseArgs, env: Env) -> Result<i32> {
         locations: Vec::new(),
         settings: Settings {
             deployment: "prod".into(),
+            deployment_named: false,
             base_deployment: None,
             snapshot_base_condition: None,
             branch_deployment: false,
@@ -421,7 +436,7 @@ fn build_command(args: BuildArgs, env: Env) -> Result<()> {
             println!("{}\t{kind}\t{}\t{:.2}s", r.location, what.unwrap_or_default(), r.seconds);
         }
     }
-    Ok(())
+    build::check_layouts(&results, options.output_dir.as_deref())
 }
 
 #[cfg(test)]

@@ -188,6 +188,21 @@ pub enum BuildKind {
     Native,
     /// Built by a container builder.
     External,
+    /// Not built: the location names its image (`image:`).
+    Prebuilt,
+}
+
+impl BuildKind {
+    /// How the plan, the comment and the summary name it, with the external
+    /// builder when one was used.
+    pub fn label(self, builder: Option<&str>) -> String {
+        match (self, builder) {
+            (BuildKind::Native, _) => "native".into(),
+            (BuildKind::External, Some(builder)) => format!("external ({builder})"),
+            (BuildKind::External, None) => "external".into(),
+            (BuildKind::Prebuilt, _) => "prebuilt".into(),
+        }
+    }
 }
 
 /// The outcome for one location.
@@ -223,6 +238,33 @@ pub struct LocationImage {
     pub seconds: f64,
 }
 
+/// Fails when `--output-dir` was asked for and a location's layout could
+/// not be written whole: offline, a base image that could not be read
+/// leaves only the code layers, and an external build is not run at all.
+pub fn check_layouts(results: &[LocationImage], output_dir: Option<&Path>) -> Result<()> {
+    let Some(dir) = output_dir else { return Ok(()) };
+    let incomplete: Vec<String> = results
+        .iter()
+        .filter_map(|r| match (&r.unresolved_base, r.build) {
+            (Some(base), _) => Some(format!("{}: only its code layers (its base {base} was not read)", r.location)),
+            (None, BuildKind::External) if r.layout.is_none() => {
+                Some(format!("{}: nothing (its external build was not run)", r.location))
+            }
+            _ => None,
+        })
+        .collect();
+    if !incomplete.is_empty() {
+        bail!(
+            "--output-dir {}: no complete image layout could be written for {} location(s); {}. Run without \
+             --offline to read base images",
+            dir.display(),
+            incomplete.len(),
+            incomplete.join("; ")
+        );
+    }
+    Ok(())
+}
+
 /// The tag for a location's image.
 pub fn tag_for(location: &str, options_tag: Option<&str>, provenance: &Provenance) -> Result<String> {
     let tag = match (options_tag, &provenance.commit) {
@@ -243,6 +285,9 @@ pub fn build_location(
     provenance: &Provenance,
 ) -> Result<LocationImage> {
     let started = Instant::now();
+    if let Some(image) = &location.image {
+        return prebuilt(location, image, &project.file);
+    }
     let dockerfile_path = location.build_directory.join("Dockerfile");
     let text = read_dockerfile(project, &dockerfile_path, &location.name)?;
     let instructions = dockerfile::parse(&text).with_context(|| format!("parsing {}", dockerfile_path.display()))?;
@@ -250,7 +295,9 @@ pub fn build_location(
     let target = if options.push {
         Some(location.target_repository(&project.file)?)
     } else {
-        location.registry.as_ref().and_then(|_| location.target_repository(&project.file).ok())
+        // A registry that is given must be valid: a placeholder such as
+        // `<account-id>.dkr.ecr…` is an error, never "no registry".
+        location.registry.as_ref().map(|_| location.target_repository(&project.file)).transpose()?
     };
     let tag = tag_for(&location.name, options.tag.as_deref(), provenance)?;
     let target = target.map(|t| t.with_tag(&tag)).transpose()?;
@@ -262,6 +309,29 @@ pub fn build_location(
     result.seconds = started.elapsed().as_secs_f64();
     services.progress.info(format!("  {} done in {:.2}s", location.name, result.seconds));
     Ok(result)
+}
+
+/// A location that names its image: nothing is built, the image is
+/// deployed as given (as the official CLI does).
+fn prebuilt(location: &Location, image: &str, file: &Path) -> Result<LocationImage> {
+    let reference =
+        ImageRef::parse(image).with_context(|| format!("location {:?}: image in {}", location.name, file.display()))?;
+    Ok(LocationImage {
+        location: location.name.clone(),
+        build: BuildKind::Prebuilt,
+        reason: format!("image: {image} is set in {}; nothing is built", file.display()),
+        builder: None,
+        base: None,
+        unresolved_base: None,
+        new_layers: Vec::new(),
+        tag: reference.tag.clone().unwrap_or_default(),
+        image: Some(image.to_string()),
+        digest: None,
+        reference: Some(image.to_string()),
+        layout: None,
+        pushed: None,
+        seconds: 0.0,
+    })
 }
 
 fn read_dockerfile(project: &Project, path: &Path, location: &str) -> Result<String> {
@@ -439,7 +509,8 @@ impl Job<'_> {
             image: self.target.as_ref().map(ToString::to_string),
             digest: None,
             reference: None,
-            layout: self.options.output_dir.as_ref().map(|_| dir),
+            // Layers without a manifest or index.json are no image layout.
+            layout: None,
             pushed: None,
             seconds: 0.0,
         }
@@ -447,10 +518,15 @@ impl Job<'_> {
 
     fn external(&self, instructions: &[dockerfile::Instruction], reason: String) -> Result<LocationImage> {
         let name = &self.location.name;
-        if !self.options.push && self.options.output_dir.is_none() {
+        if self.options.offline || (!self.options.push && self.options.output_dir.is_none()) {
             let builder = Builder::detect().map(|b| b.name().to_string());
+            let why = if self.options.offline {
+                "not run: --offline, and the builder would pull"
+            } else {
+                "planned, not run"
+            };
             self.progress().info(format!(
-                "{name}: external build ({reason}) with {}; planned, not run",
+                "{name}: external build ({reason}) with {}; {why}",
                 builder.as_deref().unwrap_or("docker buildx, podman or buildah (none found here)")
             ));
             return Ok(LocationImage {

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -72,13 +72,20 @@ pub fn run(
         build_args: Vec::new(),
     };
     let closing = matches!(decision.action, Action::Close { .. });
-    let built: Vec<LocationImage> = match project {
-        Some(project) if !closing => locations
-            .iter()
-            .map(|l| build::build_location(&services, project, l, &build_options, provenance))
-            .collect::<Result<_>>()?,
-        _ => Vec::new(),
-    };
+    // Every location is tried, so that one run reports every problem.
+    let mut built: Vec<LocationImage> = Vec::new();
+    let mut problems = Vec::new();
+    if let Some(project) = project.filter(|_| !closing) {
+        for location in locations {
+            match build::build_location(&services, project, location, &build_options, provenance) {
+                Ok(image) => built.push(image),
+                Err(e) => problems.push(format!("{}: {e:#}", location.name)),
+            }
+        }
+    }
+    if !problems.is_empty() {
+        bail!("{} of {} locations cannot be deployed:\n- {}", problems.len(), locations.len(), problems.join("\n- "));
+    }
     let deployment = match &decision.action {
         Action::FullDeployment { deployment } => deployment.clone(),
         _ => BRANCH_PLACEHOLDER.to_string(),
@@ -90,7 +97,7 @@ pub fn run(
             name: b.location.clone(),
             status: Status::Deploying,
             image: b.reference.clone(),
-            build: Some(if b.build == crate::build::BuildKind::Native { "native".into() } else { "external".into() }),
+            build: Some(b.build.label(b.builder.as_deref())),
             seconds: Some(b.seconds),
             error: None,
         })
@@ -123,6 +130,7 @@ pub fn run(
     } else {
         print_plan(&plan);
     }
+    build::check_layouts(&built, options.output_dir.as_deref())?;
     let mut outcome = Outcome::new(RunStatus::Planned, decision.reason.clone());
     outcome.images = built.iter().filter_map(|b| Some((b.location.clone(), b.reference.clone()?))).collect();
     outcome.locations = built;
@@ -203,8 +211,7 @@ fn print_plan(plan: &DryRun) {
             (None, Some(i), None) => format!("{i} (digest known after the build)"),
             (None, None, _) => "(no build.registry: Dagster+ Serverless's registry)".to_string(),
         };
-        let kind = if l.build == crate::build::BuildKind::Native { "native" } else { "external" };
-        println!("  {}: {kind} build, {}", l.location, l.reason);
+        println!("  {}: {} build, {}", l.location, l.build.label(l.builder.as_deref()), l.reason);
         println!("    image {image}");
         if let Some(layout) = &l.layout {
             println!("    layout {}", layout.display());

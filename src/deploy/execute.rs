@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::{Options, Outcome, RunStatus, locations_url, write_summary};
 use crate::auth::{Credential, Secret};
-use crate::build::{self, BuildKind, LocationImage, Provenance, Services};
+use crate::build::{self, LocationImage, Provenance, Services};
 use crate::ci::Context;
 use crate::config::{Location, Project};
 use crate::dagster::client::Client;
@@ -181,10 +181,7 @@ impl<'a> Run<'a> {
             match built {
                 Ok(b) => {
                     row.image = b.reference.clone();
-                    row.build = Some(match (b.build, &b.builder) {
-                        (BuildKind::External, Some(builder)) => format!("external ({builder})"),
-                        _ => "native".to_string(),
-                    });
+                    row.build = Some(b.build.label(b.builder.as_deref()));
                     row.seconds = Some(b.seconds);
                     row.status = Status::Deploying;
                     state.built.push(b);
@@ -238,7 +235,7 @@ impl<'a> Run<'a> {
         agent_type: &mut Option<String>,
     ) -> Result<Vec<Location>> {
         let mut targets = locations.to_vec();
-        for location in targets.iter_mut().filter(|l| l.registry.is_none()) {
+        for location in targets.iter_mut().filter(|l| l.registry.is_none() && l.image.is_none()) {
             if self.agent_type(deployment, agent_type)? != "SERVERLESS" {
                 location.target_repository(&project.file)?;
             }

@@ -19,11 +19,16 @@ use crate::git::Commit;
 pub struct Settings {
     /// The full deployment (default `prod`).
     pub deployment: String,
+    /// Whether the full deployment was named (`--deployment`,
+    /// `DAGSTER_CLOUD_DEPLOYMENT`): locally, that chooses it over a branch
+    /// deployment.
+    pub deployment_named: bool,
     /// The branch deployment's base deployment.
     pub base_deployment: Option<String>,
     /// When Dagster+ snapshots the base.
     pub snapshot_base_condition: Option<SnapshotBaseCondition>,
-    /// Whether a local run on a non-default branch gets a branch deployment.
+    /// Whether a local run on a non-default branch gets a branch deployment
+    /// even when the full deployment is named.
     pub branch_deployment: bool,
     /// Whether closing a pull request deletes its branch deployment.
     pub delete_on_close: bool,
@@ -105,18 +110,21 @@ pub fn decide(context: &Context, settings: &Settings, commit: Option<&Commit>) -
             format!("{branch} is the default branch: deploying to the full deployment {}", settings.deployment),
         ),
         Event::Push { default_branch: false } if context.provider == Provider::Local => {
-            if settings.branch_deployment {
-                (
-                    branch_action(context, settings, commit)?,
-                    format!("--branch-deployment: a branch deployment for {branch}"),
-                )
-            } else {
+            if settings.deployment_named && !settings.branch_deployment {
                 (
                     Action::FullDeployment { deployment: settings.deployment.clone() },
                     format!(
-                        "a local run on {branch} deploys to the full deployment {} (pass --branch-deployment for a \
-                         branch deployment of {branch})",
+                        "a local run on {branch} deploys to the full deployment {}, as --deployment (or \
+                         DAGSTER_CLOUD_DEPLOYMENT) names it",
                         settings.deployment
+                    ),
+                )
+            } else {
+                (
+                    branch_action(context, settings, commit)?,
+                    format!(
+                        "a local run on {branch}, which is not the default branch: a branch deployment, as dg plus \
+                         deploy makes (name --deployment to deploy to a full deployment instead)"
                     ),
                 )
             }
@@ -262,6 +270,7 @@ mod tests {
     fn settings() -> Settings {
         Settings {
             deployment: "prod".into(),
+            deployment_named: false,
             base_deployment: Some("staging".into()),
             snapshot_base_condition: None,
             branch_deployment: false,
@@ -313,11 +322,15 @@ mod tests {
         let mut local = context(Event::Push { default_branch: false });
         local.provider = Provider::Local;
         local.change_request = None;
-        let full = decide(&local, &settings(), None).unwrap();
-        assert!(matches!(full.action, Action::FullDeployment { .. }) && full.reason.contains("--branch-deployment"));
-        let branch = decide(&local, &Settings { branch_deployment: true, ..settings() }, None).unwrap();
+        let branch = decide(&local, &settings(), None).unwrap();
+        assert!(branch.reason.contains("as dg plus deploy makes"), "{}", branch.reason);
         let Action::BranchDeployment { branch_data, .. } = branch.action else { panic!() };
         assert_eq!(branch_data.pull_request_status, None);
+        let named = Settings { deployment_named: true, ..settings() };
+        let full = decide(&local, &named, None).unwrap();
+        assert!(matches!(full.action, Action::FullDeployment { .. }) && full.reason.contains("--deployment"));
+        let forced = decide(&local, &Settings { branch_deployment: true, ..named }, None).unwrap();
+        assert!(matches!(forced.action, Action::BranchDeployment { .. }));
     }
 
     #[test]
