@@ -19,5 +19,7 @@ mod faults;
 mod gitlab_component;
 /// Schemas, actionlint, the examples, and the tool's own image.
 mod lint;
+/// Real project layouts planned by the dry run.
+mod projects;
 /// Hostile servers and files: redirects, paging, symlinks, FIFOs, forks, secrets.
 mod security;

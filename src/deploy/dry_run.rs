@@ -86,6 +86,7 @@ pub fn run(
     if !problems.is_empty() {
         bail!("{} of {} locations cannot be deployed:\n- {}", problems.len(), locations.len(), problems.join("\n- "));
     }
+    build::check_layouts(&built, options.output_dir.as_deref())?;
     let deployment = match &decision.action {
         Action::FullDeployment { deployment } => deployment.clone(),
         _ => BRANCH_PLACEHOLDER.to_string(),
@@ -130,7 +131,6 @@ pub fn run(
     } else {
         print_plan(&plan);
     }
-    build::check_layouts(&built, options.output_dir.as_deref())?;
     let mut outcome = Outcome::new(RunStatus::Planned, decision.reason.clone());
     outcome.images = built.iter().filter_map(|b| Some((b.location.clone(), b.reference.clone()?))).collect();
     outcome.locations = built;

@@ -1,0 +1,155 @@
+//! Real project layouts (tests/fixtures/projects, written in the shape of
+//! public Dagster repositories) planned with `deploy --dry-run --offline
+//! --json`: the location names, code sources, working directories,
+//! registries, container contexts and images are what `dagster-cloud ci` and
+//! `dg plus deploy` would use.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::util::*;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/projects").join(name)
+}
+
+/// The dry run of a fixture, as the binary prints it with `--json`.
+fn plan(dir: &Path, extra: &[&str]) -> Run {
+    let home = Project::new();
+    let mut cmd = home.cmd();
+    cmd.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .args(["deploy", "--dry-run", "--offline", "--json", "--project-dir"])
+        .arg(dir)
+        .args(extra);
+    Run { output: cmd.output().unwrap() }
+}
+
+fn planned(dir: &Path, extra: &[&str]) -> Value {
+    let run = plan(dir, extra);
+    assert!(run.output.status.success(), "{}\n{}", run.stdout(), run.stderr());
+    run.json()
+}
+
+/// Each location's document as `deployLocations` would send it, by name.
+fn documents(plan: &Value) -> Vec<Value> {
+    let op = plan["operations"].as_array().unwrap().iter().find(|o| o["operation"] == "CliDeployLocations").unwrap();
+    op["variables"]["document"]["locations"].as_array().unwrap().clone()
+}
+
+fn builds(plan: &Value) -> Vec<(String, String)> {
+    let locations = plan["locations"].as_array().unwrap();
+    locations.iter().map(|l| (l["location"].as_str().unwrap().into(), l["build"].as_str().unwrap().into())).collect()
+}
+
+#[test]
+fn a_hooli_shaped_dg_workspace_names_locations_by_directory_and_merges_workspace_settings() {
+    let plan = planned(&fixture("hooli-workspace"), &[]);
+    let docs = documents(&plan);
+    assert_eq!(docs[0]["location_name"], "hooli-data-eng");
+    assert_eq!(docs[0]["code_source"], json!({ "autoload_defs_module_name": "hooli_data_eng.defs" }));
+    assert_eq!(docs[0]["container_context"]["k8s"]["env_vars"], json!(["DAGSTER_ENV=branch", "DBT_TARGET=branch"]));
+    assert_eq!(
+        docs[0]["container_context"]["k8s"]["run_k8s_config"]["job_spec_config"]["ttl_seconds_after_finished"],
+        60
+    );
+    assert_eq!(docs[1]["location_name"], "hooli-batch-enrichment", "the directory, not [project].name");
+    assert_eq!(docs[1]["code_source"], json!({ "module_name": "hooli_batch_enrichment.definitions" }));
+    assert_eq!(docs[1]["container_context"]["k8s"]["env_vars"], json!(["DAGSTER_ENV=prod"]));
+    for doc in &docs {
+        let image = doc["image"].as_str().unwrap();
+        assert!(image.starts_with("764506304434.dkr.ecr.us-west-2.amazonaws.com/hooli:"), "{image}");
+    }
+    assert_eq!(
+        builds(&plan),
+        [("hooli-data-eng".into(), "external".into()), ("hooli-batch-enrichment".into(), "external".into())]
+    );
+
+    let one = planned(&fixture("hooli-workspace/hooli-batch-enrichment"), &[]);
+    let docs = documents(&one);
+    assert_eq!(docs.len(), 1, "--project-dir at a project inside the workspace deploys that project");
+    assert_eq!(docs[0]["location_name"], "hooli-batch-enrichment");
+    assert!(docs[0]["image"].as_str().unwrap().starts_with("764506304434.dkr.ecr.us-west-2.amazonaws.com/hooli:"));
+    assert_eq!(docs[0]["container_context"]["k8s"]["env_vars"], json!(["DAGSTER_ENV=prod"]), "the workspace's");
+}
+
+#[test]
+fn the_hybrid_quickstarts_placeholder_registry_fails_naming_file_key_and_value() {
+    let run = plan(&fixture("hybrid-quickstart"), &[]);
+    assert_eq!(run.output.status.code(), Some(1), "{}", run.stderr());
+    let error = run.json();
+    assert_eq!(error["status"], "failed");
+    let message = error["error"].as_str().unwrap();
+    assert!(
+        message.contains("build.registry in") && message.contains("hybrid-quickstart/dagster_cloud.yaml"),
+        "{message}"
+    );
+    assert!(message.contains("<account-id>.dkr.ecr.us-west-2.amazonaws.com/<image-name>"), "{message}");
+    assert!(!message.contains("Serverless"), "never taken for Serverless: {message}");
+}
+
+#[test]
+fn a_multi_location_file_with_defaults_a_working_directory_and_a_prebuilt_image() {
+    let plan = planned(&fixture("multi-location"), &[]);
+    let docs = documents(&plan);
+    let names: Vec<&str> = docs.iter().map(|d| d["location_name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ingest", "reporting", "vendor_models"]);
+    assert_eq!(docs[0]["working_directory"], "./src");
+    assert_eq!(docs[0]["agent_queue"], "large");
+    assert_eq!(docs[0]["container_context"]["k8s"]["env_vars"], json!(["TEAM=data"]));
+    assert!(docs[0]["image"].as_str().unwrap().starts_with("ghcr.io/acme/dagster:ingest-"));
+    assert_eq!(docs[1]["code_source"], json!({ "python_file": "reporting/definitions.py" }));
+    assert_eq!(docs[1]["container_context"]["k8s"]["env_vars"], json!(["TEAM=bi"]), "merged by variable name");
+    assert!(docs[1]["image"].as_str().unwrap().starts_with("ghcr.io/acme/reporting:reporting-"));
+    assert_eq!(docs[2]["image"], "ghcr.io/acme/vendor-models:2024.11", "image: is deployed as given");
+    let builds = builds(&plan);
+    assert_eq!(builds[2], ("vendor_models".into(), "prebuilt".into()), "and nothing is built for it");
+}
+
+#[test]
+fn a_locations_file_by_another_name() {
+    let dir = fixture("named-config");
+    let file = dir.join("cloud_workspace.yaml");
+    let plan = planned(&dir, &["--dagster-cloud-yaml-path", file.to_str().unwrap()]);
+    let docs = documents(&plan);
+    assert_eq!(docs[0]["location_name"], "example_location");
+    assert_eq!(docs[0]["code_source"], json!({ "python_file": "repo.py" }));
+    let without = plan_error(&dir);
+    assert!(without.contains("no dagster_cloud.yaml, build.yaml or dg project"), "{without}");
+}
+
+fn plan_error(dir: &Path) -> String {
+    let run = plan(dir, &[]);
+    assert_eq!(run.output.status.code(), Some(1), "{}", run.stderr());
+    run.json()["error"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_scaffolded_dg_project_with_dg_plus_deploy_configure_files() {
+    let plan = planned(&fixture("my-cool-project"), &[]);
+    let docs = documents(&plan);
+    assert_eq!(docs[0]["location_name"], "my-cool-project", "the directory's name, as dg names it");
+    assert_eq!(docs[0]["code_source"], json!({ "module_name": "my_cool_project.definitions" }));
+    assert_eq!(docs[0]["container_context"], json!({ "k8s": { "env_vars": ["DAGSTER_HOME=/opt/dagster"] } }));
+    assert!(docs[0]["image"].as_str().unwrap().starts_with("ghcr.io/acme/my-cool-project:my-cool-project-"));
+}
+
+#[test]
+fn a_dg_toml_project_with_a_named_location_and_no_build_yaml() {
+    let plan = planned(&fixture("dg-toml-project"), &[]);
+    let docs = documents(&plan);
+    assert_eq!(docs[0]["location_name"], "analytics-prod");
+    assert_eq!(docs[0]["code_source"], json!({ "module_name": "analytics.definitions" }));
+    assert_eq!(docs[0]["agent_queue"], "analytics");
+}
+
+#[test]
+fn an_offline_build_never_leaves_a_layout_that_is_not_one() {
+    let out = tempfile::tempdir().unwrap();
+    let run = plan(&fixture("multi-location"), &["--output-dir", out.path().to_str().unwrap()]);
+    assert_eq!(run.output.status.code(), Some(1), "{}", run.stderr());
+    let message = run.json()["error"].as_str().unwrap().to_string();
+    assert!(message.contains("no complete image layout could be written for 2 location(s)"), "{message}");
+    assert!(message.contains("ingest: only its code layers"), "{message}");
+    assert!(!out.path().join("ingest/index.json").exists());
+}
