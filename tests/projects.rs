@@ -153,3 +153,26 @@ fn an_offline_build_never_leaves_a_layout_that_is_not_one() {
     assert!(message.contains("ingest: only its code layers"), "{message}");
     assert!(!out.path().join("ingest/index.json").exists());
 }
+
+#[test]
+fn a_root_dg_project_with_other_tools_settings() {
+    let plan = planned(&fixture("dagster-open-platform"), &[]);
+    let docs = documents(&plan);
+    assert_eq!(docs[0]["location_name"], "dagster-open-platform");
+    assert_eq!(docs[0]["code_source"], json!({ "module_name": "dagster_open_platform.definitions" }));
+    let image = docs[0]["image"].as_str().unwrap();
+    assert!(image.starts_with("123456789012.dkr.ecr.us-west-2.amazonaws.com/dagster-open-platform:"), "{image}");
+}
+
+#[test]
+fn the_dg_docs_workspace_with_a_deployment_environment_beside_its_projects() {
+    let plan = planned(&fixture("dg-workspace"), &[]);
+    let docs = documents(&plan);
+    let names: Vec<&str> = docs.iter().map(|d| d["location_name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["project-1", "project-2"]);
+    assert_eq!(docs[0]["code_source"], json!({ "module_name": "project_1.definitions" }));
+    assert!(docs[0]["image"].as_str().unwrap().starts_with("ghcr.io/acme/dg-workspace:project-1-"));
+    assert!(docs[1]["image"].as_str().unwrap().starts_with("ghcr.io/acme/project-two:project-2-"));
+    let inside = planned(&fixture("dg-workspace/projects"), &[]);
+    assert_eq!(documents(&inside).len(), 2, "a folder inside the workspace plans the workspace");
+}
