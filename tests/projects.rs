@@ -176,3 +176,10 @@ fn the_dg_docs_workspace_with_a_deployment_environment_beside_its_projects() {
     let inside = planned(&fixture("dg-workspace/projects"), &[]);
     assert_eq!(documents(&inside).len(), 2, "a folder inside the workspace plans the workspace");
 }
+
+#[test]
+fn the_serverless_quickstart_reads_dagster_cloud_yaml_first_and_needs_a_dockerfile_to_build() {
+    let message = plan_error(&fixture("serverless-quickstart"));
+    assert!(message.contains("1 of 1 locations cannot be deployed"), "{message}");
+    assert!(message.contains("my-project: location \"my-project\" has no Dockerfile"), "{message}");
+}
