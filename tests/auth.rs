@@ -10,6 +10,7 @@ use crate::util::*;
 const CREDS: &str = "ci:secret123";
 
 #[test]
+#[ignore = "needs docker-registry, htpasswd and openssl; scripts/test installs them"]
 fn basic_auth_uses_docker_config_and_names_the_refused_credential() {
     let reg = TestRegistry::start(Auth::Htpasswd);
     let p = Project::new();
@@ -32,6 +33,7 @@ fn basic_auth_uses_docker_config_and_names_the_refused_credential() {
 }
 
 #[test]
+#[ignore = "needs docker-registry, htpasswd and openssl; scripts/test installs them"]
 fn token_auth_exchanges_scopes_for_push_and_mount() {
     let reg = TestRegistry::start(Auth::Token);
     let p = Project::new();
@@ -56,6 +58,7 @@ fn token_auth_exchanges_scopes_for_push_and_mount() {
 }
 
 #[test]
+#[ignore = "needs docker-registry, htpasswd and openssl; scripts/test installs them"]
 fn gitlab_ci_registry_variables_are_used_for_the_ci_registry() {
     let reg = TestRegistry::start(Auth::Htpasswd);
     let p = Project::new();
@@ -114,6 +117,7 @@ fn fake_ecr() -> Server {
 }
 
 #[test]
+#[ignore = "needs docker-registry, htpasswd and openssl; scripts/test installs them"]
 fn ecr_credentials_come_from_a_sigv4_signed_get_authorization_token_through_the_proxy() {
     let reg = TestRegistry::start(Auth::HtpasswdAs("AWS", ECR_PASSWORD));
     let p = Project::new();
@@ -157,6 +161,7 @@ fn ecr_credentials_come_from_a_sigv4_signed_get_authorization_token_through_the_
 }
 
 #[test]
+#[ignore = "needs docker-registry, htpasswd and openssl; scripts/test installs them"]
 fn tls_registries_are_trusted_through_ssl_cert_file_and_reached_through_https_proxy() {
     let reg = TestRegistry::start_tls(Auth::None, "registry.test");
     let proxy = ConnectProxy::start(reg.host.clone());
@@ -184,6 +189,7 @@ fn tls_registries_are_trusted_through_ssl_cert_file_and_reached_through_https_pr
 }
 
 #[test]
+#[ignore = "needs docker-registry, htpasswd and openssl; scripts/test installs them"]
 fn credential_helpers_from_docker_config_are_run() {
     let reg = TestRegistry::start(Auth::Htpasswd);
     let p = Project::new();

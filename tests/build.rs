@@ -23,6 +23,7 @@ fn app_project(registry: &str, base: &str) -> Project {
 }
 
 #[test]
+#[ignore = "needs docker-registry, skopeo, umoci and busybox-static; scripts/test installs them"]
 fn a_native_build_sets_the_config_files_modes_and_labels() {
     let reg = TestRegistry::start(Auth::None);
     let base = push_busybox_base(&reg.host, "base/busybox", None);
@@ -67,6 +68,7 @@ fn a_native_build_sets_the_config_files_modes_and_labels() {
 }
 
 #[test]
+#[ignore = "needs docker-registry, skopeo, umoci and busybox-static; scripts/test installs them"]
 fn a_first_push_mounts_base_layers_and_an_unchanged_rebuild_uploads_only_the_manifest() {
     let reg = TestRegistry::start(Auth::None);
     let base = push_busybox_base(&reg.host, "base/busybox", None);
@@ -92,6 +94,7 @@ fn a_first_push_mounts_base_layers_and_an_unchanged_rebuild_uploads_only_the_man
 }
 
 #[test]
+#[ignore = "needs docker-registry, skopeo, umoci and busybox-static; scripts/test installs them"]
 fn layers_are_reproducible_across_checkouts() {
     let digest_of = |mode: u32, mtime: &str| {
         let p = Project::new();
@@ -116,6 +119,7 @@ fn layers_are_reproducible_across_checkouts() {
 }
 
 #[test]
+#[ignore = "needs docker-registry, skopeo, umoci and busybox-static; scripts/test installs them"]
 fn no_push_writes_a_complete_layout_that_skopeo_can_push_and_only_reads_the_registry() {
     let reg = TestRegistry::start(Auth::None);
     let base = push_busybox_base(&reg.host, "base/busybox", None);
@@ -144,6 +148,7 @@ fn no_push_writes_a_complete_layout_that_skopeo_can_push_and_only_reads_the_regi
 }
 
 #[test]
+#[ignore = "needs docker-registry, skopeo, umoci and busybox-static; scripts/test installs them"]
 fn a_docker_format_base_keeps_docker_media_types() {
     let reg = TestRegistry::start(Auth::None);
     let oci_base = push_busybox_base(&reg.host, "base/busybox", None);
@@ -167,6 +172,7 @@ fn a_docker_format_base_keeps_docker_media_types() {
 }
 
 #[test]
+#[ignore = "needs docker-registry, skopeo, umoci and busybox-static; scripts/test installs them"]
 fn the_platform_is_chosen_from_an_index_and_attestations_are_skipped() {
     let reg = TestRegistry::start(Auth::None);
     let base_project = Project::new();

@@ -8,6 +8,7 @@ use crate::util::scenario::{MARKER, Scenario};
 use crate::util::*;
 
 #[test]
+#[ignore = "needs docker-registry, skopeo and busybox-static; scripts/test installs them"]
 fn an_opened_pull_request_gets_a_branch_deployment_deployed_by_digest_with_one_comment() {
     let s = Scenario::new(review::github());
     s.review.seed(2, "an unrelated comment");
@@ -67,6 +68,7 @@ fn an_opened_pull_request_gets_a_branch_deployment_deployed_by_digest_with_one_c
 }
 
 #[test]
+#[ignore = "needs docker-registry, skopeo and busybox-static; scripts/test installs them"]
 fn synchronize_updates_the_same_deployment_and_comment_and_closing_marks_it() {
     let s = Scenario::new(review::github());
     s.review.seed(2, "someone else's comment, first");
@@ -104,6 +106,7 @@ fn synchronize_updates_the_same_deployment_and_comment_and_closing_marks_it() {
 }
 
 #[test]
+#[ignore = "needs docker-registry, skopeo and busybox-static; scripts/test installs them"]
 fn a_pull_request_closed_unmerged_is_marked_closed_and_can_be_deleted() {
     let s = Scenario::new(review::github());
     let opened = s.event("pull_request.opened.json", &s.sha, |_| {});
@@ -120,6 +123,7 @@ fn a_pull_request_closed_unmerged_is_marked_closed_and_can_be_deleted() {
 }
 
 #[test]
+#[ignore = "needs docker-registry, skopeo and busybox-static; scripts/test installs them"]
 fn a_push_to_the_default_branch_deploys_the_full_deployment() {
     let s = Scenario::new(review::github());
     let event = s.event("push.json", &s.sha, |_| {});
@@ -132,6 +136,7 @@ fn a_push_to_the_default_branch_deploys_the_full_deployment() {
 }
 
 #[test]
+#[ignore = "needs docker-registry, skopeo and busybox-static; scripts/test installs them"]
 fn a_load_error_fails_the_run_and_is_reported_everywhere() {
     let s = Scenario::new(review::github());
     s.dagster.state.lock().unwrap().failing_location =
@@ -154,6 +159,7 @@ fn a_load_error_fails_the_run_and_is_reported_everywhere() {
 }
 
 #[test]
+#[ignore = "needs docker-registry, skopeo and busybox-static; scripts/test installs them"]
 fn a_dry_run_needs_no_secret_and_makes_no_write_request() {
     let s = Scenario::new(review::github());
     let event = s.event("pull_request.opened.json", &s.sha, |_| {});
@@ -188,6 +194,7 @@ fn a_dry_run_needs_no_secret_and_makes_no_write_request() {
 }
 
 #[test]
+#[ignore = "needs docker-registry, skopeo and busybox-static; scripts/test installs them"]
 fn a_fork_pull_request_without_secrets_is_skipped_with_a_notice() {
     let s = Scenario::new(review::github());
     let event = s.event("pull_request.opened.json", &s.sha, |e| {
@@ -202,6 +209,7 @@ fn a_fork_pull_request_without_secrets_is_skipped_with_a_notice() {
 }
 
 #[test]
+#[ignore = "needs docker-registry, skopeo and busybox-static; scripts/test installs them"]
 fn bad_credentials_and_missing_base_deployments_are_clear_errors() {
     let s = Scenario::new(review::github());
     let event = s.event("pull_request.opened.json", &s.sha, |_| {});
@@ -231,6 +239,7 @@ fn bad_credentials_and_missing_base_deployments_are_clear_errors() {
 /// The variables GitLab sets in a merge request pipeline.
 
 #[test]
+#[ignore = "needs docker-registry, skopeo and busybox-static; scripts/test installs them"]
 fn a_gitlab_merge_request_deploys_notes_and_writes_the_dotenv_report_and_the_stop_job_closes() {
     let s = Scenario::new(review::gitlab());
     s.review.seed(42, "a reviewer's note, first");
@@ -277,6 +286,7 @@ fn a_gitlab_merge_request_deploys_notes_and_writes_the_dotenv_report_and_the_sto
 }
 
 #[test]
+#[ignore = "needs docker-registry, skopeo and busybox-static; scripts/test installs them"]
 fn serverless_locations_push_to_the_registry_dagster_hands_out() {
     use base64::Engine;
     let reg = TestRegistry::start(Auth::HtpasswdAs("serverless-user", "serverless-pass"));
@@ -302,6 +312,7 @@ fn serverless_locations_push_to_the_registry_dagster_hands_out() {
 }
 
 #[test]
+#[ignore = "needs docker-registry, skopeo and busybox-static; scripts/test installs them"]
 fn check_reports_configuration_credentials_and_connections() {
     let s = Scenario::new(review::github());
     let run = ok(s
@@ -325,6 +336,7 @@ fn check_reports_configuration_credentials_and_connections() {
 }
 
 #[test]
+#[ignore = "needs docker-registry, skopeo and busybox-static; scripts/test installs them"]
 fn graphql_errors_are_shown_and_a_comment_failure_never_fails_the_deploy() {
     let s = Scenario::new(review::github());
     let push = s.event("push.json", &s.sha, |_| {});
@@ -343,6 +355,7 @@ fn graphql_errors_are_shown_and_a_comment_failure_never_fails_the_deploy() {
 }
 
 #[test]
+#[ignore = "needs docker-registry, skopeo and busybox-static; scripts/test installs them"]
 fn locations_that_never_load_time_out() {
     let s = Scenario::new(review::github());
     s.dagster.state.lock().unwrap().loading_polls = usize::MAX;
@@ -353,6 +366,7 @@ fn locations_that_never_load_time_out() {
 }
 
 #[test]
+#[ignore = "needs docker-registry, skopeo and busybox-static; scripts/test installs them"]
 fn the_readme_dry_run_plans_the_quickstart_without_secrets_or_network() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let home = tempfile::tempdir().unwrap();

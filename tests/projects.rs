@@ -14,12 +14,13 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/projects").join(name)
 }
 
-/// The dry run of a fixture, as the binary prints it with `--json`.
+/// The dry run of a fixture, as the binary prints it with `--json`, for the
+/// full deployment (so that the checkout's branch and remote do not matter).
 fn plan(dir: &Path, extra: &[&str]) -> Run {
     let home = Project::new();
     let mut cmd = home.cmd();
     cmd.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .args(["deploy", "--dry-run", "--offline", "--json", "--project-dir"])
+        .args(["deploy", "--dry-run", "--offline", "--json", "--deployment", "prod", "--project-dir"])
         .arg(dir)
         .args(extra);
     Run { output: cmd.output().unwrap() }

@@ -84,6 +84,7 @@ fn redirecting_to(target: String, status: u16) -> Server {
 }
 
 #[test]
+#[ignore = "needs docker-registry and busybox-static; scripts/test installs them"]
 fn no_credential_follows_a_redirect_to_another_origin() {
     let sink = Server::start(|_| Reply::json(200, json!([])));
     let s = Scenario::new(review::github());
@@ -120,6 +121,7 @@ fn github_with_links(link: impl Fn(&str) -> String + Send + Sync + 'static) -> S
 }
 
 #[test]
+#[ignore = "needs docker-registry and busybox-static; scripts/test installs them"]
 fn comment_paging_stays_on_the_api_ends_and_survives_malformed_links() {
     let sink = Server::start(|_| Reply::json(200, json!([])));
     let s = Scenario::new(review::github());
@@ -158,6 +160,7 @@ fn comment_paging_stays_on_the_api_ends_and_survives_malformed_links() {
 }
 
 #[test]
+#[ignore = "needs docker-registry and busybox-static; scripts/test installs them"]
 fn gitlab_next_pages_that_repeat_or_never_end_stop() {
     let s = Scenario::new(review::gitlab());
     for next in [|_: u64| 1, |page: u64| page + 1] {
@@ -185,6 +188,7 @@ fn gitlab_next_pages_that_repeat_or_never_end_stop() {
 }
 
 #[test]
+#[ignore = "needs docker-registry and busybox-static; scripts/test installs them"]
 fn a_dockerfile_linked_to_a_secret_is_refused_and_nothing_is_quoted() {
     let s = Scenario::new(review::github());
     let secret = planted("aws-secret");
@@ -207,8 +211,7 @@ fn a_dockerfile_linked_to_a_secret_is_refused_and_nothing_is_quoted() {
 #[test]
 fn fifos_devices_and_nested_yaml_fail_fast() {
     let p = code_only_project("127.0.0.1:9", "scratch");
-    p.commit();
-    let dry_run = ["deploy", "--dry-run", "--offline"];
+    let dry_run = ["deploy", "--dry-run", "--offline", "--deployment", "prod"];
     std::fs::remove_file(p.path().join("Dockerfile")).unwrap();
     assert!(Command::new("mkfifo").arg(p.path().join("Dockerfile")).status().unwrap().success());
     let run = fails_cleanly(bounded(&p).args(dry_run));
@@ -264,6 +267,7 @@ fn a_location_name_cannot_escape_the_output_directory() {
 }
 
 #[test]
+#[ignore = "needs docker-registry and busybox-static; scripts/test installs them"]
 fn bad_durations_shas_and_tokens_are_errors_not_crashes() {
     let s = Scenario::new(review::github());
     for interval in ["inf", "1e19", "NaN", "-1"] {
@@ -295,6 +299,7 @@ fn bad_durations_shas_and_tokens_are_errors_not_crashes() {
 }
 
 #[test]
+#[ignore = "needs docker-registry and busybox-static; scripts/test installs them"]
 fn a_huge_graphql_error_is_cut_short() {
     let huge = "x".repeat(5 << 20);
     let dagster = Server::start(move |_| Reply::json(200, json!({ "errors": [{ "message": huge }], "data": null })));
@@ -306,6 +311,7 @@ fn a_huge_graphql_error_is_cut_short() {
 }
 
 #[test]
+#[ignore = "needs docker-registry and busybox-static; scripts/test installs them"]
 fn forks_are_never_built_with_secrets_unless_allowed() {
     let s = Scenario::new(review::github());
     let fork = |e: &mut Value| {
@@ -337,6 +343,7 @@ fn forks_are_never_built_with_secrets_unless_allowed() {
 }
 
 #[test]
+#[ignore = "needs docker-registry and busybox-static; scripts/test installs them"]
 fn a_missing_token_fails_loudly_except_for_forks_and_dependabot() {
     let s = Scenario::new(review::github());
     let event = s.event("pull_request.opened.json", &s.sha, |_| {});
@@ -360,6 +367,7 @@ fn a_missing_token_fails_loudly_except_for_forks_and_dependabot() {
 }
 
 #[test]
+#[ignore = "needs docker-registry and busybox-static; scripts/test installs them"]
 fn two_runs_at_once_leave_one_branch_deployment_and_one_comment() {
     let s = Scenario::new(review::github());
     let event = s.event("pull_request.opened.json", &s.sha, |_| {});
@@ -375,6 +383,7 @@ fn two_runs_at_once_leave_one_branch_deployment_and_one_comment() {
 }
 
 #[test]
+#[ignore = "needs docker-registry and busybox-static; scripts/test installs them"]
 fn planted_secrets_never_reach_anything_a_deploy_writes() {
     let s = Scenario::new(review::gitlab());
     let registry_secret = planted("registry-password");

@@ -109,6 +109,13 @@ pub fn decide(context: &Context, settings: &Settings, commit: Option<&Commit>) -
             Action::FullDeployment { deployment: settings.deployment.clone() },
             format!("{branch} is the default branch: deploying to the full deployment {}", settings.deployment),
         ),
+        Event::Push { default_branch: false } if context.provider == Provider::Local && context.branch.is_none() => (
+            Action::FullDeployment { deployment: settings.deployment.clone() },
+            format!(
+                "no branch is checked out (not a git checkout, or a detached HEAD): deploying to the full deployment {}",
+                settings.deployment
+            ),
+        ),
         Event::Push { default_branch: false } if context.provider == Provider::Local => {
             if settings.deployment_named && !settings.branch_deployment {
                 (
@@ -331,6 +338,9 @@ mod tests {
         assert!(matches!(full.action, Action::FullDeployment { .. }) && full.reason.contains("--deployment"));
         let forced = decide(&local, &Settings { branch_deployment: true, ..named }, None).unwrap();
         assert!(matches!(forced.action, Action::BranchDeployment { .. }));
+        local.branch = None;
+        let detached = decide(&local, &settings(), None).unwrap();
+        assert!(matches!(detached.action, Action::FullDeployment { .. }) && detached.reason.contains("no branch"));
     }
 
     #[test]
