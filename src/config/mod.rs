@@ -74,12 +74,21 @@ pub enum CodeSource {
 impl Location {
     /// The repository to push to, or an error naming the location.
     pub fn target_repository(&self, file: &Path) -> Result<ImageRef> {
+        let example = format!("ghcr.io/acme/{}", self.name.replace('_', "-").to_lowercase());
         let Some(registry) = &self.registry else {
+            // A dg project's registry lives in build.yaml beside its pyproject.toml or dg.toml.
+            if file.extension().is_some_and(|e| e == "toml") {
+                let build_yaml = file.with_file_name("build.yaml");
+                bail!(
+                    "location {:?} has no registry; add {} with\n    registry: {example}",
+                    self.name,
+                    build_yaml.display()
+                );
+            }
             bail!(
-                "location {:?} has no build.registry in {}; add one, like\n    build:\n      registry: ghcr.io/acme/{}",
+                "location {:?} has no build.registry in {}; add one, like\n    build:\n      registry: {example}",
                 self.name,
-                file.display(),
-                self.name.replace('_', "-")
+                file.display()
             );
         };
         ImageRef::parse_repository(registry)

@@ -5,11 +5,11 @@
 use std::io::Write;
 
 use anyhow::{Context, Result};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::sticky::{self, PageGuard, is_ours};
 use crate::auth::Secret;
-use crate::io::http::{Body, Http, Request, Response, redact_url};
+use crate::io::http::{Http, Request, Response, redact_url};
 use crate::progress::escape_command_data;
 
 /// Posts or updates the comment on pull request `number`; returns its id.
@@ -40,12 +40,7 @@ impl PullRequestThread<'_> {
     }
 
     fn send(&self, method: &'static str, url: &str, body: Option<&str>) -> Result<Response> {
-        let mut request = request(method, url, self.token);
-        if let Some(body) = body {
-            let payload = serde_json::to_vec(&json!({ "body": body }))?;
-            request = request.header("content-type", "application/json").body(Body::Bytes(payload));
-        }
-        self.http.send(&request)
+        self.http.send(&sticky::with_comment(request(method, url, self.token), body)?)
     }
 }
 

@@ -4,11 +4,11 @@
 //! stop job, and the dotenv report for `environment:url`.
 
 use anyhow::{Context, Result};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::sticky::{self, PageGuard, is_ours};
 use crate::auth::Secret;
-use crate::io::http::{Body, Http, Request, Response, redact_url};
+use crate::io::http::{Http, Request, Response, redact_url};
 use crate::urls::encode_component;
 
 fn request(method: &'static str, url: &str, token: &Secret) -> Request {
@@ -43,12 +43,7 @@ struct MergeRequestThread<'a> {
 
 impl MergeRequestThread<'_> {
     fn send(&self, method: &'static str, url: &str, body: Option<&str>) -> Result<Response> {
-        let mut request = request(method, url, self.token);
-        if let Some(body) = body {
-            let payload = serde_json::to_vec(&json!({ "body": body }))?;
-            request = request.header("content-type", "application/json").body(Body::Bytes(payload));
-        }
-        self.http.send(&request)
+        self.http.send(&sticky::with_comment(request(method, url, self.token), body)?)
     }
 }
 

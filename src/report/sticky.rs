@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use anyhow::{Result, bail};
 
 use super::comment::MARKER;
-use crate::io::http::redact_url;
+use crate::io::http::{Body, Request, redact_url};
 use crate::urls::origin;
 
 /// The most pages a comment listing reads (100 comments a page).
@@ -28,6 +28,13 @@ pub(crate) trait Thread {
     fn update(&self, id: u64, body: &str) -> Result<bool>;
     /// Deletes a comment (gone already is fine).
     fn delete(&self, id: u64) -> Result<()>;
+}
+
+/// `request` with `{"body": …}` as its JSON payload, when there is a body.
+pub(crate) fn with_comment(request: Request, body: Option<&str>) -> Result<Request> {
+    let Some(body) = body else { return Ok(request) };
+    let payload = serde_json::to_vec(&serde_json::json!({ "body": body }))?;
+    Ok(request.header("content-type", "application/json").body(Body::Bytes(payload)))
 }
 
 /// Whether a comment body is one of this tool's.
