@@ -1,8 +1,8 @@
 //! The GraphQL client: the organization URL (`DAGSTER_CLOUD_URL`, else
 //! `https://{org}.dagster.cloud`), the two scopes (organization:
 //! `{url}/graphql`; deployment: `{url}/{deployment}/graphql` with the
-//! `Dagster-Cloud-Deployment` header), the API token header, retries on
-//! 409/429/5xx honouring `Retry-After`, the maintenance reply, and any
+//! `Dagster-Cloud-Deployment` header), the API token header, retries by the
+//! shared policy ([`crate::io::retry`]), the maintenance reply, and any
 //! `errors` key treated as a failure whatever the HTTP status.
 
 use std::sync::Arc;
@@ -15,11 +15,12 @@ use serde_json::{Value, json};
 use super::documents::operation_name;
 use crate::auth::Secret;
 use crate::io::http::{Body, Http, Request, redact_url};
+use crate::io::retry::{Policy, RETRIES};
 use crate::progress::Progress;
-use crate::registry::transport::parse_retry_after;
 use crate::text::shorten;
 
-const RETRIES: u32 = 3;
+/// Which Dagster+ statuses are worth another try.
+const RETRY: Policy = Policy::DAGSTER;
 /// The longest this client waits out a maintenance window in one run.
 const MAINTENANCE_LIMIT: Duration = Duration::from_secs(30 * 60);
 /// How much of a GraphQL error reply reaches messages: a hostile or broken
@@ -108,14 +109,28 @@ impl Client {
         let step = format!("{operation} at {}", redact_url(&url));
         let mut attempt = 0;
         let mut maintenance = Duration::ZERO;
+        // A mutation whose exchange broke off may have been applied: only
+        // queries are sent again after that (as the official CLI does).
+        let is_query = document.trim_start().starts_with("query");
         loop {
-            let response = self.http.send(&request).with_context(|| format!("sending {step}"))?;
+            let response = match self.http.send(&request) {
+                Ok(r) => r,
+                Err(e) => match RETRY.after_error(attempt, &e).filter(|_| is_query) {
+                    Some(wait) => {
+                        attempt += 1;
+                        self.progress.info(format!(
+                            "  {step} failed ({e:#}); retry {attempt}/{RETRIES} in {:.1}s",
+                            wait.as_secs_f64()
+                        ));
+                        std::thread::sleep(wait);
+                        continue;
+                    }
+                    None => return Err(e).with_context(|| format!("sending {step}")),
+                },
+            };
             let status = response.status;
-            let retry_after = response.header("retry-after").and_then(parse_retry_after);
-            if matches!(status, 409 | 429 | 502 | 503 | 504) && attempt < RETRIES {
+            if let Some(wait) = RETRY.after_response(attempt, &response) {
                 attempt += 1;
-                let wait =
-                    retry_after.unwrap_or(Duration::from_millis(500 * 2u64.pow(attempt))).min(Duration::from_secs(60));
                 self.progress.info(format!(
                     "  {step} answered {status}; retry {attempt}/{RETRIES} in {:.1}s",
                     wait.as_secs_f64()

@@ -8,6 +8,7 @@ pub mod http;
 #[cfg(not(target_os = "wasi"))]
 pub mod native_http;
 pub mod process;
+pub mod retry;
 #[cfg(target_os = "wasi")]
 pub mod wasi_http;
 

@@ -55,18 +55,13 @@ impl RegistryError {
 
     /// Whether trying again may succeed (408, 429, 5xx gateway errors).
     pub fn is_temporary(&self) -> bool {
-        is_temporary_status(self.status)
+        crate::io::retry::Policy::REGISTRY.is_temporary(self.status)
     }
 
     /// Whether any entry has this code.
     pub fn has_code(&self, code: &str) -> bool {
         self.errors.iter().any(|e| e.code == code)
     }
-}
-
-/// Statuses worth retrying.
-pub fn is_temporary_status(status: u16) -> bool {
-    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
 }
 
 impl fmt::Display for RegistryError {

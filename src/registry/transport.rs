@@ -7,9 +7,9 @@
 //!    holding the request's scopes (push scope first), cached per scope set;
 //! 4. on a later 401 (`insufficient_scope`, expiry), union the challenge's
 //!    scopes into the request's and exchange once more;
-//! 5. retry 408/429/5xx and dropped connections with backoff, honouring
-//!    `Retry-After`; never send credentials to another host (redirects to
-//!    blob storage, `Location`s elsewhere).
+//! 5. retry temporary statuses and dropped connections by the one policy in
+//!    [`crate::io::retry`]; never send credentials to another host
+//!    (redirects to blob storage, `Location`s elsewhere).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,16 +20,15 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use super::challenge::{self, Challenge};
-use super::error::{RegistryError, is_temporary_status};
+use super::error::RegistryError;
 use crate::auth::{Credential, Keychain, Secret};
-use crate::io::http::{Body, Failure, Http, Request, Response, TransportError, redact_url};
+use crate::io::http::{Body, Http, Request, Response, redact_url};
+use crate::io::retry::{Policy, RETRIES};
 use crate::progress::Progress;
 use crate::urls::{encode_component, origin, with_query};
 
-/// How many times a request is retried after the first try.
-const RETRIES: u32 = 3;
-/// The longest wait this tool accepts from `Retry-After`.
-const MAX_WAIT: Duration = Duration::from_secs(60);
+/// Which registry statuses are worth another try.
+const RETRY: Policy = Policy::REGISTRY;
 
 /// A registry host, with its credential and auth state.
 pub struct Registry {
@@ -131,21 +130,22 @@ impl Registry {
             }
             let response = match self.http.send(&req) {
                 Ok(r) => r,
-                Err(e) if attempt < RETRIES && is_worth_retrying(&e) => {
-                    attempt += 1;
-                    self.wait(attempt, None, &req, &format!("{e:#}"));
-                    continue;
-                }
-                Err(e) => return Err(e),
+                Err(e) => match RETRY.after_error(attempt, &e) {
+                    Some(wait) => {
+                        attempt += 1;
+                        self.wait(attempt, wait, &req, &format!("{e:#}"));
+                        continue;
+                    }
+                    None => return Err(e),
+                },
             };
             if response.status == 401 && !reauthenticated && self.learn(&response, &mut scopes) {
                 reauthenticated = true;
                 continue;
             }
-            if is_temporary_status(response.status) && attempt < RETRIES {
+            if let Some(wait) = RETRY.after_response(attempt, &response) {
                 attempt += 1;
-                let retry_after = response.header("retry-after").and_then(parse_retry_after);
-                self.wait(attempt, retry_after, &req, &format!("status {}", response.status));
+                self.wait(attempt, wait, &req, &format!("status {}", response.status));
                 continue;
             }
             return Ok(response);
@@ -178,9 +178,7 @@ impl Registry {
         origin(url) == self.base
     }
 
-    fn wait(&self, attempt: u32, retry_after: Option<Duration>, req: &Request, why: &str) {
-        let backoff = Duration::from_secs(3u64.pow(attempt - 1));
-        let wait = retry_after.unwrap_or(backoff).min(MAX_WAIT);
+    fn wait(&self, attempt: u32, wait: Duration, req: &Request, why: &str) {
         self.progress.info(format!(
             "  {} {} failed ({why}); retry {attempt}/{RETRIES} in {:.1}s",
             req.method,
@@ -201,19 +199,20 @@ impl Registry {
         let response = loop {
             let req = Request::new("GET", &url);
             match self.http.send(&req) {
-                Ok(r) if is_temporary_status(r.status) && attempt < RETRIES => {
-                    attempt += 1;
-                    let retry_after = r.header("retry-after").and_then(parse_retry_after);
-                    self.wait(attempt, retry_after, &req, &format!("status {}", r.status));
-                }
-                Ok(r) => break r,
-                Err(e) if attempt < RETRIES && is_worth_retrying(&e) => {
-                    attempt += 1;
-                    self.wait(attempt, None, &req, &format!("{e:#}"));
-                }
-                Err(e) => {
-                    return Err(e).with_context(|| format!("connecting to the registry {}", self.name));
-                }
+                Ok(r) => match RETRY.after_response(attempt, &r) {
+                    Some(wait) => {
+                        attempt += 1;
+                        self.wait(attempt, wait, &req, &format!("status {}", r.status));
+                    }
+                    None => break r,
+                },
+                Err(e) => match RETRY.after_error(attempt, &e) {
+                    Some(wait) => {
+                        attempt += 1;
+                        self.wait(attempt, wait, &req, &format!("{e:#}"));
+                    }
+                    None => return Err(e).with_context(|| format!("connecting to the registry {}", self.name)),
+                },
             }
         };
         let scheme = match response.status {
@@ -347,12 +346,6 @@ impl Registry {
     }
 }
 
-/// Only interrupted exchanges are retried: an unreachable host or a TLS
-/// failure answers the same way a few seconds later.
-fn is_worth_retrying(error: &anyhow::Error) -> bool {
-    TransportError::failure_in(error) == Some(Failure::Interrupted)
-}
-
 fn basic(c: &Credential) -> String {
     format!("Basic {}", STANDARD.encode(format!("{}:{}", c.username, c.secret.expose())))
 }
@@ -363,25 +356,9 @@ fn scope_key(scopes: &[String]) -> String {
     sorted.join(" ")
 }
 
-/// `Retry-After` as seconds or an HTTP date.
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    if let Ok(secs) = value.trim().parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = httpdate::parse_http_date(value.trim()).ok()?;
-    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_takes_seconds_and_dates() {
-        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("soon"), None);
-    }
 
     #[test]
     fn scope_keys_ignore_order() {
