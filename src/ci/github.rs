@@ -2,16 +2,16 @@
 //! truth for pull requests (head ref and sha; `GITHUB_SHA` is the merge
 //! commit), the `GITHUB_*` variables for the rest.
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use super::{ChangeRequest, Context, Event, Provider, ReviewApi, owner_of};
+use super::{ChangeRequest, CiContext, Event, Provider, ReviewApi, owner_of};
 use crate::env::Env;
 
 /// The login Dependabot opens pull requests as.
 const DEPENDABOT: &str = "dependabot[bot]";
 
-pub fn context(env: &Env, read_event: &dyn Fn(&str) -> Result<String>) -> Result<Context> {
+pub fn context(env: &Env, read_event: &dyn Fn(&str) -> Result<String>) -> Result<CiContext> {
     let event_name = env.get("GITHUB_EVENT_NAME").unwrap_or("unknown").to_string();
     let payload: Value = match env.get("GITHUB_EVENT_PATH") {
         Some(path) => {
@@ -33,7 +33,7 @@ pub fn context(env: &Env, read_event: &dyn Fn(&str) -> Result<String>) -> Result
         api_url: env.get("GITHUB_API_URL").unwrap_or("https://api.github.com").trim_end_matches('/').to_string(),
         repository: r.clone(),
     });
-    let mut context = Context {
+    let mut context = CiContext {
         provider: Provider::GitHub,
         event_name: event_name.clone(),
         event: Event::Ignored { reason: String::new() },
@@ -65,7 +65,7 @@ pub fn context(env: &Env, read_event: &dyn Fn(&str) -> Result<String>) -> Result
     Ok(context)
 }
 
-fn pull_request(context: &mut Context, payload: &Value, event_name: &str, env: &Env) -> Result<()> {
+fn pull_request(context: &mut CiContext, payload: &Value, event_name: &str, env: &Env) -> Result<()> {
     let pr = &payload["pull_request"];
     if !pr.is_object() {
         bail!(
@@ -110,7 +110,7 @@ fn pull_request(context: &mut Context, payload: &Value, event_name: &str, env: &
 /// of a pull request the payload names the head repository, branch and
 /// commit (a fork's pull request number is not given); for a push, the
 /// branch.
-fn workflow_run(context: &mut Context, payload: &Value) -> Result<()> {
+fn workflow_run(context: &mut CiContext, payload: &Value) -> Result<()> {
     let run = &payload["workflow_run"];
     if !run.is_object() {
         bail!("the workflow_run event payload has no workflow_run object");
@@ -159,7 +159,7 @@ fn workflow_run(context: &mut Context, payload: &Value) -> Result<()> {
     Ok(())
 }
 
-fn push(context: &mut Context, payload: &Value, env: &Env) {
+fn push(context: &mut CiContext, payload: &Value, env: &Env) {
     let git_ref = payload["ref"].as_str().or_else(|| env.get("GITHUB_REF")).unwrap_or("");
     context.commit = payload["after"].as_str().or_else(|| env.get("GITHUB_SHA")).map(str::to_string);
     match git_ref.strip_prefix("refs/heads/") {

@@ -1,12 +1,12 @@
 //! GitLab CI: merge request pipelines carry `CI_MERGE_REQUEST_*` (only for
 //! open merge requests); branch pipelines carry `CI_COMMIT_BRANCH`.
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context, Result};
 
-use super::{ChangeRequest, Context, Event, Provider, ReviewApi, owner_of};
+use super::{ChangeRequest, CiContext, Event, Provider, ReviewApi, owner_of};
 use crate::env::Env;
 
-pub fn context(env: &Env) -> Result<Context> {
+pub fn context(env: &Env) -> Result<CiContext> {
     let project_url = env.get("CI_PROJECT_URL").map(|u| u.trim_end_matches('/').to_string());
     let review_api = match (env.get("CI_API_V4_URL"), env.get("CI_PROJECT_ID")) {
         (Some(api), Some(id)) => {
@@ -14,7 +14,7 @@ pub fn context(env: &Env) -> Result<Context> {
         }
         _ => None,
     };
-    let mut context = Context {
+    let mut context = CiContext {
         provider: Provider::GitLab,
         event_name: env.get("CI_PIPELINE_SOURCE").unwrap_or("unknown").to_string(),
         event: Event::Ignored { reason: String::new() },

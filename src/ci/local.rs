@@ -1,10 +1,10 @@
 //! A local run: the checkout's branch and head commit; the repository name
 //! from the origin remote.
 
-use super::{Context, Event, GitFacts, Provider, owner_of};
+use super::{CiContext, Event, GitFacts, Provider, owner_of};
 use crate::git::web_url;
 
-pub fn context(git: &GitFacts) -> Context {
+pub fn context(git: &GitFacts) -> CiContext {
     let repo_url = git.origin_url.as_deref().and_then(web_url);
     let repo_name = repo_url.as_deref().and_then(|u| {
         let path = u.split_once("://")?.1.split_once('/')?.1;
@@ -21,7 +21,7 @@ pub fn context(git: &GitFacts) -> Context {
         },
         None => Event::Push { default_branch: false },
     };
-    Context {
+    CiContext {
         provider: Provider::Local,
         event_name: "checkout".to_string(),
         event,

@@ -1,6 +1,6 @@
 //! Who is calling and about what: GitHub Actions (the event payload),
 //! GitLab CI (the `CI_*` variables), or a local checkout (git). Produces one
-//! [`Context`]. Pure: it takes the environment, the event file's contents and
+//! [`CiContext`]. Pure: it takes the environment, the event file's contents and
 //! what git said, so tests feed it real payloads.
 
 mod github;
@@ -97,7 +97,7 @@ pub enum ReviewApi {
 
 /// Everything the deploy needs to know about the caller.
 #[derive(Clone, Debug, Serialize)]
-pub struct Context {
+pub struct CiContext {
     /// The CI system.
     pub provider: Provider,
     /// The event, as the provider names it (`pull_request synchronize`).
@@ -124,7 +124,7 @@ pub struct Context {
     pub review_api: Option<ReviewApi>,
 }
 
-impl Context {
+impl CiContext {
     /// `{repo_url}/tree/{branch}` (GitHub) or `/-/tree/` (GitLab).
     pub fn branch_url(&self) -> Option<String> {
         let (url, branch) = (self.repo_url.as_ref()?, self.branch.as_ref()?);
@@ -170,7 +170,7 @@ pub struct GitFacts {
 /// `GITLAB_CI=true`, else local. `read_event` reads `GITHUB_EVENT_PATH`.
 /// The commit and branch are checked here, where they enter: they reach
 /// tags, URLs, GraphQL variables and the comment.
-pub fn detect(env: &Env, read_event: &dyn Fn(&str) -> Result<String>, git: &GitFacts) -> Result<Context> {
+pub fn detect(env: &Env, read_event: &dyn Fn(&str) -> Result<String>, git: &GitFacts) -> Result<CiContext> {
     let context = if env.is_github_actions() {
         github::context(env, read_event)?
     } else if env.get("GITLAB_CI") == Some("true") {
@@ -217,7 +217,7 @@ mod tests {
     const CLOSED: &str = include_str!("../../tests/fixtures/github/pull_request.closed.json");
     const PUSH: &str = include_str!("../../tests/fixtures/github/push.json");
 
-    fn github(event_name: &str, payload: &str, extra: &[(&str, &str)]) -> Context {
+    fn github(event_name: &str, payload: &str, extra: &[(&str, &str)]) -> CiContext {
         let mut vars = vec![
             ("GITHUB_ACTIONS", "true"),
             ("GITHUB_EVENT_NAME", event_name),
@@ -291,7 +291,7 @@ mod tests {
         assert!(err.contains("GITHUB_EVENT_PATH=/e"), "{err}");
     }
 
-    fn gitlab(extra: &[(&str, &str)]) -> Context {
+    fn gitlab(extra: &[(&str, &str)]) -> CiContext {
         let mut vars = vec![
             ("GITLAB_CI", "true"),
             ("CI_PROJECT_NAME", "dagster-project"),

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::{Options, Outcome, RunStatus, locations_url};
 use crate::build::{self, LocationImage, Provenance, Services};
-use crate::ci::Context;
+use crate::ci::CiContext;
 use crate::config::{Location, Project};
 use crate::dagster::client::{Client, Scope, ShownRequest};
 use crate::dagster::{self, documents};
@@ -45,7 +45,7 @@ pub struct Planned<'a> {
     /// The selected locations.
     pub locations: &'a [Location],
     /// The CI context.
-    pub context: &'a Context,
+    pub context: &'a CiContext,
     /// The decision.
     pub decision: &'a Decision,
     /// Where the code comes from.
@@ -143,7 +143,7 @@ fn operations(
     deployment: &str,
     locations: &[Location],
     built: &[LocationImage],
-    context: &Context,
+    context: &CiContext,
     options: &Options,
 ) -> Vec<ShownRequest> {
     let org = |doc: &str, vars: Value| Client::show(org_url, Scope::Organization, doc, vars);

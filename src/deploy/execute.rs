@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context, Result};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use super::{Options, Outcome, RunStatus, locations_url, write_summary};
 use crate::auth::{Credential, Secret};
 use crate::build::{self, LocationImage, Provenance, Services};
-use crate::ci::Context;
+use crate::ci::CiContext;
 use crate::config::{Location, Project};
 use crate::dagster::client::Client;
 use crate::dagster::{self, BranchData, CommitData, PullRequestStatus, WaitOptions};
@@ -30,7 +30,7 @@ pub struct Run<'a> {
     pub(super) progress: &'a Progress,
     pub(super) http: Arc<dyn Http>,
     pub(super) project: Option<&'a Project>,
-    pub(super) context: &'a Context,
+    pub(super) context: &'a CiContext,
     pub(super) org_url: &'a str,
     pub(super) provenance: &'a Provenance,
     pub(super) client: Client,

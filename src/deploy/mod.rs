@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use crate::build::{LocationImage, Provenance};
-use crate::ci::{self, Context, Event, GitFacts, Provider};
+use crate::ci::{self, CiContext, Event, GitFacts, Provider};
 use crate::config::Project;
 use crate::dagster::client::{Client, organization_url};
 use crate::dagster::{LoadOutcome, PullRequestStatus, WaitOptions};
@@ -202,7 +202,7 @@ fn run_reported(options: &Options, env: Env, progress: &Progress, close: Option<
 
 /// The event `close` acts on: `--status`, the closed pull request's own
 /// state, or on GitLab the merge request's state from the API.
-fn close_event(context: &Context, close: CloseRequest, env: &Env, http: &dyn Http, progress: &Progress) -> Event {
+fn close_event(context: &CiContext, close: CloseRequest, env: &Env, http: &dyn Http, progress: &Progress) -> Event {
     if let Some(status) = close.status {
         return Event::ChangeRequestClosed { merged: status == PullRequestStatus::Merged };
     }
@@ -229,7 +229,12 @@ fn close_event(context: &Context, close: CloseRequest, env: &Env, http: &dyn Htt
 /// Where the images' code comes from: the commit CI names (never GitHub's
 /// merge commit), its time as the layers' time unless SOURCE_DATE_EPOCH is
 /// set, and the repository CI names, over what the checkout says.
-fn provenance(env: &Env, dir: &std::path::Path, context: &Context, commit: Option<&git::Commit>) -> Result<Provenance> {
+fn provenance(
+    env: &Env,
+    dir: &std::path::Path,
+    context: &CiContext,
+    commit: Option<&git::Commit>,
+) -> Result<Provenance> {
     let mut provenance = Provenance::detect(env, dir)?;
     if let Some(sha) = &context.commit {
         provenance.commit = Some(sha.clone());
@@ -258,7 +263,7 @@ fn without_token(
     options: &Options,
     env: &Env,
     progress: &Progress,
-    context: &Context,
+    context: &CiContext,
     reason: String,
 ) -> Result<Outcome> {
     let change_request = context.change_request.as_ref();

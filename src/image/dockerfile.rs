@@ -90,7 +90,7 @@ pub enum StepKind {
     /// `HEALTHCHECK`.
     Healthcheck(Healthcheck),
     /// `COPY`/`ADD` of local files.
-    Copy(Copy),
+    Copy(CopyStep),
 }
 
 /// ENTRYPOINT/CMD operand.
@@ -118,7 +118,7 @@ pub enum Healthcheck {
 
 /// COPY/ADD of local files.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Copy {
+pub struct CopyStep {
     /// Source words (raw).
     pub sources: Vec<String>,
     /// Destination word (raw).
@@ -375,7 +375,7 @@ fn go_duration_nanos(s: &str) -> Result<i64> {
 }
 
 /// COPY/ADD: Ok(Ok(copy)) for local files; Ok(Err(reason)) otherwise.
-fn copy(ins: &Instruction) -> Result<std::result::Result<Copy, String>> {
+fn copy(ins: &Instruction) -> Result<std::result::Result<CopyStep, String>> {
     let is_add = ins.keyword == "ADD";
     let mut rest = ins.args.as_str();
     let (mut chmod, mut chown) = (None, None);
@@ -422,7 +422,7 @@ fn copy(ins: &Instruction) -> Result<std::result::Result<Copy, String>> {
             return Ok(Err(format!("ADD {w} extracts an archive")));
         }
     }
-    Ok(Ok(Copy { sources: words, dest, chmod, chown }))
+    Ok(Ok(CopyStep { sources: words, dest, chmod, chown }))
 }
 
 fn numeric_owner(value: &str) -> Option<(u64, u64)> {
@@ -557,7 +557,7 @@ mod tests {
     #[test]
     fn copy_keeps_variables_for_later_expansion() {
         let recipe = native("FROM scratch\nENV D=/etc/x\nCOPY f $D\nCOPY \"g h\" ${D}/\n");
-        let copies: Vec<&Copy> = recipe
+        let copies: Vec<&CopyStep> = recipe
             .steps
             .iter()
             .filter_map(|s| match &s.kind {

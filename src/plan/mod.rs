@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::ci::{Context, Event, Provider};
+use crate::ci::{CiContext, Event, Provider};
 use crate::config::{CodeSource, Location};
 use crate::dagster::{BranchData, CommitData, PullRequestStatus, SnapshotBaseCondition};
 use crate::git::Commit;
@@ -81,7 +81,7 @@ pub struct Decision {
 }
 
 /// Decides what this run does.
-pub fn decide(context: &Context, settings: &Settings, commit: Option<&Commit>) -> Result<Decision> {
+pub fn decide(context: &CiContext, settings: &Settings, commit: Option<&Commit>) -> Result<Decision> {
     let branch = context.branch.as_deref().unwrap_or("(detached)");
     let from_fork = context.change_request.as_ref().is_some_and(|c| c.from_fork);
     if from_fork && !settings.allow_fork && !matches!(context.event, Event::Ignored { .. }) {
@@ -144,19 +144,19 @@ pub fn decide(context: &Context, settings: &Settings, commit: Option<&Commit>) -
     Ok(Decision { action, reason })
 }
 
-fn change_request_reason(context: &Context, state: &str) -> String {
+fn change_request_reason(context: &CiContext, state: &str) -> String {
     format!("{} {state} ({})", change_request_label(context), context.event_name)
 }
 
 /// `pull request #12` or `merge request !12`.
-fn change_request_label(context: &Context) -> String {
+fn change_request_label(context: &CiContext) -> String {
     let (word, sign) =
         if context.provider == Provider::GitLab { ("merge request", '!') } else { ("pull request", '#') };
     let number = context.change_request.as_ref().map_or(0, |c| c.number);
     format!("{word} {sign}{number}")
 }
 
-fn branch_action(context: &Context, settings: &Settings, commit: Option<&Commit>) -> Result<Action> {
+fn branch_action(context: &CiContext, settings: &Settings, commit: Option<&Commit>) -> Result<Action> {
     let status = context.change_request.as_ref().map(|_| PullRequestStatus::Open);
     let (branch_data, commit) = branch_and_commit(context, status, commit)?;
     Ok(Action::BranchDeployment {
@@ -170,7 +170,7 @@ fn branch_action(context: &Context, settings: &Settings, commit: Option<&Commit>
 /// `branchData` and `commit` for the upsert. The commit fields describe
 /// the commit deployed (the PR head), from git when the checkout has it.
 fn branch_and_commit(
-    context: &Context,
+    context: &CiContext,
     status: Option<PullRequestStatus>,
     commit: Option<&Commit>,
 ) -> Result<(BranchData, CommitData)> {
@@ -207,7 +207,7 @@ fn now() -> f64 {
 
 /// A location's document for `deployLocations`: the file's entry (less
 /// `build`), the image by digest, and git metadata; nulls left out.
-pub fn location_document(location: &Location, image: &str, context: &Context) -> Value {
+pub fn location_document(location: &Location, image: &str, context: &CiContext) -> Value {
     let code_source = match &location.code_source {
         CodeSource::PackageName(v) => json!({ "package_name": v }),
         CodeSource::ModuleName(v) => json!({ "module_name": v }),
@@ -252,8 +252,8 @@ mod tests {
     use super::*;
     use crate::ci::{ChangeRequest, ReviewApi};
 
-    fn context(event: Event) -> Context {
-        Context {
+    fn context(event: Event) -> CiContext {
+        CiContext {
             provider: Provider::GitHub,
             event_name: "pull_request opened".into(),
             event,

@@ -10,7 +10,7 @@ mod sticky;
 use std::sync::Mutex;
 
 use crate::auth::Secret;
-use crate::ci::{Context, ReviewApi};
+use crate::ci::{CiContext, ReviewApi};
 use crate::env::Env;
 use crate::io::http::Http;
 use crate::progress::Progress;
@@ -31,7 +31,7 @@ impl<'a> Commenter<'a> {
     /// provider needs (`GITHUB_TOKEN` or the action's `github-token` input on
     /// GitHub, `GITLAB_TOKEN` on GitLab). `enabled == false` turns it off.
     pub fn new(
-        context: &Context,
+        context: &CiContext,
         env: &Env,
         http: &'a dyn Http,
         progress: &'a Progress,
