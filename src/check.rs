@@ -8,7 +8,6 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::build::Services;
 use crate::build::external::Builder;
 use crate::config::Project;
 use crate::dagster::{self, client::Client, client::organization_url};
@@ -16,6 +15,7 @@ use crate::env::Env;
 use crate::image::dockerfile::{self, BuildPath};
 use crate::io::http::{Http, redact_url};
 use crate::progress::Progress;
+use crate::registry::pool::Services;
 use crate::registry::remote::push_scope;
 
 /// One check's result.

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
-use crate::build::{self, Options, Provenance, Services};
+use crate::build::{self, Options};
 use crate::config::Project;
 use crate::dagster::{PullRequestStatus, SnapshotBaseCondition};
 use crate::deploy::{self, CloseRequest, RunStatus};
@@ -17,6 +17,8 @@ use crate::env::Env;
 use crate::image::platform::TargetPlatform;
 use crate::plan::Settings;
 use crate::progress::Progress;
+use crate::provenance::Provenance;
+use crate::registry::pool::Services;
 
 /// Dagster+ branch deployments from CI: build, push, deploy, report.
 #[derive(Parser)]

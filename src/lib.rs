@@ -23,6 +23,7 @@ pub mod io;
 pub mod parallel;
 pub mod plan;
 pub mod progress;
+pub mod provenance;
 pub mod registry;
 pub mod report;
 pub mod text;

@@ -35,6 +35,18 @@ pub fn excerpt(token: &str) -> String {
     format!("`{shown}`")
 }
 
+/// `12.3 KB`-style sizes.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +60,7 @@ mod tests {
         assert_eq!(excerpt("a\0b`c"), "`a?b?c`");
         assert_eq!(prefix("0123456789abcdef", 12), "0123456789ab");
         assert_eq!(prefix("ééé", 2), "éé");
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(12_345), "12.3 KB");
     }
 }

@@ -11,9 +11,12 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 
+use super::{BuildKind, LocationImage};
 use crate::auth::Credential;
 use crate::image::digest::Digest;
+use crate::image::dockerfile;
 use crate::image::platform::TargetPlatform;
+use crate::image::reference::ImageRef;
 use crate::io::process;
 use crate::progress::Progress;
 
@@ -208,4 +211,104 @@ fn auth_json(credentials: &[(String, Credential)], builder: Builder) -> serde_js
         auths.insert(key, entry);
     }
     json!({ "auths": auths })
+}
+
+impl super::Job<'_> {
+    pub(super) fn external(&self, instructions: &[dockerfile::Instruction], reason: String) -> Result<LocationImage> {
+        let name = &self.location.name;
+        if self.options.offline || (!self.options.push && self.options.output_dir.is_none()) {
+            let builder = Builder::detect().map(|b| b.name().to_string());
+            let why = if self.options.offline {
+                "not run: --offline, and the builder would pull"
+            } else {
+                "planned, not run"
+            };
+            self.progress().info(format!(
+                "{name}: external build ({reason}) with {}; {why}",
+                builder.as_deref().unwrap_or("docker buildx, podman or buildah (none found here)")
+            ));
+            return Ok(LocationImage { builder, ..self.outcome(BuildKind::External, reason) });
+        }
+        if cfg!(target_os = "wasi") {
+            bail!(
+                "location {name:?} needs the native binary or a container builder ({reason} in {}): the WebAssembly \
+                 build cannot start other programs. Run on a Linux x64 runner, or keep to FROM, ARG, ENV, WORKDIR, COPY, \
+                 LABEL, USER, EXPOSE, ENTRYPOINT, CMD so it builds natively",
+                self.dockerfile.display()
+            );
+        }
+        let Some(builder) = Builder::detect() else {
+            bail!(
+                "location {name:?} needs a container builder ({reason} in {}); install docker buildx, podman or \
+                 buildah, or keep to FROM, ARG, ENV, WORKDIR, COPY, LABEL, USER, EXPOSE, ENTRYPOINT, CMD so it builds natively",
+                self.dockerfile.display()
+            );
+        };
+        self.progress().info(format!("{name}: external build with {} ({reason})", builder.name()));
+        let from_registries = from_registries(instructions);
+        let mut credentials = Vec::new();
+        let mut insecure = false;
+        let target_registry = self.target.iter().map(|t| t.registry.clone());
+        for registry in from_registries.into_iter().chain(target_registry) {
+            insecure |= self.services.is_insecure(&registry);
+            let image = ImageRef { registry: registry.clone(), repository: "x".into(), tag: None, digest: None };
+            let client = self.services.registry(&image)?;
+            if let Some(c) = client.credential() {
+                credentials.push((image.api_host().to_string(), c.clone()));
+            }
+        }
+        let (layout_dir, _temp) = self.layout_dir()?;
+        let local_name =
+            format!("localhost/dagster-branch-deploy/{}:{}", name.to_lowercase().replace('_', "-"), self.tag);
+        let target_text = self.target.as_ref().map(ToString::to_string);
+        let mut digest = None;
+        let run = |destination| {
+            run(
+                &ExternalBuild {
+                    builder,
+                    context: &self.location.build_directory,
+                    dockerfile: self.dockerfile,
+                    platform: &self.options.platform,
+                    local_name: &local_name,
+                    build_args: &self.options.build_args,
+                    credentials: &credentials,
+                    insecure,
+                    destination,
+                },
+                self.progress(),
+            )
+        };
+        if self.options.output_dir.is_some() {
+            std::fs::create_dir_all(&layout_dir).with_context(|| format!("creating {}", layout_dir.display()))?;
+            run(Destination::Layout { dir: &layout_dir, tag: &self.tag })
+                .with_context(|| format!("building location {name:?} with {}", builder.name()))?;
+        }
+        if let (true, Some(target)) = (self.options.push, &target_text) {
+            let dest = Destination::Registry { reference: target, insecure };
+            digest = run(dest).with_context(|| format!("building and pushing {target} with {}", builder.name()))?;
+        }
+        Ok(LocationImage {
+            builder: Some(builder.name().to_string()),
+            image: target_text,
+            reference: self.target.as_ref().zip(digest.clone()).map(|(t, d)| t.with_digest(d).to_string()),
+            digest,
+            layout: self.options.output_dir.as_ref().map(|_| layout_dir),
+            ..self.outcome(BuildKind::External, reason)
+        })
+    }
+}
+
+/// The registries every `FROM` line names (for builder credentials).
+fn from_registries(instructions: &[dockerfile::Instruction]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for ins in instructions.iter().filter(|i| i.keyword == "FROM") {
+        let image = ins.args.split_whitespace().find(|w| !w.starts_with("--")).unwrap_or("");
+        if let Ok(r) = ImageRef::parse(image)
+            && image != "scratch"
+            && !out.contains(&r.registry)
+        {
+            out.push(r.registry);
+        }
+    }
+    out
 }

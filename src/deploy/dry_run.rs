@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{Options, Outcome, RunStatus, locations_url};
-use crate::build::{self, LocationImage, Provenance, Services};
+use crate::build::{self, LocationImage};
 use crate::ci::CiContext;
 use crate::config::{Location, Project};
 use crate::dagster::client::{Client, Scope, ShownRequest};
@@ -20,6 +20,8 @@ use crate::env::Env;
 use crate::io::http::Http;
 use crate::plan::{Action, Decision, location_document};
 use crate::progress::Progress;
+use crate::provenance::Provenance;
+use crate::registry::pool::Services;
 use crate::report::comment::{Headline, Report, Row, Status, comment};
 
 /// Stands for the name Dagster+ gives a new branch deployment.

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::{Options, Outcome, RunStatus, locations_url, write_summary};
 use crate::auth::{Credential, Secret};
-use crate::build::{self, LocationImage, Provenance, Services};
+use crate::build::{self, LocationImage};
 use crate::ci::CiContext;
 use crate::config::{Location, Project};
 use crate::dagster::client::Client;
@@ -20,6 +20,8 @@ use crate::image::reference::ImageRef;
 use crate::io::http::Http;
 use crate::plan::{Action, Decision, location_document};
 use crate::progress::Progress;
+use crate::provenance::Provenance;
+use crate::registry::pool::Services;
 use crate::report::comment::{Headline, Report, Row, Status, comment};
 use crate::report::{Commenter, github};
 

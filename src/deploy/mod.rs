@@ -14,7 +14,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use crate::build::{LocationImage, Provenance};
+use crate::build::LocationImage;
 use crate::ci::{self, CiContext, Event, GitFacts, Provider};
 use crate::config::Project;
 use crate::dagster::client::{Client, organization_url};
@@ -26,6 +26,7 @@ use crate::io::files;
 use crate::io::http::{Http, redact_url};
 use crate::plan::{self, Action, Settings};
 use crate::progress::Progress;
+use crate::provenance::Provenance;
 use crate::report::{self, comment::Report, github};
 
 /// Everything `deploy` and `close` take from flags and the environment.

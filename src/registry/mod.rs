@@ -4,6 +4,7 @@
 
 pub mod challenge;
 pub mod error;
+pub mod pool;
 pub mod pull;
 pub mod push;
 pub mod remote;
