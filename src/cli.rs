@@ -364,7 +364,7 @@ fn print_outcome(outcome: &deploy::Outcome, json: bool) -> Result<i32> {
     if json {
         println!("{}", serde_json::to_string_pretty(outcome)?);
     } else {
-        let status = serde_json::to_value(outcome.status)?.as_str().unwrap_or("").to_string();
+        let status = outcome.status.name();
         match (&outcome.deployment, &outcome.url) {
             (Some(d), Some(u)) => println!("{status}: {d} {u}"),
             (Some(d), None) => println!("{status}: {d}"),

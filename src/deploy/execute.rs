@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use super::{Options, Outcome, RunStatus, locations_url, write_summary};
+use super::{Options, Outcome, RunStatus, locations_url};
 use crate::auth::{Credential, Secret};
 use crate::build::{self, LocationImage};
 use crate::ci::CiContext;
@@ -23,6 +23,7 @@ use crate::progress::Progress;
 use crate::provenance::Provenance;
 use crate::registry::pool::Services;
 use crate::report::comment::{Headline, Report, Row, Status, comment};
+use crate::report::outputs::write_summary;
 use crate::report::{Commenter, github};
 
 /// One run against Dagster+.

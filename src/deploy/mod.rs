@@ -27,7 +27,8 @@ use crate::io::http::{Http, redact_url};
 use crate::plan::{self, Action, Settings};
 use crate::progress::Progress;
 use crate::provenance::Provenance;
-use crate::report::{self, comment::Report, github};
+use crate::report;
+use crate::report::outputs::{self, RunOutputs};
 
 /// Everything `deploy` and `close` take from flags and the environment.
 #[derive(Clone, Debug)]
@@ -89,6 +90,20 @@ pub enum RunStatus {
     Planned,
 }
 
+impl RunStatus {
+    /// Its name, as the `status` output and `--json` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunStatus::Deployed => "deployed",
+            RunStatus::Closed => "closed",
+            RunStatus::Merged => "merged",
+            RunStatus::Skipped => "skipped",
+            RunStatus::Failed => "failed",
+            RunStatus::Planned => "planned",
+        }
+    }
+}
+
 /// What a run did.
 #[derive(Debug, Serialize)]
 pub struct Outcome {
@@ -137,7 +152,7 @@ pub struct CloseRequest {
 /// outcome with status `Failed`, not an error: errors are for bad input.
 pub fn run(options: &Options, env: Env, close: Option<CloseRequest>) -> Result<Outcome> {
     let progress = Progress::new(&env, options.json);
-    run_reported(options, env.clone(), &progress, close).inspect_err(|e| report_error(&env, &progress, e))
+    run_reported(options, env.clone(), &progress, close).inspect_err(|e| outputs::write_failure(&env, &progress, e))
 }
 
 fn run_reported(options: &Options, env: Env, progress: &Progress, close: Option<CloseRequest>) -> Result<Outcome> {
@@ -301,56 +316,18 @@ fn without_token(
     )
 }
 
-/// Reports a run that ended in an error: `status=failed` in the step
-/// outputs and one `::error` annotation (the caller prints the error).
-pub fn report_error(env: &Env, progress: &Progress, error: &anyhow::Error) {
-    progress.annotate(&github::error_annotation("dagster-branch-deploy", &format!("{error:#}")));
-    if let Some(path) = env.get("GITHUB_OUTPUT")
-        && let Err(e) = github::write_outputs(path, &[("status", "failed".to_string())])
-    {
-        progress.warn(format!("{e:#}"));
-    }
-}
-
-/// Writes the GitHub outputs and summary and the dotenv report (never on a
-/// dry run); problems become warnings.
+/// Writes the outputs and the dotenv report (never on a dry run).
 fn finish(options: &Options, env: &Env, progress: &Progress, outcome: Outcome) -> Outcome {
-    if options.dry_run {
-        return outcome;
-    }
-    if let Some(path) = env.get("GITHUB_OUTPUT") {
-        let images = serde_json::to_string(&outcome.images).unwrap_or_else(|_| "{}".into());
-        let status =
-            serde_json::to_value(outcome.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-        let outputs = [
-            ("deployment", outcome.deployment.clone().unwrap_or_default()),
-            ("url", outcome.url.clone().unwrap_or_default()),
-            ("images", images),
-            ("status", status),
-        ];
-        if let Err(e) = github::write_outputs(path, &outputs) {
-            progress.warn(format!("{e:#}"));
-        }
-    }
-    if let (Some(path), Some(dotenv)) = (&options.dotenv, &outcome.deployment) {
-        let vars = [
-            ("DAGSTER_DEPLOYMENT", dotenv.clone()),
-            ("DAGSTER_DEPLOYMENT_URL", outcome.url.clone().unwrap_or_default()),
-        ];
-        if let Err(e) = report::gitlab::write_dotenv(path, &vars) {
-            progress.warn(format!("{e:#}"));
-        }
+    if !options.dry_run {
+        let outputs = RunOutputs {
+            deployment: outcome.deployment.as_deref(),
+            url: outcome.url.as_deref(),
+            images: &outcome.images,
+            status: outcome.status.name(),
+        };
+        outputs::write(env, progress, options.dotenv.as_deref(), &outputs);
     }
     outcome
-}
-
-/// Appends the report to the GitHub step summary, if there is one.
-fn write_summary(env: &Env, progress: &Progress, report: &Report) {
-    if let Some(path) = env.get("GITHUB_STEP_SUMMARY")
-        && let Err(e) = github::write_summary(path, &report::comment::summary(report))
-    {
-        progress.warn(format!("{e:#}"));
-    }
 }
 
 /// The URL of a deployment's locations page.

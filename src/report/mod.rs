@@ -5,6 +5,7 @@
 pub mod comment;
 pub mod github;
 pub mod gitlab;
+pub mod outputs;
 mod sticky;
 
 use std::sync::Mutex;
