@@ -20,17 +20,17 @@ use crate::registry::remote::push_scope;
 
 /// One check's result.
 #[derive(Debug, Serialize)]
-pub struct Finding {
+pub(crate) struct Finding {
     /// What was checked.
-    pub subject: String,
+    pub(crate) subject: String,
     /// Whether it passed.
-    pub ok: bool,
+    pub(crate) ok: bool,
     /// What was found.
-    pub detail: String,
+    pub(crate) detail: String,
 }
 
 /// Runs every check.
-pub fn run(
+pub(crate) fn run(
     project_dir: &std::path::Path,
     config_file: Option<&std::path::Path>,
     organization: Option<&str>,

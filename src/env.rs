@@ -14,7 +14,7 @@ use crate::auth::Secret;
 
 /// Environment variables.
 #[derive(Clone, Default)]
-pub struct Env {
+pub(crate) struct Env {
     vars: HashMap<String, String>,
     not_utf8: BTreeSet<String>,
 }
@@ -29,7 +29,7 @@ impl fmt::Debug for Env {
 
 impl Env {
     /// The process environment.
-    pub fn from_process() -> Env {
+    pub(crate) fn from_process() -> Env {
         let mut env = Env::default();
         for (k, v) in std::env::vars_os() {
             let Ok(k) = k.into_string() else { continue };
@@ -45,14 +45,15 @@ impl Env {
         env
     }
 
-    /// An environment from pairs (tests, embedding).
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Env {
+    /// An environment from pairs, for tests.
+    #[cfg(test)]
+    pub(crate) fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Env {
         Env { vars: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect(), not_utf8: BTreeSet::new() }
     }
 
     /// A secret variable: `None` when unset or empty, an error naming it
     /// when it is set to something that is not text.
-    pub fn secret(&self, name: &str) -> Result<Option<Secret>> {
+    pub(crate) fn secret(&self, name: &str) -> Result<Option<Secret>> {
         if self.not_utf8.contains(name) {
             bail!("{name} is set, but its value is not valid UTF-8 text; check how the secret was stored");
         }
@@ -60,17 +61,17 @@ impl Env {
     }
 
     /// A variable's value, `None` when unset or empty.
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str).filter(|v| !v.is_empty())
     }
 
     /// The first of several variables that is set, with its name.
-    pub fn first_of<'a>(&self, names: &[&'a str]) -> Option<(&'a str, &str)> {
+    pub(crate) fn first_of<'a>(&self, names: &[&'a str]) -> Option<(&'a str, &str)> {
         names.iter().find_map(|n| self.get(n).map(|v| (*n, v)))
     }
 
     /// Whether the program runs as a GitHub Actions step.
-    pub fn is_github_actions(&self) -> bool {
+    pub(crate) fn is_github_actions(&self) -> bool {
         self.get("GITHUB_ACTIONS") == Some("true")
     }
 }

@@ -14,21 +14,21 @@ use crate::io::process;
 
 /// The head commit.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Commit {
+pub(crate) struct Commit {
     /// Full sha.
-    pub sha: String,
+    pub(crate) sha: String,
     /// Committer time, Unix seconds.
-    pub timestamp: i64,
+    pub(crate) timestamp: i64,
     /// Author name.
-    pub author_name: String,
+    pub(crate) author_name: String,
     /// Author email.
-    pub author_email: String,
+    pub(crate) author_email: String,
     /// Subject line.
-    pub subject: String,
+    pub(crate) subject: String,
 }
 
 /// The `git log` format of [`commit`].
-pub const LOG_FORMAT: &str = "--format=%H%n%ct%n%an%n%ae%n%s";
+pub(crate) const LOG_FORMAT: &str = "--format=%H%n%ct%n%an%n%ae%n%s";
 
 #[cfg(not(target_os = "wasi"))]
 fn git(dir: &Path, args: &[&str]) -> Option<String> {
@@ -56,7 +56,7 @@ fn git(_dir: &Path, args: &[&str]) -> Option<String> {
 }
 
 /// The commit `rev` (e.g. `HEAD`) in the repository containing `dir`.
-pub fn commit(dir: &Path, rev: &str) -> Option<Commit> {
+pub(crate) fn commit(dir: &Path, rev: &str) -> Option<Commit> {
     let out = git(dir, &["log", "-1", rev, LOG_FORMAT, "--"])?;
     let mut lines = out.lines();
     Some(Commit {
@@ -69,25 +69,25 @@ pub fn commit(dir: &Path, rev: &str) -> Option<Commit> {
 }
 
 /// The checked-out branch (`HEAD` when detached).
-pub fn current_branch(dir: &Path) -> Option<String> {
+pub(crate) fn current_branch(dir: &Path) -> Option<String> {
     git(dir, &["rev-parse", "--abbrev-ref", "HEAD"]).filter(|s| !s.is_empty())
 }
 
 /// The origin remote's default branch (`origin/HEAD`).
-pub fn default_branch(dir: &Path) -> Option<String> {
+pub(crate) fn default_branch(dir: &Path) -> Option<String> {
     let full = git(dir, &["symbolic-ref", "--short", "refs/remotes/origin/HEAD"])?;
     Some(full.strip_prefix("origin/").unwrap_or(&full).to_string())
 }
 
 /// The `origin` remote's URL.
-pub fn origin_url(dir: &Path) -> Option<String> {
+pub(crate) fn origin_url(dir: &Path) -> Option<String> {
     git(dir, &["config", "--get", "remote.origin.url"]).filter(|s| !s.is_empty())
 }
 
 /// A remote URL as the web page of the repository
 /// (`git@github.com:acme/app.git` → `https://github.com/acme/app`), with
 /// any credentials in it dropped.
-pub fn web_url(remote: &str) -> Option<String> {
+pub(crate) fn web_url(remote: &str) -> Option<String> {
     let remote = remote.trim().trim_end_matches('/').trim_end_matches(".git");
     let (host, path) = if let Some(rest) = remote.strip_prefix("git@") {
         rest.split_once(':')?

@@ -1,30 +1,41 @@
 //! `dagster-branch-deploy`: Dagster+ branch deployments from CI in one binary.
 //!
-//! The pipeline, in module order: [`config`] reads the project, [`image`]
-//! builds each code location's image without a daemon, [`registry`] and
-//! [`auth`] push it, [`build`] ties them together per location. The edges
-//! that talk to the outside world live in [`io`].
-#![deny(missing_docs)]
+//! The pipeline, in the order the data flows:
+//!
+//! ```text
+//! cli ─ flags and environment, resolved once ─► deploy / build / check
+//!   ci        who is calling: GitHub payload, GitLab variables, local git ─► CiContext
+//!   config    dagster_cloud.yaml, build.yaml, dg projects and workspaces ─► Project
+//!   plan      what to do and why, every location's document ─► Decision (pure)
+//!   build     per location: image (Dockerfile, layers, OCI) natively, or external
+//!   registry  push and pull over auth (keychain, ECR SigV4); pool of clients
+//!   dagster   GraphQL documents and client: upsert, deploy, wait, close
+//!   report    sticky comment, step outputs and summary, dotenv
+//! io          the edges: HTTP (ureq / wasi:http), files from the PR, processes, retry
+//! ```
+//!
+//! Beside them: `provenance` (commit, time, source of the images), `env`
+//! (the environment snapshot), `text` (outside text made safe to show).
 
 pub mod auth;
-pub mod build;
-pub mod check;
-pub mod ci;
+pub(crate) mod build;
+pub(crate) mod check;
+pub(crate) mod ci;
 pub mod cli;
-pub mod config;
-pub mod dagster;
-pub mod deploy;
-pub mod env;
+pub(crate) mod config;
+pub(crate) mod dagster;
+pub(crate) mod deploy;
+pub(crate) mod env;
 #[cfg(test)]
 mod fuzz;
-pub mod git;
-pub mod image;
-pub mod io;
-pub mod parallel;
-pub mod plan;
-pub mod progress;
-pub mod provenance;
-pub mod registry;
-pub mod report;
-pub mod text;
-pub mod urls;
+pub(crate) mod git;
+pub(crate) mod image;
+pub(crate) mod io;
+pub(crate) mod parallel;
+pub(crate) mod plan;
+pub(crate) mod progress;
+pub(crate) mod provenance;
+pub(crate) mod registry;
+pub(crate) mod report;
+pub(crate) mod text;
+pub(crate) mod urls;

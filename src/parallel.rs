@@ -10,7 +10,7 @@ use anyhow::Result;
 
 /// Runs `job` on every item, `jobs` at a time; returns the results in item
 /// order, or the first error (workers stop taking new items after one).
-pub fn map<T: Sync, R: Send>(items: &[T], jobs: usize, job: impl Fn(&T) -> Result<R> + Sync) -> Result<Vec<R>> {
+pub(crate) fn map<T: Sync, R: Send>(items: &[T], jobs: usize, job: impl Fn(&T) -> Result<R> + Sync) -> Result<Vec<R>> {
     if cfg!(target_os = "wasi") || jobs <= 1 {
         // WebAssembly (wasm32-wasip1) has no threads.
         return items.iter().map(job).collect();

@@ -9,26 +9,26 @@ use crate::env::Env;
 
 /// Where progress goes.
 #[derive(Clone, Debug)]
-pub struct Progress {
+pub(crate) struct Progress {
     quiet: bool,
     github: bool,
 }
 
 impl Progress {
     /// Progress for this environment; `quiet` silences informational lines.
-    pub fn new(env: &Env, quiet: bool) -> Progress {
+    pub(crate) fn new(env: &Env, quiet: bool) -> Progress {
         Progress { quiet, github: env.is_github_actions() }
     }
 
     /// A progress line.
-    pub fn info(&self, message: impl Display) {
+    pub(crate) fn info(&self, message: impl Display) {
         if !self.quiet {
             eprintln!("{message}");
         }
     }
 
     /// A warning, as an annotation on GitHub.
-    pub fn warn(&self, message: impl Display) {
+    pub(crate) fn warn(&self, message: impl Display) {
         if self.github {
             eprintln!("::warning::{}", escape_command_data(&message.to_string()));
         } else {
@@ -38,7 +38,7 @@ impl Progress {
 
     /// A notice: something the user should know that is not a problem
     /// (an annotation on GitHub).
-    pub fn notice(&self, message: &str) {
+    pub(crate) fn notice(&self, message: &str) {
         if self.github {
             eprintln!("::notice::{}", escape_command_data(message));
         } else {
@@ -47,7 +47,7 @@ impl Progress {
     }
 
     /// Runs `work` under a heading; on GitHub its lines fold into a group.
-    pub fn group<T>(&self, title: impl Display, work: impl FnOnce() -> T) -> T {
+    pub(crate) fn group<T>(&self, title: impl Display, work: impl FnOnce() -> T) -> T {
         if self.quiet {
             return work();
         }
@@ -63,14 +63,14 @@ impl Progress {
 
     /// Prints a workflow command (an annotation) on GitHub; elsewhere
     /// nothing, since the error is printed once at the end anyway.
-    pub fn annotate(&self, command: &str) {
+    pub(crate) fn annotate(&self, command: &str) {
         if self.github {
             eprintln!("{command}");
         }
     }
 
     /// Asks GitHub to mask a derived secret in all later log output.
-    pub fn mask(&self, secret: &str) {
+    pub(crate) fn mask(&self, secret: &str) {
         if self.github {
             for line in secret.lines().filter(|l| !l.trim().is_empty()) {
                 eprintln!("::add-mask::{line}");
@@ -80,6 +80,6 @@ impl Progress {
 }
 
 /// Escapes a workflow command's message as `@actions/core` does.
-pub fn escape_command_data(s: &str) -> String {
+pub(crate) fn escape_command_data(s: &str) -> String {
     s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }

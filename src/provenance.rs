@@ -12,19 +12,19 @@ use crate::git;
 
 /// Where the code comes from: commit, time and repository URL.
 #[derive(Clone, Debug, Default)]
-pub struct Provenance {
+pub(crate) struct Provenance {
     /// The commit being built.
-    pub commit: Option<String>,
+    pub(crate) commit: Option<String>,
     /// Layer mtimes and image creation time (Unix seconds).
-    pub epoch: i64,
+    pub(crate) epoch: i64,
     /// The repository's web URL.
-    pub source_url: Option<String>,
+    pub(crate) source_url: Option<String>,
 }
 
 impl Provenance {
     /// Reads provenance from `SOURCE_DATE_EPOCH`, the CI variables and the
     /// checkout's git.
-    pub fn detect(env: &Env, dir: &Path) -> Result<Provenance> {
+    pub(crate) fn detect(env: &Env, dir: &Path) -> Result<Provenance> {
         let head = git::commit(dir, "HEAD");
         let commit = head
             .as_ref()

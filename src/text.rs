@@ -5,13 +5,13 @@
 
 /// Text as one printable line: control characters become spaces, runs of
 /// white space one space.
-pub fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     let cleaned: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// At most `max` characters of [`printable`] text, with `…` where cut.
-pub fn shorten(text: &str, max: usize) -> String {
+pub(crate) fn shorten(text: &str, max: usize) -> String {
     let line = printable(text);
     match line.char_indices().nth(max) {
         Some((cut, _)) => format!("{}…", &line[..cut]),
@@ -20,13 +20,13 @@ pub fn shorten(text: &str, max: usize) -> String {
 }
 
 /// The first `n` characters of `text` (never splitting a character).
-pub fn prefix(text: &str, n: usize) -> &str {
+pub(crate) fn prefix(text: &str, n: usize) -> &str {
     text.char_indices().nth(n).map_or(text, |(cut, _)| &text[..cut])
 }
 
 /// The offending token of a line, for an error message: its first word,
 /// at most 24 characters, control characters shown as `?`, in backticks.
-pub fn excerpt(token: &str) -> String {
+pub(crate) fn excerpt(token: &str) -> String {
     let word = token.split_whitespace().next().unwrap_or("");
     let mut shown: String = word.chars().take(24).map(|c| if c.is_control() || c == '`' { '?' } else { c }).collect();
     if word.chars().count() > 24 {
@@ -36,7 +36,7 @@ pub fn excerpt(token: &str) -> String {
 }
 
 /// `12.3 KB`-style sizes.
-pub fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];
     let mut value = n as f64;
     let mut unit = 0;

@@ -3,7 +3,7 @@
 //! absolute, host-relative and path-relative forms.
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
-pub fn encode_component(s: &str) -> String {
+pub(crate) fn encode_component(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
@@ -16,7 +16,7 @@ pub fn encode_component(s: &str) -> String {
 }
 
 /// `scheme://authority` of an absolute URL.
-pub fn origin(url: &str) -> &str {
+pub(crate) fn origin(url: &str) -> &str {
     let after_scheme = url.find("://").map_or(0, |i| i + 3);
     match url[after_scheme..].find('/') {
         Some(i) => &url[..after_scheme + i],
@@ -26,7 +26,7 @@ pub fn origin(url: &str) -> &str {
 
 /// Resolves `location` against `base` (RFC 3986 reference resolution for
 /// the forms registries use).
-pub fn resolve(base: &str, location: &str) -> String {
+pub(crate) fn resolve(base: &str, location: &str) -> String {
     if location.contains("://") {
         location.to_string()
     } else if location.starts_with("//") {
@@ -42,7 +42,7 @@ pub fn resolve(base: &str, location: &str) -> String {
 }
 
 /// Appends `name=value` (value encoded) to a URL's query.
-pub fn with_query(url: &str, name: &str, value: &str) -> String {
+pub(crate) fn with_query(url: &str, name: &str, value: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}{name}={}", encode_component(value))
 }

@@ -19,7 +19,7 @@ const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
 
 /// One parsed config file.
 #[derive(Debug, Default, Deserialize)]
-pub struct ConfigFile {
+pub(crate) struct ConfigFile {
     #[serde(default)]
     auths: HashMap<String, AuthEntry>,
     #[serde(default, rename = "credHelpers")]
@@ -41,13 +41,13 @@ struct AuthEntry {
 }
 
 /// Runs credential helpers (`docker-credential-<name> get`).
-pub trait CredentialHelpers {
+pub(crate) trait CredentialHelpers {
     /// Asks helper `name` for `server_url`; `None` when it has nothing.
     fn get(&self, name: &str, server_url: &str) -> Result<Option<(String, String)>>;
 }
 
 /// The config files to read, in order: Docker's, then podman's.
-pub fn config_paths(env: &Env) -> Vec<PathBuf> {
+pub(crate) fn config_paths(env: &Env) -> Vec<PathBuf> {
     let mut paths = Vec::new();
     match (env.get("DOCKER_CONFIG"), env.get("HOME")) {
         (Some(dir), _) => paths.push(Path::new(dir).join("config.json")),
@@ -64,7 +64,7 @@ pub fn config_paths(env: &Env) -> Vec<PathBuf> {
 }
 
 /// Reads a config file; a missing file is an empty config.
-pub fn read(path: &Path) -> Result<ConfigFile> {
+pub(crate) fn read(path: &Path) -> Result<ConfigFile> {
     match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ConfigFile::default()),
@@ -90,7 +90,12 @@ fn key_matches(key: &str, registry: &str) -> bool {
 impl ConfigFile {
     /// The credential this file gives `registry` (a reference's registry
     /// name: `docker.io`, `ghcr.io`, `host:port`).
-    pub fn lookup(&self, registry: &str, path: &Path, helpers: &dyn CredentialHelpers) -> Result<Option<Credential>> {
+    pub(crate) fn lookup(
+        &self,
+        registry: &str,
+        path: &Path,
+        helpers: &dyn CredentialHelpers,
+    ) -> Result<Option<Credential>> {
         let server_url = if registry == DOCKER_HUB { DOCKER_HUB_KEY } else { registry };
         let helper = self.cred_helpers.iter().find(|(k, _)| key_matches(k, registry)).map(|(_, v)| v);
         let (helper, kind) = match (helper, &self.creds_store) {

@@ -18,15 +18,15 @@ const TARGET: &str = "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken
 
 /// An ECR registry host, `<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]`.
 #[derive(Debug, PartialEq, Eq)]
-pub struct EcrHost {
+pub(crate) struct EcrHost {
     /// AWS region in the host name.
-    pub region: String,
+    pub(crate) region: String,
     /// Whether it is in the China partition.
-    pub china: bool,
+    pub(crate) china: bool,
 }
 
 /// Recognises an ECR host.
-pub fn parse_host(host: &str) -> Option<EcrHost> {
+pub(crate) fn parse_host(host: &str) -> Option<EcrHost> {
     let (rest, china) = match host.strip_suffix(".amazonaws.com.cn") {
         Some(r) => (r, true),
         None => (host.strip_suffix(".amazonaws.com")?, false),
@@ -66,7 +66,12 @@ struct AwsError {
 
 /// Exchanges the AWS credentials in `env` for ECR registry credentials.
 /// Returns `None` when no AWS credentials are set.
-pub fn credential(http: &dyn Http, env: &Env, host: &EcrHost, now: OffsetDateTime) -> Result<Option<Credential>> {
+pub(crate) fn credential(
+    http: &dyn Http,
+    env: &Env,
+    host: &EcrHost,
+    now: OffsetDateTime,
+) -> Result<Option<Credential>> {
     let Some((key_var, access_key)) = env.first_of(&["AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY"]) else {
         return Ok(None);
     };

@@ -5,15 +5,15 @@
 //! `auth.json`; then anonymous. Every credential says where it came from,
 //! so errors can name the source without showing the secret.
 
-pub mod docker_config;
-pub mod ecr;
-pub mod secret;
+pub(crate) mod docker_config;
+pub(crate) mod ecr;
+pub(crate) mod secret;
 pub mod sigv4;
 
 use anyhow::{Context, Result, bail};
 use time::OffsetDateTime;
 
-pub use secret::Secret;
+pub(crate) use secret::Secret;
 
 use crate::env::Env;
 use crate::image::reference::DOCKER_HUB;
@@ -23,38 +23,38 @@ use docker_config::CredentialHelpers;
 
 /// A registry credential.
 #[derive(Clone, Debug)]
-pub struct Credential {
+pub(crate) struct Credential {
     /// User name (`<token>` for an identity token).
-    pub username: String,
+    pub(crate) username: String,
     /// Password or token.
-    pub secret: Secret,
+    pub(crate) secret: Secret,
     /// Where it came from (`DOCKERHUB_USERNAME/DOCKERHUB_TOKEN`, a file…).
-    pub source: String,
+    pub(crate) source: String,
 }
 
 impl Credential {
     /// Whether the secret is an OAuth2 refresh ("identity") token.
-    pub fn is_identity_token(&self) -> bool {
+    pub(crate) fn is_identity_token(&self) -> bool {
         self.username == "<token>"
     }
 }
 
 /// Finds credentials for registries.
-pub struct Keychain<'a> {
+pub(crate) struct Keychain<'a> {
     /// The environment (CI secrets, config locations).
-    pub env: &'a Env,
+    pub(crate) env: &'a Env,
     /// HTTP, for ECR's token exchange.
-    pub http: &'a dyn Http,
+    pub(crate) http: &'a dyn Http,
     /// Credential helpers.
-    pub helpers: &'a dyn CredentialHelpers,
+    pub(crate) helpers: &'a dyn CredentialHelpers,
     /// For masking derived secrets.
-    pub progress: &'a Progress,
+    pub(crate) progress: &'a Progress,
 }
 
 impl Keychain<'_> {
     /// The credential for `registry` (a reference's registry name), or
     /// `None` for anonymous access.
-    pub fn find(&self, registry: &str) -> Result<Option<Credential>> {
+    pub(crate) fn find(&self, registry: &str) -> Result<Option<Credential>> {
         if let Some(cred) = self.ci_secret_for(registry)? {
             self.progress.mask(cred.secret.expose());
             return Ok(Some(cred));
@@ -71,7 +71,7 @@ impl Keychain<'_> {
 
     /// A description of where credentials for `registry` would come from,
     /// for error messages when none were found.
-    pub fn hint(registry: &str) -> String {
+    pub(crate) fn hint(registry: &str) -> String {
         let ci = match registry_kind(registry, None) {
             Kind::DockerHub => "DOCKERHUB_USERNAME and DOCKERHUB_TOKEN",
             Kind::Ecr(_) => "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_REGION)",
@@ -151,7 +151,7 @@ fn registry_kind(registry: &str, ci_registry: Option<&str>) -> Kind {
 }
 
 /// Runs `docker-credential-<name> get` as a process.
-pub struct ProcessHelpers;
+pub(crate) struct ProcessHelpers;
 
 impl CredentialHelpers for ProcessHelpers {
     fn get(&self, name: &str, server_url: &str) -> Result<Option<(String, String)>> {

@@ -22,7 +22,7 @@ use crate::progress::Progress;
 
 /// A container builder on this machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Builder {
+pub(crate) enum Builder {
     /// `docker buildx`.
     DockerBuildx,
     /// `podman`.
@@ -34,7 +34,7 @@ pub enum Builder {
 impl Builder {
     /// The first builder that answers, in the order docker buildx, podman,
     /// buildah.
-    pub fn detect() -> Option<Builder> {
+    pub(crate) fn detect() -> Option<Builder> {
         if process::available("docker", &["buildx", "version"]) {
             Some(Builder::DockerBuildx)
         } else if process::available("podman", &["--version"]) {
@@ -47,7 +47,7 @@ impl Builder {
     }
 
     /// Its name, for messages.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Builder::DockerBuildx => "docker buildx",
             Builder::Podman => "podman",
@@ -57,7 +57,7 @@ impl Builder {
 }
 
 /// Where the built image goes.
-pub enum Destination<'a> {
+pub(crate) enum Destination<'a> {
     /// Push to `reference` (`host/repo:tag`).
     Registry {
         /// The full reference.
@@ -75,29 +75,29 @@ pub enum Destination<'a> {
 }
 
 /// A build to run.
-pub struct ExternalBuild<'a> {
+pub(crate) struct ExternalBuild<'a> {
     /// Which builder.
-    pub builder: Builder,
+    pub(crate) builder: Builder,
     /// The build context.
-    pub context: &'a Path,
+    pub(crate) context: &'a Path,
     /// The Dockerfile.
-    pub dockerfile: &'a Path,
+    pub(crate) dockerfile: &'a Path,
     /// The platform.
-    pub platform: &'a TargetPlatform,
+    pub(crate) platform: &'a TargetPlatform,
     /// A local name for the built image (podman, buildah).
-    pub local_name: &'a str,
+    pub(crate) local_name: &'a str,
     /// Credentials per registry host, for pulling the base and pushing.
-    pub credentials: &'a [(String, Credential)],
+    pub(crate) credentials: &'a [(String, Credential)],
     /// `--build-arg` values.
-    pub build_args: &'a [(String, String)],
+    pub(crate) build_args: &'a [(String, String)],
     /// Whether some registry involved is plain HTTP.
-    pub insecure: bool,
+    pub(crate) insecure: bool,
     /// Where the image goes.
-    pub destination: Destination<'a>,
+    pub(crate) destination: Destination<'a>,
 }
 
 /// Runs the build and push; returns the pushed manifest digest.
-pub fn run(build: &ExternalBuild, progress: &Progress) -> Result<Option<Digest>> {
+pub(crate) fn run(build: &ExternalBuild, progress: &Progress) -> Result<Option<Digest>> {
     let scratch = crate::io::scratch_dir().context("creating a temporary directory for the builder")?;
     let digest_file = scratch.path().join("digest");
     let auth_file = scratch.path().join("auth.json");

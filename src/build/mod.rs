@@ -3,7 +3,7 @@
 //! blob by blob) or hand it to a container builder, and report which path
 //! was taken and why, the digest, and what the push did.
 
-pub mod external;
+pub(crate) mod external;
 mod native;
 
 use std::path::{Path, PathBuf};
@@ -24,26 +24,26 @@ use crate::registry::pool::Services;
 use crate::registry::push::PushStats;
 
 /// How to build.
-pub struct Options {
+pub(crate) struct Options {
     /// Target platform.
-    pub platform: TargetPlatform,
+    pub(crate) platform: TargetPlatform,
     /// Tag for every image (default `<location>-<commit sha, 12 chars>`).
-    pub tag: Option<String>,
+    pub(crate) tag: Option<String>,
     /// Where to write an OCI layout per location.
-    pub output_dir: Option<PathBuf>,
+    pub(crate) output_dir: Option<PathBuf>,
     /// Whether to push.
-    pub push: bool,
+    pub(crate) push: bool,
     /// Never contact a registry (needs `push == false`): only the code
     /// layers are built, since the base cannot be read.
-    pub offline: bool,
+    pub(crate) offline: bool,
     /// `--build-arg NAME=VALUE`s.
-    pub build_args: Vec<(String, String)>,
+    pub(crate) build_args: Vec<(String, String)>,
 }
 
 /// Which path built an image.
 #[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
-pub enum BuildKind {
+pub(crate) enum BuildKind {
     /// Built by this tool.
     Native,
     /// Built by a container builder.
@@ -55,7 +55,7 @@ pub enum BuildKind {
 impl BuildKind {
     /// How the plan, the comment and the summary name it, with the external
     /// builder when one was used.
-    pub fn label(self, builder: Option<&str>) -> String {
+    pub(crate) fn label(self, builder: Option<&str>) -> String {
         match (self, builder) {
             (BuildKind::Native, _) => "native".into(),
             (BuildKind::External, Some(builder)) => format!("external ({builder})"),
@@ -67,35 +67,35 @@ impl BuildKind {
 
 /// The outcome for one location.
 #[derive(Debug, Serialize)]
-pub struct LocationImage {
+pub(crate) struct LocationImage {
     /// Location name.
-    pub location: String,
+    pub(crate) location: String,
     /// Which path built it.
-    pub build: BuildKind,
+    pub(crate) build: BuildKind,
     /// Why that path.
-    pub reason: String,
+    pub(crate) reason: String,
     /// The external builder, when one was used.
-    pub builder: Option<String>,
+    pub(crate) builder: Option<String>,
     /// The base image, pinned by digest (native path).
-    pub base: Option<String>,
+    pub(crate) base: Option<String>,
     /// The base image that could not be read, and why (offline builds).
-    pub unresolved_base: Option<String>,
+    pub(crate) unresolved_base: Option<String>,
     /// The layers this build added (native path).
-    pub new_layers: Vec<Descriptor>,
+    pub(crate) new_layers: Vec<Descriptor>,
     /// The tag given to the image.
-    pub tag: String,
+    pub(crate) tag: String,
     /// `repository:tag`, when the location has a registry.
-    pub image: Option<String>,
+    pub(crate) image: Option<String>,
     /// The manifest digest.
-    pub digest: Option<Digest>,
+    pub(crate) digest: Option<Digest>,
     /// `repository@digest`: what to deploy.
-    pub reference: Option<String>,
+    pub(crate) reference: Option<String>,
     /// The OCI layout written, if any.
-    pub layout: Option<PathBuf>,
+    pub(crate) layout: Option<PathBuf>,
     /// What the push did (native path).
-    pub pushed: Option<PushStats>,
+    pub(crate) pushed: Option<PushStats>,
     /// Wall time of this location's build and push.
-    pub seconds: f64,
+    pub(crate) seconds: f64,
 }
 
 impl LocationImage {
@@ -124,7 +124,7 @@ impl LocationImage {
 /// Fails when `--output-dir` was asked for and a location's layout could
 /// not be written whole: offline, a base image that could not be read
 /// leaves only the code layers, and an external build is not run at all.
-pub fn check_layouts(results: &[LocationImage], output_dir: Option<&Path>) -> Result<()> {
+pub(crate) fn check_layouts(results: &[LocationImage], output_dir: Option<&Path>) -> Result<()> {
     let Some(dir) = output_dir else { return Ok(()) };
     let incomplete: Vec<String> = results
         .iter()
@@ -149,7 +149,7 @@ pub fn check_layouts(results: &[LocationImage], output_dir: Option<&Path>) -> Re
 }
 
 /// The tag for a location's image.
-pub fn tag_for(location: &str, options_tag: Option<&str>, provenance: &Provenance) -> Result<String> {
+pub(crate) fn tag_for(location: &str, options_tag: Option<&str>, provenance: &Provenance) -> Result<String> {
     let tag = match (options_tag, &provenance.commit) {
         (Some(tag), _) => tag.to_string(),
         (None, Some(sha)) => format!("{location}-{}", crate::text::prefix(sha, 12)),
@@ -160,7 +160,7 @@ pub fn tag_for(location: &str, options_tag: Option<&str>, provenance: &Provenanc
 }
 
 /// Builds (and pushes, per `options`) one location's image.
-pub fn build_location(
+pub(crate) fn build_location(
     services: &Services,
     project: &Project,
     location: &Location,

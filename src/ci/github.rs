@@ -11,7 +11,7 @@ use crate::env::Env;
 /// The login Dependabot opens pull requests as.
 const DEPENDABOT: &str = "dependabot[bot]";
 
-pub fn context(env: &Env, read_event: &dyn Fn(&str) -> Result<String>) -> Result<CiContext> {
+pub(crate) fn context(env: &Env, read_event: &dyn Fn(&str) -> Result<String>) -> Result<CiContext> {
     let event_name = env.get("GITHUB_EVENT_NAME").unwrap_or("unknown").to_string();
     let payload: Value = match env.get("GITHUB_EVENT_PATH") {
         Some(path) => {

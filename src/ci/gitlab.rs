@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use super::{ChangeRequest, CiContext, Event, Provider, ReviewApi, owner_of};
 use crate::env::Env;
 
-pub fn context(env: &Env) -> Result<CiContext> {
+pub(crate) fn context(env: &Env) -> Result<CiContext> {
     let project_url = env.get("CI_PROJECT_URL").map(|u| u.trim_end_matches('/').to_string());
     let review_api = match (env.get("CI_API_V4_URL"), env.get("CI_PROJECT_ID")) {
         (Some(api), Some(id)) => {

@@ -4,7 +4,7 @@
 use super::{CiContext, Event, GitFacts, Provider, owner_of};
 use crate::git::web_url;
 
-pub fn context(git: &GitFacts) -> CiContext {
+pub(crate) fn context(git: &GitFacts) -> CiContext {
     let repo_url = git.origin_url.as_deref().and_then(web_url);
     let repo_name = repo_url.as_deref().and_then(|u| {
         let path = u.split_once("://")?.1.split_once('/')?.1;

@@ -16,7 +16,7 @@ use crate::text::excerpt;
 /// The CI system.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Provider {
+pub(crate) enum Provider {
     /// GitHub Actions.
     GitHub,
     /// GitLab CI.
@@ -27,7 +27,7 @@ pub enum Provider {
 
 impl Provider {
     /// The name Dagster+ uses in `git.provider`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Provider::GitHub => "github",
             Provider::GitLab => "gitlab",
@@ -39,7 +39,7 @@ impl Provider {
 /// What happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Event {
+pub(crate) enum Event {
     /// A pull/merge request was opened, reopened or updated: deploy it.
     ChangeRequestOpen,
     /// A pull request was closed: merged, or not.
@@ -61,24 +61,24 @@ pub enum Event {
 
 /// A pull request (GitHub) or merge request (GitLab).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ChangeRequest {
+pub(crate) struct ChangeRequest {
     /// Its number (`#12`, `!12`).
-    pub number: u64,
+    pub(crate) number: u64,
     /// Its web page.
-    pub url: String,
+    pub(crate) url: String,
     /// The branch it merges into.
-    pub base_branch: Option<String>,
+    pub(crate) base_branch: Option<String>,
     /// Whether it comes from a fork (no secrets, read-only token; or, on
     /// `pull_request_target` and `workflow_run`, secrets and untrusted code).
-    pub from_fork: bool,
+    pub(crate) from_fork: bool,
     /// Whether Dependabot opened it (its runs get only Dependabot secrets).
-    pub from_dependabot: bool,
+    pub(crate) from_dependabot: bool,
 }
 
 /// Where comments are posted.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
-pub enum ReviewApi {
+pub(crate) enum ReviewApi {
     /// GitHub's REST API.
     GitHub {
         /// `GITHUB_API_URL`.
@@ -97,36 +97,36 @@ pub enum ReviewApi {
 
 /// Everything the deploy needs to know about the caller.
 #[derive(Clone, Debug, Serialize)]
-pub struct CiContext {
+pub(crate) struct CiContext {
     /// The CI system.
-    pub provider: Provider,
+    pub(crate) provider: Provider,
     /// The event, as the provider names it (`pull_request synchronize`).
-    pub event_name: String,
+    pub(crate) event_name: String,
     /// What happened.
-    pub event: Event,
+    pub(crate) event: Event,
     /// The key Dagster+ files branch deployments under with the branch
     /// (`owner/repo` on GitHub, the project name on GitLab, as the
     /// official tooling sends them).
-    pub repo_name: Option<String>,
+    pub(crate) repo_name: Option<String>,
     /// The repository's web page.
-    pub repo_url: Option<String>,
+    pub(crate) repo_url: Option<String>,
     /// Owner (user, org or GitLab namespace).
-    pub repo_owner: Option<String>,
+    pub(crate) repo_owner: Option<String>,
     /// The branch being built (the PR's head branch).
-    pub branch: Option<String>,
+    pub(crate) branch: Option<String>,
     /// The commit to deploy (the PR head, never GitHub's merge commit).
-    pub commit: Option<String>,
+    pub(crate) commit: Option<String>,
     /// The pull/merge request.
-    pub change_request: Option<ChangeRequest>,
+    pub(crate) change_request: Option<ChangeRequest>,
     /// The CI run's page.
-    pub run_url: Option<String>,
+    pub(crate) run_url: Option<String>,
     /// Where to post the comment.
-    pub review_api: Option<ReviewApi>,
+    pub(crate) review_api: Option<ReviewApi>,
 }
 
 impl CiContext {
     /// `{repo_url}/tree/{branch}` (GitHub) or `/-/tree/` (GitLab).
-    pub fn branch_url(&self) -> Option<String> {
+    pub(crate) fn branch_url(&self) -> Option<String> {
         let (url, branch) = (self.repo_url.as_ref()?, self.branch.as_ref()?);
         Some(match self.provider {
             Provider::GitLab => format!("{url}/-/tree/{branch}"),
@@ -135,7 +135,7 @@ impl CiContext {
     }
 
     /// The commit's page.
-    pub fn commit_url(&self) -> Option<String> {
+    pub(crate) fn commit_url(&self) -> Option<String> {
         let (url, sha) = (self.repo_url.as_ref()?, self.commit.as_ref()?);
         Some(match self.provider {
             Provider::GitLab => format!("{url}/-/commit/{sha}"),
@@ -144,7 +144,7 @@ impl CiContext {
     }
 
     /// The tree at the commit (`git.url` in location documents).
-    pub fn tree_url(&self) -> Option<String> {
+    pub(crate) fn tree_url(&self) -> Option<String> {
         let (url, sha) = (self.repo_url.as_ref()?, self.commit.as_ref()?);
         Some(match self.provider {
             Provider::GitLab => format!("{url}/-/tree/{sha}"),
@@ -155,22 +155,22 @@ impl CiContext {
 
 /// What the checkout's git says (for local runs and commit metadata).
 #[derive(Clone, Debug, Default)]
-pub struct GitFacts {
+pub(crate) struct GitFacts {
     /// `git rev-parse --abbrev-ref HEAD`.
-    pub branch: Option<String>,
+    pub(crate) branch: Option<String>,
     /// `git rev-parse HEAD`.
-    pub head: Option<String>,
+    pub(crate) head: Option<String>,
     /// The origin remote's URL.
-    pub origin_url: Option<String>,
+    pub(crate) origin_url: Option<String>,
     /// The remote's default branch (`origin/HEAD`).
-    pub default_branch: Option<String>,
+    pub(crate) default_branch: Option<String>,
 }
 
 /// Reads the context: GitHub when `GITHUB_ACTIONS=true`, GitLab when
 /// `GITLAB_CI=true`, else local. `read_event` reads `GITHUB_EVENT_PATH`.
 /// The commit and branch are checked here, where they enter: they reach
 /// tags, URLs, GraphQL variables and the comment.
-pub fn detect(env: &Env, read_event: &dyn Fn(&str) -> Result<String>, git: &GitFacts) -> Result<CiContext> {
+pub(crate) fn detect(env: &Env, read_event: &dyn Fn(&str) -> Result<String>, git: &GitFacts) -> Result<CiContext> {
     let context = if env.is_github_actions() {
         github::context(env, read_event)?
     } else if env.get("GITLAB_CI") == Some("true") {
@@ -200,7 +200,7 @@ pub fn detect(env: &Env, read_event: &dyn Fn(&str) -> Result<String>, git: &GitF
 }
 
 /// A full or abbreviated commit sha (SHA-1 or SHA-256).
-pub fn is_commit_sha(sha: &str) -> bool {
+pub(crate) fn is_commit_sha(sha: &str) -> bool {
     (4..=64).contains(&sha.len()) && sha.bytes().all(|b| b.is_ascii_hexdigit())
 }
 

@@ -78,14 +78,14 @@ struct RawBuild {
 }
 
 /// Loads a `dagster_cloud.yaml`.
-pub fn load(root: &Path, path: &Path) -> Result<Project> {
+pub(crate) fn load(root: &Path, path: &Path) -> Result<Project> {
     let text = read_project_file(root, path)?.with_context(|| format!("{} does not exist", path.display()))?;
     let file: File = parse_yaml(&text, path)?;
     build(root, path, &text, file)
 }
 
 /// Loads a `build.yaml` when it holds a legacy `locations:` list.
-pub fn load_if_legacy(root: &Path, path: &Path) -> Result<Option<Project>> {
+pub(crate) fn load_if_legacy(root: &Path, path: &Path) -> Result<Option<Project>> {
     let text = read_project_file(root, path)?.with_context(|| format!("{} does not exist", path.display()))?;
     let value: serde_norway::Value = parse_yaml(&text, path)?;
     if value.get("locations").is_none() {
@@ -166,7 +166,7 @@ fn code_source(raw: RawCodeSource) -> Result<CodeSource> {
 
 /// Merges `defaults.container_context` under a location's own: maps deep,
 /// `env_vars` by variable name, other lists concatenated without duplicates.
-pub fn merge_context(base: Value, own: Value) -> Value {
+pub(crate) fn merge_context(base: Value, own: Value) -> Value {
     match (base, own) {
         (Value::Object(mut b), Value::Object(o)) => {
             for (k, v) in o {

@@ -93,7 +93,7 @@ struct Found {
 
 /// Loads the dg project or workspace that `dir` belongs to: the nearest dg
 /// settings at or above it, within the repository. `None` when there are none.
-pub fn load(dir: &Path) -> Result<Option<Project>> {
+pub(crate) fn load(dir: &Path) -> Result<Option<Project>> {
     let repository = files::repository_root(dir);
     let Some(nearest) = discover(dir, &repository, |_| true)? else { return Ok(None) };
     match nearest.kind {

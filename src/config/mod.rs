@@ -23,44 +23,44 @@ const MAX_YAML_NESTING: usize = 64;
 
 /// A validated project.
 #[derive(Debug, Serialize)]
-pub struct Project {
+pub(crate) struct Project {
     /// The project directory (absolute).
-    pub root: PathBuf,
+    pub(crate) root: PathBuf,
     /// The file the locations came from.
-    pub file: PathBuf,
+    pub(crate) file: PathBuf,
     /// The code locations, in file order.
-    pub locations: Vec<Location>,
+    pub(crate) locations: Vec<Location>,
 }
 
 /// One code location.
 #[derive(Debug, Serialize, Clone)]
-pub struct Location {
+pub(crate) struct Location {
     /// `location_name`.
-    pub name: String,
+    pub(crate) name: String,
     /// Where the definitions are loaded from.
-    pub code_source: CodeSource,
+    pub(crate) code_source: CodeSource,
     /// The build directory (absolute, inside the project).
-    pub build_directory: PathBuf,
+    pub(crate) build_directory: PathBuf,
     /// `build.registry`: the repository images are pushed to.
-    pub registry: Option<String>,
+    pub(crate) registry: Option<String>,
     /// `working_directory`.
-    pub working_directory: Option<String>,
+    pub(crate) working_directory: Option<String>,
     /// `image` (a prebuilt image, when set).
-    pub image: Option<String>,
+    pub(crate) image: Option<String>,
     /// `executable_path`.
-    pub executable_path: Option<String>,
+    pub(crate) executable_path: Option<String>,
     /// `attribute`.
-    pub attribute: Option<String>,
+    pub(crate) attribute: Option<String>,
     /// `container_context`.
-    pub container_context: Option<Value>,
+    pub(crate) container_context: Option<Value>,
     /// `agent_queue`.
-    pub agent_queue: Option<String>,
+    pub(crate) agent_queue: Option<String>,
 }
 
 /// `code_source`: exactly one of these.
 #[derive(Debug, Serialize, Clone, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum CodeSource {
+pub(crate) enum CodeSource {
     /// `package_name`.
     PackageName(String),
     /// `module_name`.
@@ -73,7 +73,7 @@ pub enum CodeSource {
 
 impl Location {
     /// The repository to push to, or an error naming the location.
-    pub fn target_repository(&self, file: &Path) -> Result<ImageRef> {
+    pub(crate) fn target_repository(&self, file: &Path) -> Result<ImageRef> {
         let example = format!("ghcr.io/acme/{}", self.name.replace('_', "-").to_lowercase());
         let Some(registry) = &self.registry else {
             // A dg project's registry lives in build.yaml beside its pyproject.toml or dg.toml.
@@ -101,7 +101,7 @@ impl Project {
     /// (`--dagster-cloud-yaml-path`), else `dir/dagster_cloud.yaml`, else a
     /// `dir/build.yaml` with a `locations:` list, else the dg project or
     /// workspace `dir` belongs to.
-    pub fn load(dir: &Path, config_file: Option<&Path>) -> Result<Project> {
+    pub(crate) fn load(dir: &Path, config_file: Option<&Path>) -> Result<Project> {
         let root =
             resolve_path(dir).with_context(|| format!("the project directory {} does not exist", dir.display()))?;
         let dagster_cloud = root.join("dagster_cloud.yaml");
@@ -136,12 +136,12 @@ impl Project {
 
     /// Reads a file of the project's repository safely (see
     /// [`crate::io::files`]); `None` when it does not exist.
-    pub fn read_file(&self, path: &Path) -> Result<Option<String>> {
+    pub(crate) fn read_file(&self, path: &Path) -> Result<Option<String>> {
         read_project_file(&self.root, path)
     }
 
     /// The locations named by `--location` (all when none are named).
-    pub fn select(&self, names: &[String]) -> Result<Vec<&Location>> {
+    pub(crate) fn select(&self, names: &[String]) -> Result<Vec<&Location>> {
         if names.is_empty() {
             return Ok(self.locations.iter().collect());
         }
@@ -231,7 +231,7 @@ fn resolve_build_directory(root: &Path, base: &Path, value: &str, key: &str) -> 
 /// An absolute path with symbolic links and `..` resolved. WebAssembly
 /// has no `realpath`: there the path is made absolute and cleaned
 /// lexically, and must exist (the host's preopens bound what it reaches).
-pub fn resolve_path(path: &Path) -> std::io::Result<PathBuf> {
+pub(crate) fn resolve_path(path: &Path) -> std::io::Result<PathBuf> {
     #[cfg(not(target_os = "wasi"))]
     return path.canonicalize();
     #[cfg(target_os = "wasi")]

@@ -30,7 +30,7 @@ const MAX_ERROR_CHARS: usize = 500;
 
 /// Which endpoint a request goes to.
 #[derive(Clone, Copy, Debug)]
-pub enum Scope<'a> {
+pub(crate) enum Scope<'a> {
     /// `{url}/graphql`, no deployment.
     Organization,
     /// `{url}/{deployment}/graphql` with the deployment header.
@@ -39,19 +39,19 @@ pub enum Scope<'a> {
 
 /// A request as the dry run shows it: secrets redacted.
 #[derive(Clone, Debug, Serialize)]
-pub struct ShownRequest {
+pub(crate) struct ShownRequest {
     /// The operation name.
-    pub operation: String,
+    pub(crate) operation: String,
     /// The URL.
-    pub url: String,
+    pub(crate) url: String,
     /// Headers, the token redacted.
-    pub headers: Vec<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
     /// The variables.
-    pub variables: Value,
+    pub(crate) variables: Value,
 }
 
 /// A Dagster+ GraphQL client.
-pub struct Client {
+pub(crate) struct Client {
     http: Arc<dyn Http>,
     url: String,
     token: Secret,
@@ -60,7 +60,7 @@ pub struct Client {
 
 /// The organization URL: `DAGSTER_CLOUD_URL` as given, else from the
 /// organization name.
-pub fn organization_url(url: Option<&str>, organization: Option<&str>) -> Result<String> {
+pub(crate) fn organization_url(url: Option<&str>, organization: Option<&str>) -> Result<String> {
     match (url, organization) {
         (Some(url), _) => Ok(url.trim_end_matches('/').to_string()),
         (None, Some(org)) => Ok(format!("https://{org}.dagster.cloud")),
@@ -73,12 +73,12 @@ pub fn organization_url(url: Option<&str>, organization: Option<&str>) -> Result
 
 impl Client {
     /// A client for the organization at `url`.
-    pub fn new(http: Arc<dyn Http>, url: String, token: Secret, progress: Progress) -> Client {
+    pub(crate) fn new(http: Arc<dyn Http>, url: String, token: Secret, progress: Progress) -> Client {
         Client { http, url, token, progress }
     }
 
     /// The URL and headers of a request in `scope`.
-    pub fn endpoint(url: &str, scope: Scope) -> (String, Vec<(String, String)>) {
+    pub(crate) fn endpoint(url: &str, scope: Scope) -> (String, Vec<(String, String)>) {
         match scope {
             Scope::Organization => (format!("{url}/graphql"), Vec::new()),
             Scope::Deployment(d) => {
@@ -88,14 +88,14 @@ impl Client {
     }
 
     /// How the request would look, for the dry run.
-    pub fn show(url: &str, scope: Scope, document: &str, variables: Value) -> ShownRequest {
+    pub(crate) fn show(url: &str, scope: Scope, document: &str, variables: Value) -> ShownRequest {
         let (url, mut headers) = Client::endpoint(&redact_url(url), scope);
         headers.insert(0, ("Dagster-Cloud-Api-Token".to_string(), "(redacted)".to_string()));
         ShownRequest { operation: operation_name(document).to_string(), url, headers, variables }
     }
 
     /// Sends one operation; returns its `data`.
-    pub fn request(&self, scope: Scope, document: &str, variables: Value) -> Result<Value> {
+    pub(crate) fn request(&self, scope: Scope, document: &str, variables: Value) -> Result<Value> {
         let operation = operation_name(document);
         let (url, headers) = Client::endpoint(&self.url, scope);
         let body = serde_json::to_vec(&json!({ "query": document, "variables": variables }))?;

@@ -3,7 +3,7 @@
 //! requests it already serves.
 
 /// Create, update or close a branch deployment (organization scope).
-pub const CREATE_OR_UPDATE_BRANCH_DEPLOYMENT: &str = "mutation CliCreateOrUpdateBranchDeployment(\
+pub(crate) const CREATE_OR_UPDATE_BRANCH_DEPLOYMENT: &str = "mutation CliCreateOrUpdateBranchDeployment(\
 $branchData: CreateOrUpdateBranchDeploymentInput!, $commit: DeploymentCommitInput!, \
 $baseDeploymentName: String, $snapshotBaseCondition: SnapshotBaseDeploymentCondition) { \
 createOrUpdateBranchDeployment(branchData: $branchData, commit: $commit, \
@@ -11,43 +11,43 @@ baseDeploymentName: $baseDeploymentName, snapshotBaseCondition: $snapshotBaseCon
 __typename ... on DagsterCloudDeployment { deploymentId deploymentName } ... on PythonError { message } } }";
 
 /// Deploy code locations (deployment scope).
-pub const DEPLOY_LOCATIONS: &str = "mutation CliDeployLocations($document: GenericScalar!) { \
+pub(crate) const DEPLOY_LOCATIONS: &str = "mutation CliDeployLocations($document: GenericScalar!) { \
 deployLocations(document: $document) { __typename \
 ... on DeployLocationsSuccess { locations { locationName } } \
 ... on PythonError { message stack } ... on InvalidLocationError { errors } } }";
 
 /// Agent heartbeats (deployment scope).
-pub const AGENT_STATUS: &str = "query CliAgentStatus { agents { status errors { error { message } } } }";
+pub(crate) const AGENT_STATUS: &str = "query CliAgentStatus { agents { status errors { error { message } } } }";
 
 /// Location load status (deployment scope).
-pub const LOCATIONS: &str = "query CliLocationsQuery { workspaceOrError { __typename \
+pub(crate) const LOCATIONS: &str = "query CliLocationsQuery { workspaceOrError { __typename \
 ... on Workspace { locationEntries { __typename name loadStatus locationOrLoadError { __typename \
 ... on RepositoryLocation { name } \
 ... on PythonError { message stack errorChain { isExplicitLink error { message stack } } } } } } \
 ... on PythonError { message stack } } }";
 
 /// The deployment's agent type (deployment scope).
-pub const DEPLOYMENT_INFO: &str = "query DeploymentInfoQuery { currentDeployment { agentType } }";
+pub(crate) const DEPLOYMENT_INFO: &str = "query DeploymentInfoQuery { currentDeployment { agentType } }";
 
 /// A deployment by name (organization scope).
-pub const DEPLOYMENT_BY_NAME: &str = "query DeploymentByNameQuery($deploymentName: String!) { \
+pub(crate) const DEPLOYMENT_BY_NAME: &str = "query DeploymentByNameQuery($deploymentName: String!) { \
 deploymentByName(name: $deploymentName) { __typename \
 ... on DagsterCloudDeployment { deploymentName deploymentId deploymentType } } }";
 
 /// Delete a deployment (organization scope).
-pub const DELETE_DEPLOYMENT: &str = "mutation CliDeleteDeployment($deploymentId: Int!) { \
+pub(crate) const DELETE_DEPLOYMENT: &str = "mutation CliDeleteDeployment($deploymentId: Int!) { \
 deleteDeployment(deploymentId: $deploymentId) { __typename \
 ... on DagsterCloudDeployment { deploymentId } ... on PythonError { message stack } } }";
 
 /// The connection check (organization scope).
-pub const ORGANIZATION_SETTINGS: &str = "query CliOrganizationSettings { organizationSettings { settings } }";
+pub(crate) const ORGANIZATION_SETTINGS: &str = "query CliOrganizationSettings { organizationSettings { settings } }";
 
 /// Dagster+ Serverless's registry (deployment scope).
-pub const SERVERLESS_REGISTRY: &str = "query CliGetEcrInfo { serverless { awsRegion awsAuthToken \
+pub(crate) const SERVERLESS_REGISTRY: &str = "query CliGetEcrInfo { serverless { awsRegion awsAuthToken \
 registryAllowCustomBase registryIsHarbor registryUrl } }";
 
 /// The operation name of a document (`CliDeployLocations`).
-pub fn operation_name(document: &str) -> &str {
+pub(crate) fn operation_name(document: &str) -> &str {
     let after = document.split_once(' ').map_or("", |(_, rest)| rest);
     after.split(['(', ' ', '{']).next().unwrap_or("")
 }

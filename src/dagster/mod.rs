@@ -3,8 +3,8 @@
 //! wait until they load, delete a branch deployment, and find the Serverless
 //! registry.
 
-pub mod client;
-pub mod documents;
+pub(crate) mod client;
+pub(crate) mod documents;
 
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use client::{Client, Scope};
 /// `PullRequestStatus`.
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum PullRequestStatus {
+pub(crate) enum PullRequestStatus {
     /// Open.
     Open,
     /// Closed without merging.
@@ -30,7 +30,7 @@ pub enum PullRequestStatus {
 /// `SnapshotBaseDeploymentCondition`.
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum SnapshotBaseCondition {
+pub(crate) enum SnapshotBaseCondition {
     /// Snapshot the base when the branch deployment is created.
     OnCreate,
     /// Snapshot the base on every update.
@@ -41,43 +41,43 @@ pub enum SnapshotBaseCondition {
 /// as null, as the official CLI does.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BranchData {
+pub(crate) struct BranchData {
     /// With `branch_name`, the key of the branch deployment.
-    pub repo_name: String,
+    pub(crate) repo_name: String,
     /// The branch.
-    pub branch_name: String,
+    pub(crate) branch_name: String,
     /// The branch's page.
-    pub branch_url: Option<String>,
+    pub(crate) branch_url: Option<String>,
     /// The pull/merge request's page.
-    pub pull_request_url: Option<String>,
+    pub(crate) pull_request_url: Option<String>,
     /// Its status.
-    pub pull_request_status: Option<PullRequestStatus>,
+    pub(crate) pull_request_status: Option<PullRequestStatus>,
     /// Its number, as a string.
-    pub pull_request_number: Option<String>,
+    pub(crate) pull_request_number: Option<String>,
 }
 
 /// `DeploymentCommitInput`.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CommitData {
+pub(crate) struct CommitData {
     /// The commit deployed.
-    pub commit_hash: String,
+    pub(crate) commit_hash: String,
     /// Its time, Unix seconds.
-    pub timestamp: f64,
+    pub(crate) timestamp: f64,
     /// Its subject.
-    pub commit_message: Option<String>,
+    pub(crate) commit_message: Option<String>,
     /// Its page.
-    pub commit_url: Option<String>,
+    pub(crate) commit_url: Option<String>,
     /// Author name.
-    pub author_name: Option<String>,
+    pub(crate) author_name: Option<String>,
     /// Author email.
-    pub author_email: Option<String>,
+    pub(crate) author_email: Option<String>,
     /// Author avatar.
-    pub author_avatar_url: Option<String>,
+    pub(crate) author_avatar_url: Option<String>,
 }
 
 /// The upsert's variables.
-pub fn upsert_variables(
+pub(crate) fn upsert_variables(
     branch: &BranchData,
     commit: &CommitData,
     base: Option<&str>,
@@ -87,7 +87,7 @@ pub fn upsert_variables(
 }
 
 /// Creates, updates or closes the branch deployment; returns its name.
-pub fn upsert_branch_deployment(client: &Client, variables: Value) -> Result<String> {
+pub(crate) fn upsert_branch_deployment(client: &Client, variables: Value) -> Result<String> {
     let data = client.request(Scope::Organization, documents::CREATE_OR_UPDATE_BRANCH_DEPLOYMENT, variables)?;
     let result = &data["createOrUpdateBranchDeployment"];
     match result["deploymentName"].as_str() {
@@ -101,31 +101,28 @@ pub fn upsert_branch_deployment(client: &Client, variables: Value) -> Result<Str
 
 /// A deployment found by name.
 #[derive(Debug)]
-pub struct DeploymentInfo {
-    /// Its name.
-    pub name: String,
+pub(crate) struct DeploymentInfo {
     /// Its id.
-    pub id: i64,
+    pub(crate) id: i64,
     /// `PRODUCTION` or `BRANCH`.
-    pub kind: String,
+    pub(crate) kind: String,
 }
 
 /// Looks a deployment up by name; `None` when it does not exist.
-pub fn deployment_by_name(client: &Client, name: &str) -> Result<Option<DeploymentInfo>> {
+pub(crate) fn deployment_by_name(client: &Client, name: &str) -> Result<Option<DeploymentInfo>> {
     let data = client.request(Scope::Organization, documents::DEPLOYMENT_BY_NAME, json!({ "deploymentName": name }))?;
     let d = &data["deploymentByName"];
     if d["__typename"] != "DagsterCloudDeployment" {
         return Ok(None);
     }
     Ok(Some(DeploymentInfo {
-        name: d["deploymentName"].as_str().unwrap_or(name).to_string(),
         id: d["deploymentId"].as_i64().context("the deployment has no id")?,
         kind: d["deploymentType"].as_str().unwrap_or("").to_string(),
     }))
 }
 
 /// Deletes a branch deployment; refuses any other kind.
-pub fn delete_branch_deployment(client: &Client, name: &str) -> Result<()> {
+pub(crate) fn delete_branch_deployment(client: &Client, name: &str) -> Result<()> {
     let Some(info) = deployment_by_name(client, name)? else { bail!("there is no deployment named {name} to delete") };
     if info.kind != "BRANCH" {
         bail!("refusing to delete {name}: it is a {} deployment, not a branch deployment", info.kind);
@@ -139,7 +136,7 @@ pub fn delete_branch_deployment(client: &Client, name: &str) -> Result<()> {
 }
 
 /// Sends every location document in one `deployLocations` call.
-pub fn deploy_locations(client: &Client, deployment: &str, documents: &[Value]) -> Result<()> {
+pub(crate) fn deploy_locations(client: &Client, deployment: &str, documents: &[Value]) -> Result<()> {
     let variables = json!({ "document": { "locations": documents } });
     let data = client.request(Scope::Deployment(deployment), documents::DEPLOY_LOCATIONS, variables)?;
     let result = &data["deployLocations"];
@@ -160,27 +157,27 @@ pub fn deploy_locations(client: &Client, deployment: &str, documents: &[Value]) 
 
 /// How long to wait, and how often to look.
 #[derive(Clone, Copy, Debug)]
-pub struct WaitOptions {
+pub(crate) struct WaitOptions {
     /// Give up on loading after this long.
-    pub location_load_timeout: Duration,
+    pub(crate) location_load_timeout: Duration,
     /// Give up when no agent heartbeats for this long.
-    pub agent_heartbeat_timeout: Duration,
+    pub(crate) agent_heartbeat_timeout: Duration,
     /// Time between polls.
-    pub poll_interval: Duration,
+    pub(crate) poll_interval: Duration,
 }
 
 /// One location's load outcome.
 #[derive(Clone, Debug, Serialize)]
-pub struct LoadOutcome {
+pub(crate) struct LoadOutcome {
     /// Location name.
-    pub name: String,
+    pub(crate) name: String,
     /// The load error (message, stack, causes), when it failed.
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 /// Polls the agents, then the workspace, until every location in `names`
 /// is LOADED; returns each one's outcome.
-pub fn wait_for_load(
+pub(crate) fn wait_for_load(
     client: &Client,
     deployment: &str,
     names: &[String],
@@ -264,24 +261,24 @@ fn python_error_text(error: &Value) -> String {
 }
 
 /// The deployment's agent type (`HYBRID` or `SERVERLESS`).
-pub fn agent_type(client: &Client, deployment: &str) -> Result<String> {
+pub(crate) fn agent_type(client: &Client, deployment: &str) -> Result<String> {
     let data = client.request(Scope::Deployment(deployment), documents::DEPLOYMENT_INFO, json!({}))?;
     Ok(data["currentDeployment"]["agentType"].as_str().unwrap_or("HYBRID").to_string())
 }
 
 /// Dagster+ Serverless's registry and its credential.
 #[derive(Clone, Debug)]
-pub struct ServerlessRegistry {
+pub(crate) struct ServerlessRegistry {
     /// `registryUrl`.
-    pub url: String,
+    pub(crate) url: String,
     /// `awsAuthToken`: base64 of `user:password`.
-    pub auth_token: crate::auth::Secret,
+    pub(crate) auth_token: crate::auth::Secret,
     /// Harbor registries take one repository per location.
-    pub is_harbor: bool,
+    pub(crate) is_harbor: bool,
 }
 
 /// Asks Dagster+ for its Serverless registry.
-pub fn serverless_registry(client: &Client, deployment: &str) -> Result<ServerlessRegistry> {
+pub(crate) fn serverless_registry(client: &Client, deployment: &str) -> Result<ServerlessRegistry> {
     let data = client.request(Scope::Deployment(deployment), documents::SERVERLESS_REGISTRY, json!({}))?;
     let s = &data["serverless"];
     Ok(ServerlessRegistry {
@@ -294,7 +291,7 @@ pub fn serverless_registry(client: &Client, deployment: &str) -> Result<Serverle
 }
 
 /// The connection check: `organizationSettings` must answer.
-pub fn check_connection(client: &Client) -> Result<()> {
+pub(crate) fn check_connection(client: &Client) -> Result<()> {
     let data = client.request(Scope::Organization, documents::ORGANIZATION_SETTINGS, json!({}))?;
     if data["organizationSettings"]["settings"].is_null() {
         bail!("Dagster+ answered organizationSettings without settings");

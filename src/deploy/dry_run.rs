@@ -41,21 +41,21 @@ struct DryRun<'a> {
 }
 
 /// What the dry run plans for.
-pub struct Planned<'a> {
+pub(crate) struct Planned<'a> {
     /// The project (absent when only closing).
-    pub project: Option<&'a Project>,
+    pub(crate) project: Option<&'a Project>,
     /// The selected locations.
-    pub locations: &'a [Location],
+    pub(crate) locations: &'a [Location],
     /// The CI context.
-    pub context: &'a CiContext,
+    pub(crate) context: &'a CiContext,
     /// The decision.
-    pub decision: &'a Decision,
+    pub(crate) decision: &'a Decision,
     /// Where the code comes from.
-    pub provenance: &'a Provenance,
+    pub(crate) provenance: &'a Provenance,
 }
 
 /// Builds without pushing and prints the plan.
-pub fn run(
+pub(crate) fn run(
     options: &Options,
     env: &Env,
     progress: &Progress,

@@ -27,7 +27,7 @@ use crate::report::outputs::write_summary;
 use crate::report::{Commenter, github};
 
 /// One run against Dagster+.
-pub struct Run<'a> {
+pub(crate) struct Run<'a> {
     pub(super) options: &'a Options,
     pub(super) env: &'a Env,
     pub(super) progress: &'a Progress,
@@ -51,7 +51,7 @@ struct State {
 
 impl<'a> Run<'a> {
     /// Carries out the decision; failures become a `Failed` outcome.
-    pub fn execute(&self, decision: &Decision, locations: &[Location]) -> Outcome {
+    pub(crate) fn execute(&self, decision: &Decision, locations: &[Location]) -> Outcome {
         let commenter = Commenter::new(self.context, self.env, self.http.as_ref(), self.progress, self.options.comment);
         match &decision.action {
             Action::Close { branch_data, commit, status, delete } => {

@@ -32,50 +32,50 @@ use crate::report::outputs::{self, RunOutputs};
 
 /// Everything `deploy` and `close` take from flags and the environment.
 #[derive(Clone, Debug)]
-pub struct Options {
+pub(crate) struct Options {
     /// The project directory.
-    pub project_dir: PathBuf,
+    pub(crate) project_dir: PathBuf,
     /// `--dagster-cloud-yaml-path`: the locations file, named.
-    pub config_file: Option<PathBuf>,
+    pub(crate) config_file: Option<PathBuf>,
     /// Only these locations (default all).
-    pub locations: Vec<String>,
+    pub(crate) locations: Vec<String>,
     /// Deployment settings.
-    pub settings: Settings,
+    pub(crate) settings: Settings,
     /// `DAGSTER_CLOUD_ORGANIZATION`.
-    pub organization: Option<String>,
+    pub(crate) organization: Option<String>,
     /// `DAGSTER_CLOUD_URL`.
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
     /// Print the plan; change nothing.
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Never contact a registry (dry run).
-    pub offline: bool,
+    pub(crate) offline: bool,
     /// Where to write OCI layouts.
-    pub output_dir: Option<PathBuf>,
+    pub(crate) output_dir: Option<PathBuf>,
     /// JSON on stdout, no progress.
-    pub json: bool,
+    pub(crate) json: bool,
     /// Wait for the locations to load.
-    pub wait: bool,
+    pub(crate) wait: bool,
     /// Timeouts and poll interval.
-    pub wait_options: WaitOptions,
+    pub(crate) wait_options: WaitOptions,
     /// Whether the agent heartbeat timeout was given (else it depends on
     /// the agent type).
-    pub heartbeat_timeout_given: bool,
+    pub(crate) heartbeat_timeout_given: bool,
     /// Where to write GitLab's dotenv report.
-    pub dotenv: Option<PathBuf>,
+    pub(crate) dotenv: Option<PathBuf>,
     /// Whether to comment on the pull/merge request.
-    pub comment: bool,
+    pub(crate) comment: bool,
     /// Fail, rather than skip, when CI gives no Dagster+ token.
-    pub fail_without_credentials: bool,
+    pub(crate) fail_without_credentials: bool,
     /// The image platform.
-    pub platform: TargetPlatform,
+    pub(crate) platform: TargetPlatform,
     /// Registries reached over plain HTTP.
-    pub insecure_registries: Vec<String>,
+    pub(crate) insecure_registries: Vec<String>,
 }
 
 /// How the run ended, as the `status` output says it.
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
-pub enum RunStatus {
+pub(crate) enum RunStatus {
     /// Deployed (and loaded, unless `--no-wait`).
     Deployed,
     /// The branch deployment was marked closed.
@@ -92,7 +92,7 @@ pub enum RunStatus {
 
 impl RunStatus {
     /// Its name, as the `status` output and `--json` spell it.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             RunStatus::Deployed => "deployed",
             RunStatus::Closed => "closed",
@@ -106,23 +106,23 @@ impl RunStatus {
 
 /// What a run did.
 #[derive(Debug, Serialize)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// How it ended.
-    pub status: RunStatus,
+    pub(crate) status: RunStatus,
     /// Why this was done.
-    pub reason: String,
+    pub(crate) reason: String,
     /// The deployment's name.
-    pub deployment: Option<String>,
+    pub(crate) deployment: Option<String>,
     /// `{org url}/{deployment}/locations`.
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
     /// Location → image reference by digest.
-    pub images: BTreeMap<String, String>,
+    pub(crate) images: BTreeMap<String, String>,
     /// Each location's build.
-    pub locations: Vec<LocationImage>,
+    pub(crate) locations: Vec<LocationImage>,
     /// Each location's load outcome.
-    pub load: Vec<LoadOutcome>,
+    pub(crate) load: Vec<LoadOutcome>,
     /// The error, when it failed.
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 impl Outcome {
@@ -142,15 +142,15 @@ impl Outcome {
 
 /// What the `close` command asks for.
 #[derive(Clone, Copy, Debug)]
-pub struct CloseRequest {
+pub(crate) struct CloseRequest {
     /// `--status`, if given.
-    pub status: Option<PullRequestStatus>,
+    pub(crate) status: Option<PullRequestStatus>,
 }
 
 /// Runs `deploy` (or `close`, with `close`); returns the outcome, already
 /// reported (outputs, summary, comment, dotenv). A failed deploy is an
 /// outcome with status `Failed`, not an error: errors are for bad input.
-pub fn run(options: &Options, env: Env, close: Option<CloseRequest>) -> Result<Outcome> {
+pub(crate) fn run(options: &Options, env: Env, close: Option<CloseRequest>) -> Result<Outcome> {
     let progress = Progress::new(&env, options.json);
     run_reported(options, env.clone(), &progress, close).inspect_err(|e| outputs::write_failure(&env, &progress, e))
 }
@@ -343,7 +343,7 @@ const MAX_TIMEOUT_SECS: u64 = 24 * 60 * 60;
 /// day, and a finite interval of at least 0.05 s and at most the load
 /// timeout. Validated here, once, so no later arithmetic can overflow or
 /// wait forever.
-pub fn wait_options_from(env: &Env, load: Option<u64>, poll: f64) -> Result<(WaitOptions, bool)> {
+pub(crate) fn wait_options_from(env: &Env, load: Option<u64>, poll: f64) -> Result<(WaitOptions, bool)> {
     let seconds = |name: &'static str, given: Option<u64>, default: u64| -> Result<(u64, bool)> {
         let (value, set) = match (given, env.get(name)) {
             (Some(v), _) => (v, true),

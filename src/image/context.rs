@@ -14,20 +14,20 @@ use super::dockerignore::DockerIgnore;
 
 /// One entry of a layer, keyed by its path in the image (no leading `/`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// File or directory.
-    pub kind: EntryKind,
+    pub(crate) kind: EntryKind,
     /// Permission bits, normalised.
-    pub mode: u32,
+    pub(crate) mode: u32,
     /// Owner uid.
-    pub uid: u64,
+    pub(crate) uid: u64,
     /// Owner gid.
-    pub gid: u64,
+    pub(crate) gid: u64,
 }
 
 /// What an entry is.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EntryKind {
+pub(crate) enum EntryKind {
     /// A directory.
     Dir,
     /// A regular file, read from this path when the layer is written.
@@ -36,10 +36,10 @@ pub enum EntryKind {
 
 /// Sorted layer entries: `BTreeMap` order puts a directory before its
 /// contents and makes the layer byte-stable.
-pub type Entries = BTreeMap<String, Entry>;
+pub(crate) type Entries = BTreeMap<String, Entry>;
 
 /// A build context: a directory and its `.dockerignore`.
-pub struct BuildContext {
+pub(crate) struct BuildContext {
     root: PathBuf,
     ignore: DockerIgnore,
     /// Every non-ignored path, relative, with whether it is a directory.
@@ -47,23 +47,23 @@ pub struct BuildContext {
 }
 
 /// A COPY after variable expansion.
-pub struct CopyRequest<'a> {
+pub(crate) struct CopyRequest<'a> {
     /// Sources relative to the context.
-    pub sources: &'a [String],
+    pub(crate) sources: &'a [String],
     /// Absolute destination in the image.
-    pub dest: &'a str,
+    pub(crate) dest: &'a str,
     /// Whether the destination was written with a trailing `/`.
-    pub dest_is_dir: bool,
+    pub(crate) dest_is_dir: bool,
     /// `--chmod`.
-    pub chmod: Option<u32>,
+    pub(crate) chmod: Option<u32>,
     /// `--chown` (numeric).
-    pub chown: Option<(u64, u64)>,
+    pub(crate) chown: Option<(u64, u64)>,
 }
 
 impl BuildContext {
     /// Opens a context directory, reading its `.dockerignore` (safely:
     /// see [`crate::io::files`]) and listing every path it includes.
-    pub fn open(root: &Path) -> Result<BuildContext> {
+    pub(crate) fn open(root: &Path) -> Result<BuildContext> {
         let ignore_path = root.join(".dockerignore");
         let repository = files::repository_root(root);
         let ignore = match files::read_inside(&repository, &ignore_path, files::PROJECT_FILE_CAP)? {
@@ -112,7 +112,7 @@ impl BuildContext {
     }
 
     /// Resolves a COPY into layer entries (added to `entries`).
-    pub fn copy_into(&self, request: &CopyRequest, entries: &mut Entries) -> Result<()> {
+    pub(crate) fn copy_into(&self, request: &CopyRequest, entries: &mut Entries) -> Result<()> {
         let mut matched: Vec<(String, bool)> = Vec::new();
         let mut any_glob = false;
         for source in request.sources {
@@ -229,7 +229,7 @@ fn join(dir: &str, name: &str) -> String {
 }
 
 /// Cleans a relative path; refuses one that climbs out of its root.
-pub fn clean_relative(path: &str) -> Result<String> {
+pub(crate) fn clean_relative(path: &str) -> Result<String> {
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
         match part {
@@ -249,7 +249,7 @@ pub fn clean_relative(path: &str) -> Result<String> {
 /// absolute destinations stand alone, relative ones are under `workdir`.
 /// Returns the clean absolute path and whether it names a directory
 /// (a trailing `/`, or `.`/`..` at the end).
-pub fn absolute_dest(workdir: &str, dest: &str) -> (String, bool) {
+pub(crate) fn absolute_dest(workdir: &str, dest: &str) -> (String, bool) {
     let is_dir = dest.ends_with('/') || dest == "." || dest.ends_with("/.") || dest.ends_with("..");
     let joined = if dest.starts_with('/') { dest.to_string() } else { format!("{workdir}/{dest}") };
     let mut parts: Vec<&str> = Vec::new();

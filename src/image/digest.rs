@@ -4,17 +4,17 @@
 use std::fmt;
 use std::io::{self, Write};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
 
 /// A validated `sha256:<64 lowercase hex>` content digest.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Digest(String);
+pub(crate) struct Digest(String);
 
 impl Digest {
     /// Parses and validates a digest string.
-    pub fn parse(s: &str) -> Result<Digest> {
+    pub(crate) fn parse(s: &str) -> Result<Digest> {
         let Some(hex) = s.strip_prefix("sha256:") else {
             bail!("unsupported digest {s:?}: only sha256 digests are supported");
         };
@@ -25,7 +25,7 @@ impl Digest {
     }
 
     /// The digest of `bytes`.
-    pub fn of(bytes: &[u8]) -> Digest {
+    pub(crate) fn of(bytes: &[u8]) -> Digest {
         Digest::from_hasher(Sha256::new_with_prefix(bytes))
     }
 
@@ -34,17 +34,17 @@ impl Digest {
     }
 
     /// The hex part, as used for blob file names.
-    pub fn hex(&self) -> &str {
+    pub(crate) fn hex(&self) -> &str {
         &self.0["sha256:".len()..]
     }
 
     /// The full `sha256:<hex>` form.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
     /// The first 12 hex digits, for progress lines.
-    pub fn short(&self) -> &str {
+    pub(crate) fn short(&self) -> &str {
         &self.hex()[..12]
     }
 }
@@ -75,7 +75,7 @@ impl<'de> Deserialize<'de> for Digest {
 }
 
 /// A writer that hashes and counts everything written through it.
-pub struct HashingWriter<W> {
+pub(crate) struct HashingWriter<W> {
     inner: W,
     hasher: Sha256,
     len: u64,
@@ -83,17 +83,12 @@ pub struct HashingWriter<W> {
 
 impl<W: Write> HashingWriter<W> {
     /// Wraps `inner`.
-    pub fn new(inner: W) -> Self {
+    pub(crate) fn new(inner: W) -> Self {
         HashingWriter { inner, hasher: Sha256::new(), len: 0 }
     }
 
-    /// The wrapped writer, mutably.
-    pub fn get_mut(&mut self) -> &mut W {
-        &mut self.inner
-    }
-
     /// Returns the inner writer, the digest and the byte count.
-    pub fn finish(self) -> (W, Digest, u64) {
+    pub(crate) fn finish(self) -> (W, Digest, u64) {
         (self.inner, Digest::from_hasher(self.hasher), self.len)
     }
 }
@@ -109,14 +104,6 @@ impl<W: Write> Write for HashingWriter<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
-}
-
-/// Hashes a whole reader, returning its digest and size.
-pub fn digest_reader(reader: &mut impl io::Read) -> Result<(Digest, u64)> {
-    let mut writer = HashingWriter::new(io::sink());
-    io::copy(reader, &mut writer).context("reading content to hash")?;
-    let (_, digest, len) = writer.finish();
-    Ok((digest, len))
 }
 
 #[cfg(test)]

@@ -12,25 +12,25 @@ use anyhow::{Context, Result, bail};
 
 /// One logical instruction (continuations joined).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Instruction {
+pub(crate) struct Instruction {
     /// 1-based line where the instruction starts.
-    pub line: usize,
+    pub(crate) line: usize,
     /// Upper-cased keyword (`COPY`).
-    pub keyword: String,
+    pub(crate) keyword: String,
     /// Everything after the keyword, continuations joined.
-    pub args: String,
+    pub(crate) args: String,
 }
 
 impl Instruction {
     /// The instruction as written (one line), for history entries.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         format!("{} {}", self.keyword, self.args)
     }
 }
 
 /// How a Dockerfile gets built.
 #[derive(Clone, Debug)]
-pub enum BuildPath {
+pub(crate) enum BuildPath {
     /// Natively, by this tool.
     Native(Recipe),
     /// By an external container builder, and why.
@@ -42,29 +42,27 @@ pub enum BuildPath {
 
 /// A Dockerfile the native path can build.
 #[derive(Clone, Debug)]
-pub struct Recipe {
+pub(crate) struct Recipe {
     /// `ARG`s declared before `FROM`, with their defaults.
-    pub global_args: Vec<(String, Option<String>)>,
+    pub(crate) global_args: Vec<(String, Option<String>)>,
     /// The raw `FROM` image word (`scratch` for an empty base).
-    pub from: String,
-    /// `FROM --platform=…`, raw.
-    pub from_platform: Option<String>,
+    pub(crate) from: String,
     /// The instructions after `FROM`, in order.
-    pub steps: Vec<Step>,
+    pub(crate) steps: Vec<Step>,
 }
 
 /// A step after `FROM`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Step {
+pub(crate) struct Step {
     /// The instruction.
-    pub instruction: Instruction,
+    pub(crate) instruction: Instruction,
     /// Its parsed flags and operands.
-    pub kind: StepKind,
+    pub(crate) kind: StepKind,
 }
 
 /// What a step does.
 #[derive(Clone, Debug, PartialEq)]
-pub enum StepKind {
+pub(crate) enum StepKind {
     /// `ARG name[=default]`.
     Arg(String, Option<String>),
     /// `ENV k=v…` (raw words).
@@ -95,7 +93,7 @@ pub enum StepKind {
 
 /// ENTRYPOINT/CMD operand.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Command {
+pub(crate) enum Command {
     /// `["a", "b"]`.
     Exec(Vec<String>),
     /// `a b`, run through the SHELL.
@@ -104,7 +102,7 @@ pub enum Command {
 
 /// `HEALTHCHECK`.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Healthcheck {
+pub(crate) enum Healthcheck {
     /// `HEALTHCHECK NONE`.
     None,
     /// `HEALTHCHECK [options] CMD …`.
@@ -118,19 +116,19 @@ pub enum Healthcheck {
 
 /// COPY/ADD of local files.
 #[derive(Clone, Debug, PartialEq)]
-pub struct CopyStep {
+pub(crate) struct CopyStep {
     /// Source words (raw).
-    pub sources: Vec<String>,
+    pub(crate) sources: Vec<String>,
     /// Destination word (raw).
-    pub dest: String,
+    pub(crate) dest: String,
     /// `--chmod=0755`.
-    pub chmod: Option<u32>,
+    pub(crate) chmod: Option<u32>,
     /// `--chown=uid[:gid]` (numeric only).
-    pub chown: Option<(u64, u64)>,
+    pub(crate) chown: Option<(u64, u64)>,
 }
 
 /// Parses a Dockerfile into logical instructions.
-pub fn parse(text: &str) -> Result<Vec<Instruction>> {
+pub(crate) fn parse(text: &str) -> Result<Vec<Instruction>> {
     let escape = escape_directive(text);
     let mut out = Vec::new();
     let mut pending: Option<(usize, String)> = None;
@@ -189,16 +187,19 @@ fn split_keyword(line: usize, text: &str) -> Result<Instruction> {
 }
 
 /// Decides whether the native path can build these instructions.
-pub fn classify(instructions: &[Instruction]) -> Result<BuildPath> {
+pub(crate) fn classify(instructions: &[Instruction]) -> Result<BuildPath> {
     let mut global_args = Vec::new();
-    let mut from: Option<(String, Option<String>)> = None;
+    let mut from: Option<String> = None;
     let mut steps = Vec::new();
     for ins in instructions {
         let external = |what: &str| Ok(BuildPath::External { reason: format!("line {}: {what}", ins.line) });
         match (ins.keyword.as_str(), &from) {
             ("ARG", None) => global_args.push(parse_arg(ins)?),
             ("FROM", None) => match parse_from(ins)? {
-                Some(parsed) => from = Some(parsed),
+                Some((_, Some(platform))) if !matches!(platform.as_str(), "$TARGETPLATFORM" | "${TARGETPLATFORM}") => {
+                    return external("FROM --platform picks a platform other than the one being built");
+                }
+                Some((image, _)) => from = Some(image),
                 None => return external("FROM … AS names a build stage (multi-stage build)"),
             },
             ("FROM", Some(_)) => {
@@ -213,8 +214,8 @@ pub fn classify(instructions: &[Instruction]) -> Result<BuildPath> {
             },
         }
     }
-    let Some((from, from_platform)) = from else { bail!("the Dockerfile has no FROM instruction") };
-    Ok(BuildPath::Native(Recipe { global_args, from, from_platform, steps }))
+    let Some(from) = from else { bail!("the Dockerfile has no FROM instruction") };
+    Ok(BuildPath::Native(Recipe { global_args, from, steps }))
 }
 
 /// `FROM [--platform=p] image` → Some((image, platform)); `AS name` → None.
@@ -489,7 +490,7 @@ fn unquote(word: &str) -> String {
 /// Expands `$VAR`, `${VAR}`, `${VAR:-default}` and `${VAR:+alternative}` in
 /// one raw word and removes its quotes: single quotes keep `$` literal,
 /// backslash escapes the next character.
-pub fn expand(word: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String> {
+pub(crate) fn expand(word: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String> {
     let mut out = String::new();
     let chars: Vec<char> = word.chars().collect();
     let mut i = 0;
@@ -546,13 +547,19 @@ fn expand_variable(rest: &[char], lookup: &dyn Fn(&str) -> Option<String>) -> Re
 }
 
 /// Expands every raw word of a step with `lookup`.
-pub fn expand_all(words: &[String], lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>> {
+pub(crate) fn expand_all(words: &[String], lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>> {
     words.iter().map(|w| expand(w, lookup)).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_from_platform_other_than_the_target_goes_external() {
+        assert!(external("FROM --platform=linux/arm64 python:3.12\nCOPY . /app\n").contains("FROM --platform"));
+        native("FROM --platform=$TARGETPLATFORM python:3.12\nCOPY . /app\n");
+    }
 
     #[test]
     fn copy_keeps_variables_for_later_expansion() {

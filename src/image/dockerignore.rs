@@ -14,7 +14,7 @@ const MAX_PATTERNS: usize = 10_000;
 
 /// The compiled patterns of one `.dockerignore`.
 #[derive(Default)]
-pub struct DockerIgnore {
+pub(crate) struct DockerIgnore {
     set: GlobSet,
     /// Per pattern, in file order: whether it excludes (else re-includes).
     excludes: Vec<bool>,
@@ -22,7 +22,7 @@ pub struct DockerIgnore {
 
 impl DockerIgnore {
     /// Compiles a `.dockerignore` file's text; `origin` names it in errors.
-    pub fn parse(text: &str, origin: &str) -> Result<DockerIgnore> {
+    pub(crate) fn parse(text: &str, origin: &str) -> Result<DockerIgnore> {
         let mut set = GlobSetBuilder::new();
         let mut excludes = Vec::new();
         for (i, line) in text.lines().enumerate() {
@@ -52,14 +52,14 @@ impl DockerIgnore {
 
     /// Whether any pattern re-includes (`!`): then excluded directories must
     /// still be walked.
-    pub fn has_exceptions(&self) -> bool {
+    pub(crate) fn has_exceptions(&self) -> bool {
         self.excludes.iter().any(|e| !e)
     }
 
     /// Whether `path` (relative, `/`-separated) is excluded from the
     /// context: the last pattern that matches it or one of its parent
     /// directories decides.
-    pub fn is_excluded(&self, path: &str) -> bool {
+    pub(crate) fn is_excluded(&self, path: &str) -> bool {
         let parents = path.match_indices('/').map(|(i, _)| &path[..i]);
         let last = std::iter::once(path).chain(parents).filter_map(|p| self.set.matches(p).into_iter().max()).max();
         last.is_some_and(|i| self.excludes[i])

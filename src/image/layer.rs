@@ -15,17 +15,17 @@ use super::digest::{Digest, HashingWriter};
 
 /// What identifies a written layer.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LayerDigests {
+pub(crate) struct LayerDigests {
     /// sha256 of the compressed blob (the manifest's layer digest).
-    pub digest: Digest,
+    pub(crate) digest: Digest,
     /// sha256 of the uncompressed tar (the config's `rootfs.diff_ids`).
-    pub diff_id: Digest,
+    pub(crate) diff_id: Digest,
     /// Compressed size in bytes.
-    pub size: u64,
+    pub(crate) size: u64,
 }
 
 /// Writes `entries` as a gzip'd tar into `out`, every entry with `mtime`.
-pub fn write_layer<W: Write>(entries: &Entries, mtime: u64, out: W) -> Result<(W, LayerDigests)> {
+pub(crate) fn write_layer<W: Write>(entries: &Entries, mtime: u64, out: W) -> Result<(W, LayerDigests)> {
     let compressed = HashingWriter::new(out);
     let gzip = GzBuilder::new().mtime(0).write(compressed, Compression::default());
     let mut tar = tar::Builder::new(HashingWriter::new(gzip));

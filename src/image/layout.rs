@@ -15,13 +15,13 @@ use super::digest::{Digest, HashingWriter};
 use super::oci::{Descriptor, media};
 
 /// An OCI image layout directory.
-pub struct Layout {
+pub(crate) struct Layout {
     root: PathBuf,
 }
 
 impl Layout {
     /// Creates (or reuses) a layout at `root`.
-    pub fn create(root: &Path) -> Result<Layout> {
+    pub(crate) fn create(root: &Path) -> Result<Layout> {
         let blobs = root.join("blobs").join("sha256");
         fs::create_dir_all(&blobs).with_context(|| format!("creating {}", blobs.display()))?;
         let marker = root.join("oci-layout");
@@ -30,23 +30,18 @@ impl Layout {
         Ok(Layout { root: root.to_path_buf() })
     }
 
-    /// The layout's directory.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// Where a blob lives.
-    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+    pub(crate) fn blob_path(&self, digest: &Digest) -> PathBuf {
         self.root.join("blobs").join("sha256").join(digest.hex())
     }
 
     /// Whether the blob is already here.
-    pub fn has_blob(&self, digest: &Digest) -> bool {
+    pub(crate) fn has_blob(&self, digest: &Digest) -> bool {
         self.blob_path(digest).is_file()
     }
 
     /// Stores bytes as a blob; returns their digest.
-    pub fn put_bytes(&self, bytes: &[u8]) -> Result<Digest> {
+    pub(crate) fn put_bytes(&self, bytes: &[u8]) -> Result<Digest> {
         let digest = Digest::of(bytes);
         if !self.has_blob(&digest) {
             self.write_then_rename(&digest, |w| w.write_all(bytes).map_err(Into::into))?;
@@ -55,7 +50,7 @@ impl Layout {
     }
 
     /// Streams `reader` into the blob `expected`, checking the digest.
-    pub fn put_verified(&self, expected: &Digest, reader: &mut dyn io::Read) -> Result<u64> {
+    pub(crate) fn put_verified(&self, expected: &Digest, reader: &mut dyn io::Read) -> Result<u64> {
         let temp = self.incoming()?;
         let mut writer = HashingWriter::new(BufWriter::new(temp.reopen()?));
         io::copy(reader, &mut writer).with_context(|| format!("downloading blob {expected}"))?;
@@ -71,7 +66,7 @@ impl Layout {
     /// Runs `write` against a temporary blob file; `write` returns the
     /// digest of what it wrote, and the file takes that name. A failed
     /// write leaves nothing behind.
-    pub fn put_with<T>(&self, write: impl FnOnce(BufWriter<File>) -> Result<(T, Digest)>) -> Result<T> {
+    pub(crate) fn put_with<T>(&self, write: impl FnOnce(BufWriter<File>) -> Result<(T, Digest)>) -> Result<T> {
         let temp = self.incoming()?;
         let (value, digest) = write(BufWriter::new(temp.reopen()?))?;
         self.persist(temp, &digest)?;
@@ -79,14 +74,14 @@ impl Layout {
     }
 
     /// Reads a whole blob (manifests and configs).
-    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>> {
+    pub(crate) fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>> {
         let path = self.blob_path(digest);
         fs::read(&path).with_context(|| format!("reading blob {}", path.display()))
     }
 
     /// Records `manifest` in `index.json` under `ref_name`, replacing an
     /// older entry of that name.
-    pub fn set_ref(&self, manifest: &Descriptor, ref_name: &str) -> Result<()> {
+    pub(crate) fn set_ref(&self, manifest: &Descriptor, ref_name: &str) -> Result<()> {
         let path = self.root.join("index.json");
         let mut manifests: Vec<serde_json::Value> = match fs::read(&path) {
             Ok(bytes) => serde_json::from_slice::<serde_json::Value>(&bytes)

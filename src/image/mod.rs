@@ -2,13 +2,13 @@
 //! reproducible layers, OCI types and the on-disk layout. Pure apart from
 //! reading the build context and writing the layout.
 
-pub mod context;
-pub mod digest;
-pub mod dockerfile;
-pub mod dockerignore;
-pub mod layer;
-pub mod layout;
-pub mod mutate;
-pub mod oci;
-pub mod platform;
-pub mod reference;
+pub(crate) mod context;
+pub(crate) mod digest;
+pub(crate) mod dockerfile;
+pub(crate) mod dockerignore;
+pub(crate) mod layer;
+pub(crate) mod layout;
+pub(crate) mod mutate;
+pub(crate) mod oci;
+pub(crate) mod platform;
+pub(crate) mod reference;

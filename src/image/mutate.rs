@@ -21,22 +21,22 @@ use super::platform::TargetPlatform;
 use super::reference::ImageRef;
 
 /// The image a build starts from.
-pub struct Base {
+pub(crate) struct Base {
     /// The base's reference, `None` for `FROM scratch`.
-    pub name: Option<ImageRef>,
+    pub(crate) name: Option<ImageRef>,
     /// Digest of the base's platform manifest.
-    pub manifest_digest: Option<Digest>,
+    pub(crate) manifest_digest: Option<Digest>,
     /// The base's media-type family.
-    pub family: Family,
+    pub(crate) family: Family,
     /// The base's config JSON.
-    pub config: Value,
+    pub(crate) config: Value,
     /// The base's layers.
-    pub layers: Vec<Descriptor>,
+    pub(crate) layers: Vec<Descriptor>,
 }
 
 impl Base {
     /// An empty base for `FROM scratch`.
-    pub fn scratch(platform: &TargetPlatform) -> Base {
+    pub(crate) fn scratch(platform: &TargetPlatform) -> Base {
         let mut config = json!({
             "architecture": platform.architecture,
             "os": platform.os,
@@ -52,39 +52,39 @@ impl Base {
 }
 
 /// What the build knows beyond the Dockerfile.
-pub struct Metadata {
+pub(crate) struct Metadata {
     /// The image's creation time and every layer entry's mtime, in Unix
     /// seconds (SOURCE_DATE_EPOCH, else the commit time, else 0).
-    pub epoch: i64,
+    pub(crate) epoch: i64,
     /// Labels to set before the Dockerfile's own (source, revision).
-    pub labels: Vec<(String, String)>,
+    pub(crate) labels: Vec<(String, String)>,
     /// The platform being built.
-    pub platform: TargetPlatform,
+    pub(crate) platform: TargetPlatform,
     /// `--build-arg` values, for the ARGs the Dockerfile declares.
-    pub build_args: Vec<(String, String)>,
+    pub(crate) build_args: Vec<(String, String)>,
 }
 
 /// A built image: its new layers are in the layout; its config and
 /// manifest are returned as bytes, for the caller to store once the base is
 /// known to be real (an offline build stores only the layers).
-pub struct Built {
+pub(crate) struct Built {
     /// The manifest's descriptor (its digest identifies the image).
-    pub manifest: Descriptor,
+    pub(crate) manifest: Descriptor,
     /// The manifest's exact bytes.
-    pub manifest_bytes: Vec<u8>,
+    pub(crate) manifest_bytes: Vec<u8>,
     /// The layers this build added.
-    pub new_layers: Vec<Descriptor>,
+    pub(crate) new_layers: Vec<Descriptor>,
     /// The config blob.
-    pub config: Descriptor,
+    pub(crate) config: Descriptor,
     /// The config's exact bytes.
-    pub config_bytes: Vec<u8>,
+    pub(crate) config_bytes: Vec<u8>,
     /// Every layer, base first.
-    pub layers: Vec<Descriptor>,
+    pub(crate) layers: Vec<Descriptor>,
 }
 
 impl Built {
     /// Stores the config and manifest in the layout.
-    pub fn store(&self, layout: &Layout) -> Result<()> {
+    pub(crate) fn store(&self, layout: &Layout) -> Result<()> {
         layout.put_bytes(&self.config_bytes)?;
         layout.put_bytes(&self.manifest_bytes)?;
         Ok(())
@@ -92,7 +92,7 @@ impl Built {
 }
 
 /// Expands the `FROM` word with the global ARGs; `None` for scratch.
-pub fn resolve_from(
+pub(crate) fn resolve_from(
     recipe: &Recipe,
     platform: &TargetPlatform,
     build_args: &[(String, String)],
@@ -135,7 +135,13 @@ fn platform_args(platform: &TargetPlatform) -> HashMap<String, String> {
 
 /// Builds the image: writes the new layers into `layout` and computes the
 /// config and manifest.
-pub fn apply(recipe: &Recipe, context: &BuildContext, base: &Base, meta: &Metadata, layout: &Layout) -> Result<Built> {
+pub(crate) fn apply(
+    recipe: &Recipe,
+    context: &BuildContext,
+    base: &Base,
+    meta: &Metadata,
+    layout: &Layout,
+) -> Result<Built> {
     let mut config = base.config.clone();
     let created = rfc3339(meta.epoch)?;
     let mut state = State::new(&config, global_args(recipe, &meta.platform, &meta.build_args), meta.build_args.clone());

@@ -8,25 +8,25 @@ use serde_json::{Map, Value};
 use super::digest::Digest;
 
 /// Media types, by family.
-pub mod media {
+pub(crate) mod media {
     /// OCI image manifest.
-    pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
     /// OCI image index.
-    pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
     /// OCI image config.
-    pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    pub(crate) const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
     /// OCI gzip layer.
-    pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+    pub(crate) const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
     /// Docker schema 2 manifest.
-    pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    pub(crate) const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
     /// Docker manifest list.
-    pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+    pub(crate) const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
     /// Docker image config.
-    pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+    pub(crate) const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
     /// Docker gzip layer.
-    pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+    pub(crate) const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
     /// Every manifest type this tool reads, for the `Accept` header.
-    pub const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, \
+    pub(crate) const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, \
         application/vnd.docker.distribution.manifest.list.v2+json, \
         application/vnd.oci.image.manifest.v1+json, \
         application/vnd.docker.distribution.manifest.v2+json";
@@ -35,7 +35,7 @@ pub mod media {
 /// Which media-type family an image uses; new parts keep the base's family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Family {
+pub(crate) enum Family {
     /// OCI image-spec types.
     Oci,
     /// Docker schema 2 types.
@@ -44,7 +44,7 @@ pub enum Family {
 
 impl Family {
     /// The family of a manifest media type.
-    pub fn of_manifest(media_type: &str) -> Option<Family> {
+    pub(crate) fn of_manifest(media_type: &str) -> Option<Family> {
         match media_type {
             media::OCI_MANIFEST => Some(Family::Oci),
             media::DOCKER_MANIFEST => Some(Family::Docker),
@@ -53,7 +53,7 @@ impl Family {
     }
 
     /// Manifest media type.
-    pub fn manifest(self) -> &'static str {
+    pub(crate) fn manifest(self) -> &'static str {
         match self {
             Family::Oci => media::OCI_MANIFEST,
             Family::Docker => media::DOCKER_MANIFEST,
@@ -61,7 +61,7 @@ impl Family {
     }
 
     /// Config media type.
-    pub fn config(self) -> &'static str {
+    pub(crate) fn config(self) -> &'static str {
         match self {
             Family::Oci => media::OCI_CONFIG,
             Family::Docker => media::DOCKER_CONFIG,
@@ -69,7 +69,7 @@ impl Family {
     }
 
     /// Gzip layer media type.
-    pub fn layer_gzip(self) -> &'static str {
+    pub(crate) fn layer_gzip(self) -> &'static str {
         match self {
             Family::Oci => media::OCI_LAYER_GZIP,
             Family::Docker => media::DOCKER_LAYER_GZIP,
@@ -80,27 +80,27 @@ impl Family {
 /// A content descriptor.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct Descriptor {
+pub(crate) struct Descriptor {
     /// Media type of the referenced content.
-    pub media_type: String,
+    pub(crate) media_type: String,
     /// Digest of the referenced content.
-    pub digest: Digest,
+    pub(crate) digest: Digest,
     /// Size in bytes.
-    pub size: u64,
+    pub(crate) size: u64,
     /// Platform, in index entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub platform: Option<Platform>,
+    pub(crate) platform: Option<Platform>,
     /// Annotations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<Map<String, Value>>,
+    pub(crate) annotations: Option<Map<String, Value>>,
     /// Fields this tool does not model (urls, artifactType…), kept as they are.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub(crate) extra: Map<String, Value>,
 }
 
 impl Descriptor {
     /// A descriptor with only the required fields.
-    pub fn new(media_type: &str, digest: Digest, size: u64) -> Descriptor {
+    pub(crate) fn new(media_type: &str, digest: Digest, size: u64) -> Descriptor {
         Descriptor {
             media_type: media_type.to_string(),
             digest,
@@ -114,57 +114,57 @@ impl Descriptor {
 
 /// A platform in an index entry.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Platform {
+pub(crate) struct Platform {
     /// CPU architecture (`amd64`, `arm64`…).
-    pub architecture: String,
+    pub(crate) architecture: String,
     /// Operating system (`linux`).
-    pub os: String,
+    pub(crate) os: String,
     /// CPU variant (`v8`, `v7`…).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub variant: Option<String>,
+    pub(crate) variant: Option<String>,
     /// Fields this tool does not model (`os.version`…).
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub(crate) extra: Map<String, Value>,
 }
 
 /// An image manifest (OCI or Docker schema 2).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Manifest {
+pub(crate) struct Manifest {
     /// Always 2.
-    pub schema_version: u32,
+    pub(crate) schema_version: u32,
     /// The manifest's own media type (absent in some OCI manifests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub media_type: Option<String>,
+    pub(crate) media_type: Option<String>,
     /// The image config.
-    pub config: Descriptor,
+    pub(crate) config: Descriptor,
     /// The layers, base first.
-    pub layers: Vec<Descriptor>,
+    pub(crate) layers: Vec<Descriptor>,
     /// Annotations (OCI only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<Map<String, Value>>,
+    pub(crate) annotations: Option<Map<String, Value>>,
     /// Fields this tool does not model, kept as they are.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub(crate) extra: Map<String, Value>,
 }
 
 /// An image index or Docker manifest list.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Index {
+pub(crate) struct Index {
     /// Always 2.
-    pub schema_version: u32,
+    pub(crate) schema_version: u32,
     /// The index's own media type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub media_type: Option<String>,
+    pub(crate) media_type: Option<String>,
     /// The platform manifests (and, from BuildKit, attestations).
-    pub manifests: Vec<Descriptor>,
+    pub(crate) manifests: Vec<Descriptor>,
     /// Fields this tool does not model, kept as they are.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub(crate) extra: Map<String, Value>,
 }
 
 /// Serialises a value as compact JSON: the bytes that get hashed and sent.
-pub fn to_canonical_bytes(value: &impl Serialize) -> Vec<u8> {
+pub(crate) fn to_canonical_bytes(value: &impl Serialize) -> Vec<u8> {
     serde_json::to_vec(value).expect("serialising an in-memory JSON value cannot fail")
 }

@@ -9,18 +9,18 @@ use super::oci::{Descriptor, Index};
 
 /// A requested platform, normalised.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TargetPlatform {
+pub(crate) struct TargetPlatform {
     /// Operating system.
-    pub os: String,
+    pub(crate) os: String,
     /// Architecture, normalised (`x86_64` → `amd64`, `aarch64` → `arm64`).
-    pub architecture: String,
+    pub(crate) architecture: String,
     /// Variant, normalised (`arm64` → `v8`, `arm` → `v7` by default).
-    pub variant: Option<String>,
+    pub(crate) variant: Option<String>,
 }
 
 impl TargetPlatform {
     /// Parses `os/arch[/variant]`.
-    pub fn parse(s: &str) -> Result<TargetPlatform> {
+    pub(crate) fn parse(s: &str) -> Result<TargetPlatform> {
         let parts: Vec<&str> = s.split('/').collect();
         let (os, arch, variant) = match parts.as_slice() {
             [os, arch] => (*os, *arch, None),
@@ -36,14 +36,14 @@ impl TargetPlatform {
     }
 
     /// Whether an index entry's platform is this one.
-    pub fn matches(&self, os: &str, arch: &str, variant: Option<&str>) -> bool {
+    pub(crate) fn matches(&self, os: &str, arch: &str, variant: Option<&str>) -> bool {
         let arch = normalise_arch(arch);
         self.os == os && self.architecture == arch && self.variant == normalise_variant(&arch, variant)
     }
 
     /// Picks this platform's manifest from an index, skipping attestation
     /// entries (`unknown/unknown`) that BuildKit adds.
-    pub fn select<'a>(&self, index: &'a Index) -> Result<&'a Descriptor> {
+    pub(crate) fn select<'a>(&self, index: &'a Index) -> Result<&'a Descriptor> {
         let candidates = index.manifests.iter().filter(|d| !is_attestation(d));
         let mut available = Vec::new();
         for descriptor in candidates {

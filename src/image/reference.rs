@@ -9,27 +9,27 @@ use anyhow::{Result, bail};
 use super::digest::Digest;
 
 /// The canonical name of Docker Hub in references.
-pub const DOCKER_HUB: &str = "docker.io";
+pub(crate) const DOCKER_HUB: &str = "docker.io";
 /// The host that serves Docker Hub's registry API.
 const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
 
 /// A parsed, normalised image reference.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImageRef {
+pub(crate) struct ImageRef {
     /// Registry host, with port when given (`docker.io` for Docker Hub).
-    pub registry: String,
+    pub(crate) registry: String,
     /// Repository path inside the registry, lowercase.
-    pub repository: String,
+    pub(crate) repository: String,
     /// Tag, if any.
-    pub tag: Option<String>,
+    pub(crate) tag: Option<String>,
     /// Digest, if any.
-    pub digest: Option<Digest>,
+    pub(crate) digest: Option<Digest>,
 }
 
 impl ImageRef {
     /// Parses a reference such as `python:3.12-slim`, `ghcr.io/acme/app:v1`,
     /// `127.0.0.1:5000/base@sha256:…`.
-    pub fn parse(s: &str) -> Result<ImageRef> {
+    pub(crate) fn parse(s: &str) -> Result<ImageRef> {
         let s = s.trim();
         if s.is_empty() {
             bail!("empty image reference");
@@ -54,7 +54,7 @@ impl ImageRef {
 
     /// A reference to a repository (no tag, no digest), as a registry
     /// setting like `build.registry` names it.
-    pub fn parse_repository(s: &str) -> Result<ImageRef> {
+    pub(crate) fn parse_repository(s: &str) -> Result<ImageRef> {
         let r = ImageRef::parse(s)?;
         if r.tag.is_some() || r.digest.is_some() {
             bail!("{s:?} names a tag or digest; a registry setting must be a repository without one");
@@ -63,19 +63,19 @@ impl ImageRef {
     }
 
     /// The same repository with another tag (and no digest).
-    pub fn with_tag(&self, tag: &str) -> Result<ImageRef> {
+    pub(crate) fn with_tag(&self, tag: &str) -> Result<ImageRef> {
         validate_tag(tag)?;
         Ok(ImageRef { tag: Some(tag.to_string()), digest: None, ..self.clone() })
     }
 
     /// The same repository pinned to a digest (and no tag).
-    pub fn with_digest(&self, digest: Digest) -> ImageRef {
+    pub(crate) fn with_digest(&self, digest: Digest) -> ImageRef {
         ImageRef { tag: None, digest: Some(digest), ..self.clone() }
     }
 
     /// What to ask the registry for: the digest when pinned, else the tag,
     /// else `latest`.
-    pub fn reference(&self) -> String {
+    pub(crate) fn reference(&self) -> String {
         match (&self.digest, &self.tag) {
             (Some(d), _) => d.to_string(),
             (None, Some(t)) => t.clone(),
@@ -84,12 +84,12 @@ impl ImageRef {
     }
 
     /// The host that serves the registry API for this reference.
-    pub fn api_host(&self) -> &str {
+    pub(crate) fn api_host(&self) -> &str {
         if self.registry == DOCKER_HUB { DOCKER_HUB_API_HOST } else { &self.registry }
     }
 
     /// `registry/repository`, the name without tag or digest.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         format!("{}/{}", self.registry, self.repository)
     }
 }
@@ -148,7 +148,7 @@ fn validate_repository(repo: &str, whole: &str) -> Result<()> {
 }
 
 /// A tag is `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
-pub fn validate_tag(tag: &str) -> Result<()> {
+pub(crate) fn validate_tag(tag: &str) -> Result<()> {
     let ok = !tag.is_empty()
         && tag.len() <= 128
         && (tag.as_bytes()[0].is_ascii_alphanumeric() || tag.as_bytes()[0] == b'_')

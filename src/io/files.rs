@@ -13,26 +13,26 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 /// The size cap for configuration files, Dockerfiles and `.dockerignore`.
-pub const PROJECT_FILE_CAP: u64 = 1 << 20;
+pub(crate) const PROJECT_FILE_CAP: u64 = 1 << 20;
 /// The size cap for a webhook event payload (GitHub caps them at 25 MB).
-pub const EVENT_PAYLOAD_CAP: u64 = 25 << 20;
+pub(crate) const EVENT_PAYLOAD_CAP: u64 = 25 << 20;
 
 /// The repository that holds `dir`: the nearest ancestor with a `.git`
 /// entry (a directory, or a file in a worktree), else `dir` itself.
-pub fn repository_root(dir: &Path) -> PathBuf {
+pub(crate) fn repository_root(dir: &Path) -> PathBuf {
     dir.ancestors().find(|d| d.join(".git").symlink_metadata().is_ok()).unwrap_or(dir).to_path_buf()
 }
 
 /// Reads a text file that must lie inside `boundary`; `Ok(None)` when it
 /// does not exist.
-pub fn read_inside(boundary: &Path, path: &Path, cap: u64) -> Result<Option<String>> {
+pub(crate) fn read_inside(boundary: &Path, path: &Path, cap: u64) -> Result<Option<String>> {
     let Some(resolved) = resolve_inside(boundary, path)? else { return Ok(None) };
     read_regular(&resolved, path, cap).map(Some)
 }
 
 /// Reads a text file from anywhere (the runner's own files, such as the
 /// event payload): still a regular file, of bounded size.
-pub fn read_outside(path: &Path, cap: u64) -> Result<String> {
+pub(crate) fn read_outside(path: &Path, cap: u64) -> Result<String> {
     read_regular(path, path, cap)
 }
 

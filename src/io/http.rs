@@ -32,7 +32,7 @@ const CREDENTIAL_HEADERS: &[&str] = &[
 ];
 
 /// Whether a header carries a credential.
-pub fn is_credential_header(name: &str) -> bool {
+pub(crate) fn is_credential_header(name: &str) -> bool {
     CREDENTIAL_HEADERS.iter().any(|c| c.eq_ignore_ascii_case(name))
 }
 
@@ -41,7 +41,7 @@ const MAX_REDIRECTS: usize = 10;
 
 /// A request body that can be sent again on retry.
 #[derive(Clone, Debug)]
-pub enum Body {
+pub(crate) enum Body {
     /// No body.
     Empty,
     /// Bytes in memory.
@@ -53,7 +53,7 @@ pub enum Body {
 /// A header value: plain text, or a credential (see
 /// [`is_credential_header`]) that formats as `(redacted)`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HeaderValue {
+pub(crate) enum HeaderValue {
     /// Anything that may be shown.
     Plain(String),
     /// A credential.
@@ -62,7 +62,7 @@ pub enum HeaderValue {
 
 impl HeaderValue {
     /// The value, for the client that sends it.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         match self {
             HeaderValue::Plain(v) => v,
             HeaderValue::Secret(s) => s.expose(),
@@ -72,15 +72,15 @@ impl HeaderValue {
 
 /// An HTTP request. Its `Debug` shows credential headers by name only.
 #[derive(Clone)]
-pub struct Request {
+pub(crate) struct Request {
     /// Method (`GET`, `PUT`…).
-    pub method: &'static str,
+    pub(crate) method: &'static str,
     /// Absolute URL.
-    pub url: String,
+    pub(crate) url: String,
     /// Headers, in order.
-    pub headers: Vec<(String, HeaderValue)>,
+    pub(crate) headers: Vec<(String, HeaderValue)>,
     /// Body.
-    pub body: Body,
+    pub(crate) body: Body,
 }
 
 impl fmt::Debug for Request {
@@ -96,18 +96,18 @@ impl fmt::Debug for Request {
 
 impl Request {
     /// A request without headers or body.
-    pub fn new(method: &'static str, url: impl Into<String>) -> Request {
+    pub(crate) fn new(method: &'static str, url: impl Into<String>) -> Request {
         Request { method, url: url.into(), headers: Vec::new(), body: Body::Empty }
     }
 
     /// Adds a header; a credential header's value is kept as a [`Secret`].
-    pub fn header(mut self, name: &str, value: impl Into<String>) -> Request {
+    pub(crate) fn header(mut self, name: &str, value: impl Into<String>) -> Request {
         self.push_header(name, value.into());
         self
     }
 
     /// Adds a header in place (see [`Request::header`]).
-    pub fn push_header(&mut self, name: &str, value: String) {
+    pub(crate) fn push_header(&mut self, name: &str, value: String) {
         let value = if is_credential_header(name) {
             HeaderValue::Secret(Secret::new(value))
         } else {
@@ -117,12 +117,12 @@ impl Request {
     }
 
     /// Removes every credential header (before a request leaves its origin).
-    pub fn drop_credentials(&mut self) {
+    pub(crate) fn drop_credentials(&mut self) {
         self.headers.retain(|(name, _)| !is_credential_header(name));
     }
 
     /// Sets the body.
-    pub fn body(mut self, body: Body) -> Request {
+    pub(crate) fn body(mut self, body: Body) -> Request {
         self.body = body;
         self
     }
@@ -130,34 +130,34 @@ impl Request {
 
 /// A response body, read on demand (`Send` where there are threads).
 #[cfg(not(target_os = "wasi"))]
-pub type BodyReader = Box<dyn Read + Send>;
+pub(crate) type BodyReader = Box<dyn Read + Send>;
 /// A response body, read on demand (WebAssembly has no threads).
 #[cfg(target_os = "wasi")]
-pub type BodyReader = Box<dyn Read>;
+pub(crate) type BodyReader = Box<dyn Read>;
 
 /// An HTTP response with a streaming body.
-pub struct Response {
+pub(crate) struct Response {
     /// Status code.
-    pub status: u16,
+    pub(crate) status: u16,
     /// Headers (names lower-case).
-    pub headers: Vec<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
     /// The body, read on demand.
-    pub body: BodyReader,
+    pub(crate) body: BodyReader,
 }
 
 impl Response {
     /// The first value of a header (case-insensitive name).
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// Every value of a header.
-    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> {
+    pub(crate) fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> {
         self.headers.iter().filter(move |(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// Reads the whole body, refusing more than `limit` bytes.
-    pub fn read_limited(self, limit: u64) -> Result<Vec<u8>> {
+    pub(crate) fn read_limited(self, limit: u64) -> Result<Vec<u8>> {
         let mut out = Vec::new();
         self.body.take(limit + 1).read_to_end(&mut out).context("reading the response body")?;
         if out.len() as u64 > limit {
@@ -166,17 +166,10 @@ impl Response {
         Ok(out)
     }
 
-    /// An error for an unexpected response: the request, its status and
-    /// the start of the body.
-    pub fn unexpected(self, method: &str, url: &str) -> anyhow::Error {
-        let status = self.status;
-        anyhow::anyhow!("{method} {} answered {status}: {}", redact_url(url), self.excerpt(300))
-    }
-
     /// Reads at most `cap` bytes of the body as one line of printable
     /// text, for error messages (a reply is hostile input: no control
     /// characters reach the log).
-    pub fn excerpt(self, cap: u64) -> String {
+    pub(crate) fn excerpt(self, cap: u64) -> String {
         let mut out = Vec::new();
         let _ = self.body.take(cap).read_to_end(&mut out);
         printable(&String::from_utf8_lossy(&out))
@@ -185,7 +178,7 @@ impl Response {
 
 /// Why a request got no response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// The host could not be found or refused the connection: offline, or
     /// the wrong address. Retrying soon will not help.
     Unreachable,
@@ -197,11 +190,11 @@ pub enum Failure {
 
 /// A request that got no HTTP response.
 #[derive(Debug)]
-pub struct TransportError {
+pub(crate) struct TransportError {
     /// What kind of failure.
-    pub failure: Failure,
+    pub(crate) failure: Failure,
     /// The method and URL (without query) and the cause.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl std::fmt::Display for TransportError {
@@ -214,26 +207,26 @@ impl std::error::Error for TransportError {}
 
 impl TransportError {
     /// A transport error for `request`.
-    pub fn new(request: &Request, failure: Failure, cause: impl std::fmt::Display) -> TransportError {
+    pub(crate) fn new(request: &Request, failure: Failure, cause: impl std::fmt::Display) -> TransportError {
         TransportError { failure, message: format!("{} {}: {cause}", request.method, redact_url(&request.url)) }
     }
 
     /// The failure kind of the first transport error in an error chain.
-    pub fn failure_in(error: &anyhow::Error) -> Option<Failure> {
+    pub(crate) fn failure_in(error: &anyhow::Error) -> Option<Failure> {
         error.chain().find_map(|e| e.downcast_ref::<TransportError>()).map(|t| t.failure)
     }
 }
 
 /// Sends HTTP requests. Implementations return every status as a
 /// [`Response`]; only transport failures are errors.
-pub trait Http: Send + Sync {
+pub(crate) trait Http: Send + Sync {
     /// Sends one request.
     fn send(&self, request: &Request) -> Result<Response>;
 }
 
 /// A URL as messages show it: without its query string (upload state,
 /// signed parameters) and with any `user:password@` replaced by `***@`.
-pub fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     let url = url.split_once(['?', '#']).map_or(url, |(base, _)| base);
     let start = url.find("://").map_or(0, |i| i + 3);
     let authority_end = url[start..].find('/').map_or(url.len(), |i| start + i);
@@ -249,7 +242,10 @@ pub fn redact_url(url: &str) -> String {
 /// `PUT` comes back as the 3xx it is, for the caller to report); every
 /// credential header is dropped as soon as the origin changes; a redirect
 /// from https to http is refused; at most ten hops.
-pub fn follow_redirects(request: &Request, send_once: impl Fn(&Request) -> Result<Response>) -> Result<Response> {
+pub(crate) fn follow_redirects(
+    request: &Request,
+    send_once: impl Fn(&Request) -> Result<Response>,
+) -> Result<Response> {
     let mut current = request.clone();
     for _ in 0..=MAX_REDIRECTS {
         let response = send_once(&current)?;

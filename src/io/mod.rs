@@ -3,20 +3,20 @@
 //! portable (WebAssembly) and lets tests run the real code against real
 //! servers.
 
-pub mod files;
-pub mod http;
+pub(crate) mod files;
+pub(crate) mod http;
 #[cfg(not(target_os = "wasi"))]
-pub mod native_http;
-pub mod process;
-pub mod retry;
+pub(crate) mod native_http;
+pub(crate) mod process;
+pub(crate) mod retry;
 #[cfg(target_os = "wasi")]
-pub mod wasi_http;
+pub(crate) mod wasi_http;
 
 use std::sync::Arc;
 
 /// The HTTP client for this target: ureq natively, wasi:http in
 /// WebAssembly.
-pub fn http_client() -> anyhow::Result<Arc<dyn http::Http>> {
+pub(crate) fn http_client() -> anyhow::Result<Arc<dyn http::Http>> {
     let user_agent = concat!("dagster-branch-deploy/", env!("CARGO_PKG_VERSION"));
     #[cfg(not(target_os = "wasi"))]
     let client = native_http::UreqHttp::new(user_agent)?;
@@ -28,7 +28,7 @@ pub fn http_client() -> anyhow::Result<Arc<dyn http::Http>> {
 /// A temporary directory, removed when dropped. WebAssembly has no
 /// system temporary directory: there it is made under `TMPDIR`, which the
 /// launcher sets to a directory it shares with the program.
-pub fn scratch_dir() -> anyhow::Result<tempfile::TempDir> {
+pub(crate) fn scratch_dir() -> anyhow::Result<tempfile::TempDir> {
     use anyhow::Context;
     #[cfg(not(target_os = "wasi"))]
     let base = std::env::temp_dir();

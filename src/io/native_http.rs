@@ -15,13 +15,13 @@ use anyhow::{Context, Result};
 use super::http::{Body, Failure, Http, Request, Response, TransportError, follow_redirects};
 
 /// The native client.
-pub struct UreqHttp {
+pub(crate) struct UreqHttp {
     agent: ureq::Agent,
 }
 
 impl UreqHttp {
     /// A client with this tool's defaults.
-    pub fn new(user_agent: &str) -> Result<UreqHttp> {
+    pub(crate) fn new(user_agent: &str) -> Result<UreqHttp> {
         let tls = ureq::tls::TlsConfig::builder().root_certs(root_certs()?).build();
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)

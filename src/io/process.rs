@@ -11,20 +11,18 @@ use std::sync::Mutex;
 use anyhow::{Context, Result};
 
 /// What a finished command left behind.
-pub struct Output {
+pub(crate) struct Output {
     /// Whether it exited with status 0.
-    pub success: bool,
-    /// Its exit code, if it exited normally.
-    pub code: Option<i32>,
+    pub(crate) success: bool,
     /// Standard output.
-    pub stdout: String,
+    pub(crate) stdout: String,
     /// Standard error.
-    pub stderr: String,
+    pub(crate) stderr: String,
 }
 
 /// Runs `program args…` in `dir`, writes `stdin` to it, and captures its
 /// output. An error means it could not be started.
-pub fn run(
+pub(crate) fn run(
     program: &str,
     args: &[&str],
     dir: Option<&Path>,
@@ -45,28 +43,27 @@ pub fn run(
     let out = child.wait_with_output().with_context(|| format!("waiting for {program}"))?;
     Ok(Output {
         success: out.status.success(),
-        code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     })
 }
 
 /// Whether `program` can be started (found on PATH and executable).
-pub fn available(program: &str, version_args: &[&str]) -> bool {
+pub(crate) fn available(program: &str, version_args: &[&str]) -> bool {
     run(program, version_args, None, None, &[]).is_ok_and(|o| o.success)
 }
 
 /// How a logged command ended: success, and its last lines of output.
-pub struct Logged {
+pub(crate) struct Logged {
     /// Whether it exited with status 0.
-    pub success: bool,
+    pub(crate) success: bool,
     /// The last lines it printed (stdout and stderr), for error messages.
-    pub tail: Vec<String>,
+    pub(crate) tail: Vec<String>,
 }
 
 /// Runs a long command, handing each line it prints (stdout and stderr) to
 /// `on_line` as it comes, and keeping the last `keep` lines.
-pub fn run_logged(
+pub(crate) fn run_logged(
     program: &str,
     args: &[&str],
     env: &[(&str, &str)],

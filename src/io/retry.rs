@@ -11,30 +11,30 @@ use std::time::Duration;
 use super::http::{Failure, Response, TransportError};
 
 /// Retries after the first try.
-pub const RETRIES: u32 = 3;
+pub(crate) const RETRIES: u32 = 3;
 /// The longest wait accepted from `Retry-After`.
 const MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// Which statuses a service calls temporary.
 #[derive(Clone, Copy, Debug)]
-pub struct Policy {
+pub(crate) struct Policy {
     statuses: &'static [u16],
 }
 
 impl Policy {
     /// Container registries: timeouts, rate limits and gateway errors.
-    pub const REGISTRY: Policy = Policy { statuses: &[408, 429, 500, 502, 503, 504] };
+    pub(crate) const REGISTRY: Policy = Policy { statuses: &[408, 429, 500, 502, 503, 504] };
     /// Dagster+: what the official CLI retries (409 is a concurrent update).
-    pub const DAGSTER: Policy = Policy { statuses: &[409, 429, 502, 503, 504] };
+    pub(crate) const DAGSTER: Policy = Policy { statuses: &[409, 429, 502, 503, 504] };
 
     /// Whether `status` is worth another try.
-    pub fn is_temporary(self, status: u16) -> bool {
+    pub(crate) fn is_temporary(self, status: u16) -> bool {
         self.statuses.contains(&status)
     }
 
     /// After try number `attempt` (from 0) got `response`: how long to wait
     /// before the next, or `None` to keep the response.
-    pub fn after_response(self, attempt: u32, response: &Response) -> Option<Duration> {
+    pub(crate) fn after_response(self, attempt: u32, response: &Response) -> Option<Duration> {
         if attempt >= RETRIES || !self.is_temporary(response.status) {
             return None;
         }
@@ -44,7 +44,7 @@ impl Policy {
 
     /// After try number `attempt` (from 0) failed with `error`: how long to
     /// wait before the next, or `None` to give up.
-    pub fn after_error(self, attempt: u32, error: &anyhow::Error) -> Option<Duration> {
+    pub(crate) fn after_error(self, attempt: u32, error: &anyhow::Error) -> Option<Duration> {
         let interrupted = TransportError::failure_in(error) == Some(Failure::Interrupted);
         (attempt < RETRIES && interrupted).then(|| backoff(attempt))
     }
@@ -56,7 +56,7 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 /// `Retry-After` as seconds or an HTTP date.
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     if let Ok(secs) = value.trim().parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }

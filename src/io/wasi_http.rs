@@ -13,13 +13,13 @@ use wasi::http::types::{ErrorCode, Fields, Method, OutgoingBody, OutgoingRequest
 use super::http::{Body, Failure, Http, Request, Response, TransportError, follow_redirects, redact_url};
 
 /// The WebAssembly client.
-pub struct WasiHttp {
+pub(crate) struct WasiHttp {
     user_agent: String,
 }
 
 impl WasiHttp {
     /// A client that sends `user_agent`.
-    pub fn new(user_agent: &str) -> WasiHttp {
+    pub(crate) fn new(user_agent: &str) -> WasiHttp {
         WasiHttp { user_agent: user_agent.to_string() }
     }
 }

@@ -16,30 +16,30 @@ use crate::git::Commit;
 
 /// What the user asked for, beyond the CI event.
 #[derive(Clone, Debug)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// The full deployment (default `prod`).
-    pub deployment: String,
+    pub(crate) deployment: String,
     /// Whether the full deployment was named (`--deployment`,
     /// `DAGSTER_CLOUD_DEPLOYMENT`): locally, that chooses it over a branch
     /// deployment.
-    pub deployment_named: bool,
+    pub(crate) deployment_named: bool,
     /// The branch deployment's base deployment.
-    pub base_deployment: Option<String>,
+    pub(crate) base_deployment: Option<String>,
     /// When Dagster+ snapshots the base.
-    pub snapshot_base_condition: Option<SnapshotBaseCondition>,
+    pub(crate) snapshot_base_condition: Option<SnapshotBaseCondition>,
     /// Whether a local run on a non-default branch gets a branch deployment
     /// even when the full deployment is named.
-    pub branch_deployment: bool,
+    pub(crate) branch_deployment: bool,
     /// Whether closing a pull request deletes its branch deployment.
-    pub delete_on_close: bool,
+    pub(crate) delete_on_close: bool,
     /// Whether pull requests from forks are deployed (`--allow-fork`).
-    pub allow_fork: bool,
+    pub(crate) allow_fork: bool,
 }
 
 /// What to do.
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Action {
+pub(crate) enum Action {
     /// Create or update a branch deployment and deploy to it.
     BranchDeployment {
         /// `branchData`.
@@ -73,15 +73,15 @@ pub enum Action {
 
 /// The decision and why.
 #[derive(Clone, Debug, Serialize)]
-pub struct Decision {
+pub(crate) struct Decision {
     /// What to do.
-    pub action: Action,
+    pub(crate) action: Action,
     /// Why, in a sentence.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 /// Decides what this run does.
-pub fn decide(context: &CiContext, settings: &Settings, commit: Option<&Commit>) -> Result<Decision> {
+pub(crate) fn decide(context: &CiContext, settings: &Settings, commit: Option<&Commit>) -> Result<Decision> {
     let branch = context.branch.as_deref().unwrap_or("(detached)");
     let from_fork = context.change_request.as_ref().is_some_and(|c| c.from_fork);
     if from_fork && !settings.allow_fork && !matches!(context.event, Event::Ignored { .. }) {
@@ -207,7 +207,7 @@ fn now() -> f64 {
 
 /// A location's document for `deployLocations`: the file's entry (less
 /// `build`), the image by digest, and git metadata; nulls left out.
-pub fn location_document(location: &Location, image: &str, context: &CiContext) -> Value {
+pub(crate) fn location_document(location: &Location, image: &str, context: &CiContext) -> Value {
     let code_source = match &location.code_source {
         CodeSource::PackageName(v) => json!({ "package_name": v }),
         CodeSource::ModuleName(v) => json!({ "module_name": v }),

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 /// The scheme a registry asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Challenge {
+pub(crate) enum Challenge {
     /// Basic auth on every request.
     Basic,
     /// A token from `realm`, for `service`.
@@ -23,7 +23,7 @@ pub enum Challenge {
 }
 
 /// Parses one `WWW-Authenticate` value; `None` for unknown schemes.
-pub fn parse(header: &str) -> Option<Challenge> {
+pub(crate) fn parse(header: &str) -> Option<Challenge> {
     let header = header.trim();
     let (scheme, rest) = header.split_once(char::is_whitespace).unwrap_or((header, ""));
     let params = parse_params(rest);

@@ -10,31 +10,31 @@ use crate::io::http::{Response, redact_url};
 
 /// An unexpected registry response.
 #[derive(Debug)]
-pub struct RegistryError {
+pub(crate) struct RegistryError {
     /// Request method.
-    pub method: &'static str,
+    pub(crate) method: &'static str,
     /// Request URL, without query.
-    pub url: String,
+    pub(crate) url: String,
     /// Status code.
-    pub status: u16,
+    pub(crate) status: u16,
     /// Spec error codes and messages, when the body had them.
-    pub errors: Vec<SpecError>,
+    pub(crate) errors: Vec<SpecError>,
     /// The start of a body that was not spec JSON.
-    pub excerpt: String,
+    pub(crate) excerpt: String,
 }
 
 /// One entry of the spec's error list.
 #[derive(Debug, Deserialize)]
-pub struct SpecError {
+pub(crate) struct SpecError {
     /// `BLOB_UNKNOWN`, `DENIED`, `NAME_UNKNOWN`…
     #[serde(default)]
-    pub code: String,
+    pub(crate) code: String,
     /// Human text.
     #[serde(default)]
-    pub message: String,
+    pub(crate) message: String,
     /// Extra detail.
     #[serde(default)]
-    pub detail: Option<serde_json::Value>,
+    pub(crate) detail: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -45,7 +45,7 @@ struct ErrorBody {
 
 impl RegistryError {
     /// Reads the error out of a response (at most 64 KiB of it).
-    pub fn from_response(method: &'static str, url: &str, response: Response) -> RegistryError {
+    pub(crate) fn from_response(method: &'static str, url: &str, response: Response) -> RegistryError {
         let status = response.status;
         let text = response.excerpt(64 * 1024);
         let errors = serde_json::from_str::<ErrorBody>(&text).map(|b| b.errors).unwrap_or_default();
@@ -54,12 +54,12 @@ impl RegistryError {
     }
 
     /// Whether trying again may succeed (408, 429, 5xx gateway errors).
-    pub fn is_temporary(&self) -> bool {
+    pub(crate) fn is_temporary(&self) -> bool {
         crate::io::retry::Policy::REGISTRY.is_temporary(self.status)
     }
 
     /// Whether any entry has this code.
-    pub fn has_code(&self, code: &str) -> bool {
+    pub(crate) fn has_code(&self, code: &str) -> bool {
         self.errors.iter().any(|e| e.code == code)
     }
 }

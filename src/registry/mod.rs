@@ -2,10 +2,10 @@
 //! [`transport`] (ping, auth, retries) under [`remote`] (one function per
 //! protocol step) under [`push`] and [`pull`] (whole images).
 
-pub mod challenge;
-pub mod error;
-pub mod pool;
-pub mod pull;
-pub mod push;
-pub mod remote;
-pub mod transport;
+pub(crate) mod challenge;
+pub(crate) mod error;
+pub(crate) mod pool;
+pub(crate) mod pull;
+pub(crate) mod push;
+pub(crate) mod remote;
+pub(crate) mod transport;

@@ -16,13 +16,13 @@ use crate::io::http::Http;
 use crate::progress::Progress;
 
 /// Shared clients: HTTP, credentials, one registry client per host.
-pub struct Services {
+pub(crate) struct Services {
     /// HTTP.
-    pub http: Arc<dyn Http>,
+    pub(crate) http: Arc<dyn Http>,
     /// The environment.
-    pub env: Env,
+    pub(crate) env: Env,
     /// Progress output.
-    pub progress: Progress,
+    pub(crate) progress: Progress,
     insecure: Vec<String>,
     registries: Mutex<HashMap<String, Arc<Registry>>>,
     given: Mutex<HashMap<String, Credential>>,
@@ -30,7 +30,7 @@ pub struct Services {
 
 impl Services {
     /// Services over `http`; `insecure` lists hosts reached over plain HTTP.
-    pub fn new(http: Arc<dyn Http>, env: Env, progress: Progress, insecure: Vec<String>) -> Services {
+    pub(crate) fn new(http: Arc<dyn Http>, env: Env, progress: Progress, insecure: Vec<String>) -> Services {
         Services {
             http,
             env,
@@ -43,14 +43,14 @@ impl Services {
 
     /// Uses `credential` for `registry` instead of looking one up (the
     /// Serverless registry's token comes from Dagster+).
-    pub fn give_credential(&self, registry: &str, credential: Credential) {
+    pub(crate) fn give_credential(&self, registry: &str, credential: Credential) {
         self.progress.mask(credential.secret.expose());
         self.given.lock().expect("credentials lock").insert(registry.to_string(), credential);
     }
 
     /// Whether a registry is reached over plain HTTP: loopback hosts and the
     /// ones listed as insecure.
-    pub fn is_insecure(&self, registry: &str) -> bool {
+    pub(crate) fn is_insecure(&self, registry: &str) -> bool {
         let host = match registry.strip_prefix('[') {
             Some(v6) => v6.split(']').next().unwrap_or(v6),
             None => registry.rsplit_once(':').map_or(registry, |(h, _)| h),
@@ -60,13 +60,8 @@ impl Services {
         loopback || self.insecure.iter().any(|i| i == registry || i == host)
     }
 
-    /// The credential lookup over this environment.
-    pub fn keychain(&self) -> Keychain<'_> {
-        Keychain { env: &self.env, http: self.http.as_ref(), helpers: &ProcessHelpers, progress: &self.progress }
-    }
-
     /// The client for an image's registry, created once with its credential.
-    pub fn registry(&self, image: &ImageRef) -> Result<Arc<Registry>> {
+    pub(crate) fn registry(&self, image: &ImageRef) -> Result<Arc<Registry>> {
         let mut registries = self.registries.lock().expect("registries lock");
         if let Some(r) = registries.get(&image.registry) {
             return Ok(r.clone());

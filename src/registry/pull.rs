@@ -16,7 +16,7 @@ use crate::image::reference::ImageRef;
 use crate::parallel;
 
 /// Resolves `image` for `platform`: its manifest, family and config.
-pub fn resolve_base(registry: &Registry, image: &ImageRef, platform: &TargetPlatform) -> Result<Base> {
+pub(crate) fn resolve_base(registry: &Registry, image: &ImageRef, platform: &TargetPlatform) -> Result<Base> {
     let repo = &image.repository;
     let mut fetched = get_manifest(registry, repo, &image.reference())?;
     let from_index = matches!(fetched.media_type.as_str(), media::OCI_INDEX | media::DOCKER_LIST);
@@ -63,14 +63,14 @@ fn read_blob(registry: &Registry, repo: &str, digest: &Digest) -> Result<Vec<u8>
 }
 
 /// Downloads one blob into the layout, verifying it.
-pub fn fetch_blob(registry: &Registry, repo: &str, digest: &Digest, layout: &Layout) -> Result<u64> {
+pub(crate) fn fetch_blob(registry: &Registry, repo: &str, digest: &Digest, layout: &Layout) -> Result<u64> {
     let mut response = get_blob(registry, repo, digest)?;
     layout.put_verified(digest, &mut response.body)
 }
 
 /// Downloads every blob the layout lacks, four at a time; returns the bytes
 /// downloaded.
-pub fn fetch_missing(registry: &Registry, repo: &str, blobs: &[Descriptor], layout: &Layout) -> Result<u64> {
+pub(crate) fn fetch_missing(registry: &Registry, repo: &str, blobs: &[Descriptor], layout: &Layout) -> Result<u64> {
     let missing: Vec<&Descriptor> = blobs.iter().filter(|b| !layout.has_blob(&b.digest)).collect();
     let sizes = parallel::map(&missing, super::push::JOBS, |b| {
         fetch_blob(registry, repo, &b.digest, layout).with_context(|| format!("downloading base layer {}", b.digest))

@@ -20,47 +20,47 @@ use crate::io::http::Body;
 use crate::parallel;
 
 /// Blobs pushed at once (go-containerregistry's default).
-pub const JOBS: usize = 4;
+pub(crate) const JOBS: usize = 4;
 
 /// Where blobs the layout does not hold can be read.
-pub struct BlobSource<'a> {
+pub(crate) struct BlobSource<'a> {
     /// The base image's registry.
-    pub registry: &'a Registry,
+    pub(crate) registry: &'a Registry,
     /// The base image's repository.
-    pub repo: &'a str,
+    pub(crate) repo: &'a str,
     /// Whether it is the target registry (then blobs can be mounted).
-    pub same_registry: bool,
+    pub(crate) same_registry: bool,
 }
 
 /// What to push.
-pub struct PushRequest<'a> {
+pub(crate) struct PushRequest<'a> {
     /// Target registry.
-    pub target: &'a Registry,
+    pub(crate) target: &'a Registry,
     /// Target repository.
-    pub repo: &'a str,
+    pub(crate) repo: &'a str,
     /// Tag to set.
-    pub tag: &'a str,
+    pub(crate) tag: &'a str,
     /// The manifest (its bytes are in the layout).
-    pub manifest: &'a Descriptor,
+    pub(crate) manifest: &'a Descriptor,
     /// Every blob the manifest references (layers and config).
-    pub blobs: &'a [Descriptor],
+    pub(crate) blobs: &'a [Descriptor],
     /// Where the built blobs are.
-    pub layout: &'a Layout,
+    pub(crate) layout: &'a Layout,
     /// Where the base's blobs are, when not in the layout.
-    pub source: Option<BlobSource<'a>>,
+    pub(crate) source: Option<BlobSource<'a>>,
 }
 
 /// What a push did.
 #[derive(Debug, Default, Serialize, Clone, PartialEq, Eq)]
-pub struct PushStats {
+pub(crate) struct PushStats {
     /// Blobs uploaded.
-    pub uploaded: usize,
+    pub(crate) uploaded: usize,
     /// Bytes uploaded.
-    pub uploaded_bytes: u64,
+    pub(crate) uploaded_bytes: u64,
     /// Blobs mounted from the base's repository.
-    pub mounted: usize,
+    pub(crate) mounted: usize,
     /// Blobs the registry already had.
-    pub present: usize,
+    pub(crate) present: usize,
 }
 
 enum Outcome {
@@ -70,7 +70,7 @@ enum Outcome {
 }
 
 /// Pushes the image; returns the manifest digest the registry stored.
-pub fn push(request: &PushRequest) -> Result<(Digest, PushStats)> {
+pub(crate) fn push(request: &PushRequest) -> Result<(Digest, PushStats)> {
     let uploaded = AtomicUsize::new(0);
     let bytes = AtomicU64::new(0);
     let mounted = AtomicUsize::new(0);

@@ -13,29 +13,29 @@ use crate::io::http::{Body, Request, Response};
 use crate::urls::{encode_component, resolve, with_query};
 
 /// The scope to read a repository.
-pub fn pull_scope(repo: &str) -> String {
+pub(crate) fn pull_scope(repo: &str) -> String {
     format!("repository:{repo}:pull")
 }
 
 /// The scope to write a repository.
-pub fn push_scope(repo: &str) -> String {
+pub(crate) fn push_scope(repo: &str) -> String {
     format!("repository:{repo}:pull,push")
 }
 
 /// A manifest as fetched.
-pub struct FetchedManifest {
+pub(crate) struct FetchedManifest {
     /// Its media type (from `Content-Type`, checked against the body).
-    pub media_type: String,
+    pub(crate) media_type: String,
     /// The exact bytes.
-    pub bytes: Vec<u8>,
+    pub(crate) bytes: Vec<u8>,
     /// sha256 of the bytes.
-    pub digest: Digest,
+    pub(crate) digest: Digest,
 }
 
 /// `GET /v2/<name>/manifests/<reference>` (spec: "Pulling manifests"),
 /// with every manifest type in `Accept`; verifies the digest when the
 /// reference is one.
-pub fn get_manifest(registry: &Registry, repo: &str, reference: &str) -> Result<FetchedManifest> {
+pub(crate) fn get_manifest(registry: &Registry, repo: &str, reference: &str) -> Result<FetchedManifest> {
     let url = registry.url(&format!("/v2/{repo}/manifests/{reference}"));
     let req = Request::new("GET", &url).header("accept", media::ACCEPT_MANIFESTS);
     let response = registry.send(&req, &[pull_scope(repo)])?;
@@ -69,7 +69,7 @@ pub fn get_manifest(registry: &Registry, repo: &str, reference: &str) -> Result<
 }
 
 /// `HEAD /v2/<name>/blobs/<digest>` (spec: "Checking if content exists").
-pub fn blob_exists(registry: &Registry, repo: &str, digest: &Digest, scopes: &[String]) -> Result<bool> {
+pub(crate) fn blob_exists(registry: &Registry, repo: &str, digest: &Digest, scopes: &[String]) -> Result<bool> {
     let url = registry.url(&format!("/v2/{repo}/blobs/{digest}"));
     let response = registry.send(&Request::new("HEAD", &url), scopes)?;
     match response.status {
@@ -81,7 +81,7 @@ pub fn blob_exists(registry: &Registry, repo: &str, digest: &Digest, scopes: &[S
 
 /// `GET /v2/<name>/blobs/<digest>` (spec: "Pulling blobs"); redirects to
 /// storage are followed without credentials.
-pub fn get_blob(registry: &Registry, repo: &str, digest: &Digest) -> Result<Response> {
+pub(crate) fn get_blob(registry: &Registry, repo: &str, digest: &Digest) -> Result<Response> {
     let url = registry.url(&format!("/v2/{repo}/blobs/{digest}"));
     let response = registry.send(&Request::new("GET", &url), &[pull_scope(repo)])?;
     if response.status != 200 {
@@ -91,7 +91,7 @@ pub fn get_blob(registry: &Registry, repo: &str, digest: &Digest) -> Result<Resp
 }
 
 /// How an upload began.
-pub enum UploadStart {
+pub(crate) enum UploadStart {
     /// The registry mounted the blob from another repository: done.
     Mounted,
     /// An upload session at this URL.
@@ -101,7 +101,7 @@ pub enum UploadStart {
 /// `POST /v2/<name>/blobs/uploads/` (spec: "Pushing blobs"), optionally
 /// with `?mount=<digest>&from=<repo>` ("Mounting a blob from another
 /// repository"). A 202 to a mount is a plain session.
-pub fn start_upload(registry: &Registry, repo: &str, mount: Option<(&Digest, &str)>) -> Result<UploadStart> {
+pub(crate) fn start_upload(registry: &Registry, repo: &str, mount: Option<(&Digest, &str)>) -> Result<UploadStart> {
     let mut url = registry.url(&format!("/v2/{repo}/blobs/uploads/"));
     let mut scopes = vec![push_scope(repo)];
     if let Some((digest, from)) = mount {
@@ -131,7 +131,13 @@ pub fn start_upload(registry: &Registry, repo: &str, mount: Option<(&Digest, &st
 
 /// `PUT <location>&digest=<digest>` with the whole blob (spec: "Monolithic
 /// upload", the second form: POST then PUT).
-pub fn finish_upload(registry: &Registry, repo: &str, location: &str, digest: &Digest, body: Body) -> Result<()> {
+pub(crate) fn finish_upload(
+    registry: &Registry,
+    repo: &str,
+    location: &str,
+    digest: &Digest,
+    body: Body,
+) -> Result<()> {
     let url = with_query(location, "digest", digest.as_str());
     let req = Request::new("PUT", &url).header("content-type", "application/octet-stream").body(body);
     let response = registry.send(&req, &[push_scope(repo)])?;
@@ -143,7 +149,13 @@ pub fn finish_upload(registry: &Registry, repo: &str, location: &str, digest: &D
 
 /// `PUT /v2/<name>/manifests/<tag>` (spec: "Pushing manifests") with the
 /// exact bytes; checks the registry's digest against ours.
-pub fn put_manifest(registry: &Registry, repo: &str, tag: &str, media_type: &str, bytes: Vec<u8>) -> Result<Digest> {
+pub(crate) fn put_manifest(
+    registry: &Registry,
+    repo: &str,
+    tag: &str,
+    media_type: &str,
+    bytes: Vec<u8>,
+) -> Result<Digest> {
     let url = registry.url(&format!("/v2/{repo}/manifests/{tag}"));
     let digest = Digest::of(&bytes);
     let req = Request::new("PUT", &url).header("content-type", media_type).body(Body::Bytes(bytes));

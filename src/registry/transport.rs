@@ -31,7 +31,7 @@ use crate::urls::{encode_component, origin, with_query};
 const RETRY: Policy = Policy::REGISTRY;
 
 /// A registry host, with its credential and auth state.
-pub struct Registry {
+pub(crate) struct Registry {
     http: Arc<dyn Http>,
     /// The registry's name as references spell it (`docker.io`).
     name: String,
@@ -59,7 +59,7 @@ enum Scheme {
 
 impl Registry {
     /// A registry client. `insecure` selects plain HTTP.
-    pub fn new(
+    pub(crate) fn new(
         http: Arc<dyn Http>,
         name: &str,
         api_host: &str,
@@ -80,22 +80,22 @@ impl Registry {
     }
 
     /// The registry's name (`docker.io`, `127.0.0.1:5000`).
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
     /// An absolute URL for a path under the registry (`/v2/…`).
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
     /// The credential in use, if any.
-    pub fn credential(&self) -> Option<&Credential> {
+    pub(crate) fn credential(&self) -> Option<&Credential> {
         self.credential.as_ref()
     }
 
     /// Says which credential is in use, for error messages.
-    pub fn credential_description(&self) -> String {
+    pub(crate) fn credential_description(&self) -> String {
         match &self.credential {
             Some(c) => format!("the credential from {}", c.source),
             None => "no credential (anonymous)".to_string(),
@@ -105,7 +105,7 @@ impl Registry {
     /// Checks that the registry answers and accepts the credential for
     /// `scopes` (the token exchange for Bearer registries, `/v2/` for
     /// Basic ones), without writing anything.
-    pub fn verify_access(&self, repo: &str, scopes: &[String]) -> Result<()> {
+    pub(crate) fn verify_access(&self, repo: &str, scopes: &[String]) -> Result<()> {
         let url = self.url("/v2/");
         let response = self.send(&Request::new("GET", &url), scopes)?;
         if response.status != 200 {
@@ -116,7 +116,7 @@ impl Registry {
 
     /// Sends a request to the registry with auth for `scopes`, retrying
     /// temporary failures.
-    pub fn send(&self, request: &Request, scopes: &[String]) -> Result<Response> {
+    pub(crate) fn send(&self, request: &Request, scopes: &[String]) -> Result<Response> {
         self.ensure_pinged()?;
         let mut scopes = scopes.to_vec();
         let mut reauthenticated = false;
@@ -154,7 +154,7 @@ impl Registry {
 
     /// Turns an unexpected response into an error that names the request,
     /// and for 401/403 the credential that was refused.
-    pub fn error(&self, method: &'static str, url: &str, response: Response) -> anyhow::Error {
+    pub(crate) fn error(&self, method: &'static str, url: &str, response: Response) -> anyhow::Error {
         let status = response.status;
         let err = RegistryError::from_response(method, url, response);
         match status {

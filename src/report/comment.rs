@@ -6,12 +6,12 @@
 use serde::Serialize;
 
 /// The first line of every comment this tool writes.
-pub const MARKER: &str = "<!-- dagster-branch-deploy -->";
+pub(crate) const MARKER: &str = "<!-- dagster-branch-deploy -->";
 
 /// Where a location is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub(crate) enum Status {
     /// Its image is being built.
     Building,
     /// Sent to Dagster+, loading.
@@ -38,25 +38,25 @@ impl Status {
 
 /// One location's row.
 #[derive(Clone, Debug, Serialize)]
-pub struct Row {
+pub(crate) struct Row {
     /// Location name.
-    pub name: String,
+    pub(crate) name: String,
     /// Status.
-    pub status: Status,
+    pub(crate) status: Status,
     /// Image reference by digest.
-    pub image: Option<String>,
+    pub(crate) image: Option<String>,
     /// `native` or `external (buildah)`.
-    pub build: Option<String>,
+    pub(crate) build: Option<String>,
     /// Build and push time.
-    pub seconds: Option<f64>,
+    pub(crate) seconds: Option<f64>,
     /// The build or load error.
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 /// The state of the whole run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Headline {
+pub(crate) enum Headline {
     /// Work in progress.
     Deploying,
     /// Every location deployed.
@@ -73,34 +73,34 @@ pub enum Headline {
 
 /// What a comment or summary shows.
 #[derive(Clone, Debug, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     /// The run's state.
-    pub headline: Headline,
+    pub(crate) headline: Headline,
     /// The deployment's name.
-    pub deployment: Option<String>,
+    pub(crate) deployment: Option<String>,
     /// `{org url}/{deployment}/locations`.
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
     /// Whether it is a branch deployment.
-    pub branch: bool,
+    pub(crate) branch: bool,
     /// The commit deployed.
-    pub commit: Option<String>,
+    pub(crate) commit: Option<String>,
     /// The base deployment.
-    pub base: Option<String>,
+    pub(crate) base: Option<String>,
     /// The rows.
-    pub rows: Vec<Row>,
+    pub(crate) rows: Vec<Row>,
     /// The CI run.
-    pub run_url: Option<String>,
+    pub(crate) run_url: Option<String>,
     /// Whether the branch deployment was deleted (on close).
-    pub deleted: bool,
+    pub(crate) deleted: bool,
 }
 
 /// The comment body (marker first).
-pub fn comment(report: &Report) -> String {
+pub(crate) fn comment(report: &Report) -> String {
     format!("{MARKER}\n{}", body(report))
 }
 
 /// The step summary.
-pub fn summary(report: &Report) -> String {
+pub(crate) fn summary(report: &Report) -> String {
     body(report)
 }
 

@@ -13,7 +13,7 @@ use crate::io::http::{Http, Request, Response, redact_url};
 use crate::progress::escape_command_data;
 
 /// Posts or updates the comment on pull request `number`; returns its id.
-pub fn upsert_comment(
+pub(crate) fn upsert_comment(
     http: &dyn Http,
     api_url: &str,
     repository: &str,
@@ -132,7 +132,7 @@ fn failure(method: &str, url: &str, response: Response) -> anyhow::Error {
 
 /// Appends step outputs to `GITHUB_OUTPUT`, with a heredoc delimiter for
 /// values that span lines.
-pub fn write_outputs(path: &str, outputs: &[(&str, String)]) -> Result<()> {
+pub(crate) fn write_outputs(path: &str, outputs: &[(&str, String)]) -> Result<()> {
     let mut text = String::new();
     for (name, value) in outputs {
         if value.contains('\n') {
@@ -149,7 +149,7 @@ pub fn write_outputs(path: &str, outputs: &[(&str, String)]) -> Result<()> {
 }
 
 /// Appends Markdown to `GITHUB_STEP_SUMMARY`.
-pub fn write_summary(path: &str, markdown: &str) -> Result<()> {
+pub(crate) fn write_summary(path: &str, markdown: &str) -> Result<()> {
     append(path, markdown).with_context(|| format!("writing the step summary to GITHUB_STEP_SUMMARY ({path})"))
 }
 
@@ -160,7 +160,7 @@ fn append(path: &str, text: &str) -> Result<()> {
 }
 
 /// An `::error` annotation.
-pub fn error_annotation(title: &str, message: &str) -> String {
+pub(crate) fn error_annotation(title: &str, message: &str) -> String {
     let title = escape_command_data(title).replace(':', "%3A").replace(',', "%2C");
     format!("::error title={title}::{}", escape_command_data(message))
 }

@@ -20,7 +20,7 @@ fn mr_url(api_url: &str, project: &str, iid: u64) -> String {
 }
 
 /// Posts or updates the note on merge request `iid`; returns its id.
-pub fn upsert_note(
+pub(crate) fn upsert_note(
     http: &dyn Http,
     api_url: &str,
     project: &str,
@@ -111,7 +111,13 @@ fn failure(method: &str, url: &str, response: Response) -> anyhow::Error {
 }
 
 /// The merge request's state: `opened`, `closed`, `locked` or `merged`.
-pub fn merge_request_state(http: &dyn Http, api_url: &str, project: &str, iid: u64, token: &Secret) -> Result<String> {
+pub(crate) fn merge_request_state(
+    http: &dyn Http,
+    api_url: &str,
+    project: &str,
+    iid: u64,
+    token: &Secret,
+) -> Result<String> {
     let url = mr_url(api_url, project, iid);
     let response = http.send(&request("GET", &url, token))?;
     if response.status != 200 {
@@ -126,7 +132,7 @@ pub fn merge_request_state(http: &dyn Http, api_url: &str, project: &str, iid: u
 }
 
 /// Writes a dotenv report (`KEY=value` lines, single-line values).
-pub fn write_dotenv(path: &std::path::Path, vars: &[(&str, String)]) -> Result<()> {
+pub(crate) fn write_dotenv(path: &std::path::Path, vars: &[(&str, String)]) -> Result<()> {
     let text: String = vars.iter().map(|(k, v)| format!("{k}={}\n", v.replace(['\n', '\r'], " "))).collect();
     std::fs::write(path, text).with_context(|| format!("writing the dotenv report {}", path.display()))
 }

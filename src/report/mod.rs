@@ -2,10 +2,10 @@
 //! step outputs, summary and annotations, GitLab's dotenv report. A failure
 //! to report never fails the deploy: it becomes a warning.
 
-pub mod comment;
-pub mod github;
-pub mod gitlab;
-pub mod outputs;
+pub(crate) mod comment;
+pub(crate) mod github;
+pub(crate) mod gitlab;
+pub(crate) mod outputs;
 mod sticky;
 
 use std::sync::Mutex;
@@ -17,7 +17,7 @@ use crate::io::http::Http;
 use crate::progress::Progress;
 
 /// Keeps one comment up to date through a run.
-pub struct Commenter<'a> {
+pub(crate) struct Commenter<'a> {
     http: &'a dyn Http,
     api: Option<ReviewApi>,
     number: Option<u64>,
@@ -31,7 +31,7 @@ impl<'a> Commenter<'a> {
     /// A commenter for the context's pull/merge request, with the token the
     /// provider needs (`GITHUB_TOKEN` or the action's `github-token` input on
     /// GitHub, `GITLAB_TOKEN` on GitLab). `enabled == false` turns it off.
-    pub fn new(
+    pub(crate) fn new(
         context: &CiContext,
         env: &Env,
         http: &'a dyn Http,
@@ -55,7 +55,7 @@ impl<'a> Commenter<'a> {
     }
 
     /// Posts or updates the comment; problems become warnings.
-    pub fn post(&self, body: &str) {
+    pub(crate) fn post(&self, body: &str) {
         let (Some(api), Some(number)) = (&self.api, self.number) else { return };
         let Some(token) = &self.token else {
             let mut given = self.notice_given.lock().expect("notice lock");

@@ -13,20 +13,20 @@ use crate::env::Env;
 use crate::progress::Progress;
 
 /// The values a run reports.
-pub struct RunOutputs<'a> {
+pub(crate) struct RunOutputs<'a> {
     /// The deployment's name.
-    pub deployment: Option<&'a str>,
+    pub(crate) deployment: Option<&'a str>,
     /// Its locations page.
-    pub url: Option<&'a str>,
+    pub(crate) url: Option<&'a str>,
     /// Location → image reference by digest.
-    pub images: &'a BTreeMap<String, String>,
+    pub(crate) images: &'a BTreeMap<String, String>,
     /// `deployed`, `closed`, `merged`, `skipped` or `failed`.
-    pub status: &'a str,
+    pub(crate) status: &'a str,
 }
 
 /// Writes the step outputs (on GitHub) and the dotenv report (when asked
 /// for and there is a deployment).
-pub fn write(env: &Env, progress: &Progress, dotenv: Option<&Path>, outputs: &RunOutputs) {
+pub(crate) fn write(env: &Env, progress: &Progress, dotenv: Option<&Path>, outputs: &RunOutputs) {
     if let Some(path) = env.get("GITHUB_OUTPUT") {
         let images = serde_json::to_string(outputs.images).unwrap_or_else(|_| "{}".into());
         let values = [
@@ -47,7 +47,7 @@ pub fn write(env: &Env, progress: &Progress, dotenv: Option<&Path>, outputs: &Ru
 }
 
 /// Appends the report to the GitHub step summary, if there is one.
-pub fn write_summary(env: &Env, progress: &Progress, report: &Report) {
+pub(crate) fn write_summary(env: &Env, progress: &Progress, report: &Report) {
     if let Some(path) = env.get("GITHUB_STEP_SUMMARY") {
         warn_on_error(progress, github::write_summary(path, &summary(report)));
     }
@@ -55,7 +55,7 @@ pub fn write_summary(env: &Env, progress: &Progress, report: &Report) {
 
 /// Reports a run that ended in an error: `status=failed` in the step
 /// outputs and one `::error` annotation (the caller prints the error).
-pub fn write_failure(env: &Env, progress: &Progress, error: &anyhow::Error) {
+pub(crate) fn write_failure(env: &Env, progress: &Progress, error: &anyhow::Error) {
     progress.annotate(&github::error_annotation("dagster-branch-deploy", &format!("{error:#}")));
     if let Some(path) = env.get("GITHUB_OUTPUT") {
         warn_on_error(progress, github::write_outputs(path, &[("status", "failed".to_string())]));
