@@ -184,3 +184,93 @@ fn the_serverless_quickstart_reads_dagster_cloud_yaml_first_and_needs_a_dockerfi
     assert!(message.contains("1 of 1 locations cannot be deployed"), "{message}");
     assert!(message.contains("my-project: location \"my-project\" has no Dockerfile"), "{message}");
 }
+
+/// A copy of a fixture outside any git checkout, so that the plan does not
+/// depend on the state of this repository's checkout.
+fn detached_copy(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixture(name), dir.path());
+    dir
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Runs the binary in `dir` with a scrubbed environment; stdout and stderr.
+fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dagster-branch-deploy"));
+    cmd.env_clear().env("PATH", std::env::var("PATH").unwrap()).env("HOME", home.path()).current_dir(dir);
+    cmd.envs(env.iter().copied()).args(args);
+    Run { output: cmd.output().unwrap() }
+}
+
+#[test]
+fn the_dry_run_plan_as_text_and_json() {
+    let copy = detached_copy("multi-location");
+    let root = copy.path().to_str().unwrap().to_string();
+    let text = run_in(copy.path(), &["deploy", "--dry-run", "--offline"], &[]);
+    let json = run_in(copy.path(), &["deploy", "--dry-run", "--offline", "--json"], &[]);
+    assert!(text.output.status.success() && json.output.status.success(), "{}", text.stderr());
+    insta::with_settings!({ filters => vec![(root.as_str(), "[PROJECT]"), (r"\d+\.\d\ds", "[SECONDS]"), (r#""seconds": [0-9.e-]+"#, r#""seconds": "[SECONDS]""#), (r"sha256:[0-9a-f]{64}", "sha256:[DIGEST]")] }, {
+        insta::assert_snapshot!("plan_text", text.stdout());
+        insta::assert_snapshot!("plan_json", json.stdout());
+    });
+}
+
+#[test]
+fn the_main_error_messages() {
+    let empty = tempfile::tempdir().unwrap();
+    let broken = tempfile::tempdir().unwrap();
+    std::fs::write(broken.path().join("dagster_cloud.yaml"), "locations: [\n").unwrap();
+    let unknown = tempfile::tempdir().unwrap();
+    std::fs::write(
+        unknown.path().join("dagster_cloud.yaml"),
+        "locations:\n  - location_name: a\n    code_source: {package_name: a}\n    bulid: {}\n",
+    )
+    .unwrap();
+    let bad_name = tempfile::tempdir().unwrap();
+    std::fs::write(bad_name.path().join("dagster_cloud.yaml"), "locations:\n  - location_name: ../x\n").unwrap();
+    let linked = detached_copy("named-config");
+    std::fs::remove_file(linked.path().join("Dockerfile")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", linked.path().join("Dockerfile")).unwrap();
+    let no_root_module = tempfile::tempdir().unwrap();
+    std::fs::write(no_root_module.path().join("dg.toml"), "directory_type = \"project\"\n[project]\n").unwrap();
+    let hybrid = detached_copy("hybrid-quickstart");
+    let serverless = detached_copy("serverless-quickstart");
+
+    let dry = ["deploy", "--dry-run", "--offline"];
+    let file = ["deploy", "--dry-run", "--offline", "--dagster-cloud-yaml-path", "cloud_workspace.yaml"];
+    let cases: Vec<(&str, &Path, &[&str], Vec<(&str, &str)>)> = vec![
+        ("no project files", empty.path(), &dry, vec![]),
+        ("broken YAML", broken.path(), &dry, vec![]),
+        ("a misspelt key", unknown.path(), &dry, vec![]),
+        ("a location name that is a path", bad_name.path(), &dry, vec![]),
+        ("a Dockerfile linked out of the repository", linked.path(), &file, vec![]),
+        ("a dg project without root_module", no_root_module.path(), &dry, vec![]),
+        ("the hybrid quickstart's placeholder registry", hybrid.path(), &dry, vec![]),
+        ("a location without a Dockerfile", serverless.path(), &dry, vec![]),
+        ("a poll interval of inf", empty.path(), &["deploy"], vec![("DAGSTER_POLL_INTERVAL", "inf")]),
+        ("no Dagster+ token", hybrid.path(), &["deploy", "--url", "http://127.0.0.1:9"], vec![]),
+    ];
+    let mut shown = String::new();
+    for (what, dir, args, env) in &cases {
+        let run = run_in(dir, args, env);
+        assert_eq!(run.output.status.code(), Some(1), "{what}: {}", run.stderr());
+        let stderr = run.stderr();
+        let error = stderr.find("error: ").map_or("(no error line)", |at| stderr[at..].trim_end());
+        let error = error.replace(dir.to_str().unwrap(), "[PROJECT]");
+        shown.push_str(&format!("## {what}\n{error}\n\n"));
+    }
+    insta::assert_snapshot!("errors", shown);
+}

@@ -215,6 +215,26 @@ mod tests {
         );
     }
 
+    /// Every headline, as the comment and the step summary show it.
+    #[test]
+    fn every_headline_renders_as_the_snapshot() {
+        for headline in [
+            Headline::Planned,
+            Headline::Deploying,
+            Headline::Deployed,
+            Headline::Failed,
+            Headline::Closed,
+            Headline::Merged,
+        ] {
+            let r = Report { headline, ..report() };
+            let name = format!("{headline:?}").to_lowercase();
+            insta::assert_snapshot!(format!("comment_{name}"), comment(&r));
+            insta::assert_snapshot!(format!("summary_{name}"), summary(&r));
+        }
+        let deleted = Report { headline: Headline::Closed, deleted: true, rows: vec![], ..report() };
+        insta::assert_snapshot!("comment_closed_deleted", comment(&deleted));
+    }
+
     #[test]
     fn a_closed_and_deleted_deployment_has_no_link() {
         let r = Report { headline: Headline::Merged, deleted: true, rows: vec![], ..report() };
