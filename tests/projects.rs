@@ -228,6 +228,9 @@ fn the_dry_run_plan_as_text_and_json() {
     });
 }
 
+/// What went wrong, where, the arguments and the environment.
+type ErrorCase<'a> = (&'a str, &'a Path, &'a [&'a str], Vec<(&'a str, &'a str)>);
+
 #[test]
 fn the_main_error_messages() {
     let empty = tempfile::tempdir().unwrap();
@@ -251,7 +254,7 @@ fn the_main_error_messages() {
 
     let dry = ["deploy", "--dry-run", "--offline"];
     let file = ["deploy", "--dry-run", "--offline", "--dagster-cloud-yaml-path", "cloud_workspace.yaml"];
-    let cases: Vec<(&str, &Path, &[&str], Vec<(&str, &str)>)> = vec![
+    let cases: Vec<ErrorCase> = vec![
         ("no project files", empty.path(), &dry, vec![]),
         ("broken YAML", broken.path(), &dry, vec![]),
         ("a misspelt key", unknown.path(), &dry, vec![]),
