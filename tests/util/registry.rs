@@ -4,7 +4,6 @@
 //! token service that signs RS256 JWTs with openssl. Each one is stopped when
 //! dropped; its access log is the request trace tests assert on.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -34,10 +33,6 @@ pub struct TestRegistry {
     pub token_server: Option<Server>,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 pub fn require_tool(name: &str) {
     let found =
         Command::new("sh").args(["-c", &format!("command -v {name}")]).output().is_ok_and(|o| o.status.success());
@@ -58,8 +53,6 @@ impl TestRegistry {
     fn start_with(auth: Auth, tls_name: Option<&str>) -> TestRegistry {
         require_tool("docker-registry");
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let host = format!("127.0.0.1:{port}");
         let mut token_server = None;
         let auth_config = match auth {
             Auth::None => String::new(),
@@ -156,7 +149,7 @@ impl TestRegistry {
         };
         let config = format!(
             "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  \
-             delete:\n    enabled: true\nhttp:\n  addr: {host}\n{tls_config}{auth_config}",
+             delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n{tls_config}{auth_config}",
             dir.path().join("data").display()
         );
         std::fs::write(dir.path().join("config.yml"), config).unwrap();
@@ -169,15 +162,26 @@ impl TestRegistry {
             .stdin(Stdio::null())
             .spawn()
             .expect("starting docker-registry");
-        let registry = TestRegistry { host, dir, child, token_server };
-        registry.wait_ready();
+        let mut registry = TestRegistry { host: String::new(), dir, child, token_server };
+        registry.host = registry.wait_listening();
         registry
     }
 
-    fn wait_ready(&self) {
+    /// The address the registry chose itself (it binds port 0 and logs
+    /// `listening on 127.0.0.1:PORT`): no port is picked and released first,
+    /// which raced between parallel tests.
+    fn wait_listening(&self) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(&self.host).is_err() {
-            assert!(Instant::now() < deadline, "the registry did not start: {}", self.log());
+        loop {
+            let log = self.log();
+            let address = log.lines().find_map(|l| {
+                let rest = l.split_once("listening on ")?.1;
+                Some(rest.split(['"', ' ', ',']).next()?.to_string())
+            });
+            if let Some(address) = address {
+                return address;
+            }
+            assert!(Instant::now() < deadline, "the registry did not start: {log}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
