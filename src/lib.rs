@@ -11,7 +11,7 @@
 //!   registry  push and pull over auth (keychain, ECR SigV4); pool of clients
 //!   dagster   GraphQL documents and client: upsert, deploy, wait, close
 //!   report    sticky comment, step outputs and summary, dotenv
-//! io          the edges: HTTP (ureq / wasi:http), files from the PR, processes, retry
+//! io          the edges: HTTP (ureq / wasi:http), files from the PR, git, processes, retry
 //! ```
 //!
 //! Beside them: `provenance` (commit, time, source of the images), `env`
@@ -28,7 +28,6 @@ pub(crate) mod deploy;
 pub(crate) mod env;
 #[cfg(test)]
 mod fuzz;
-pub(crate) mod git;
 pub(crate) mod image;
 pub(crate) mod io;
 pub(crate) mod parallel;

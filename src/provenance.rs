@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use crate::env::Env;
-use crate::git;
+use crate::io::git;
 
 /// Where the code comes from: commit, time and repository URL.
 #[derive(Clone, Debug, Default)]

@@ -92,6 +92,8 @@ pub(crate) struct ExternalBuild<'a> {
     pub(crate) build_args: &'a [(String, String)],
     /// Whether some registry involved is plain HTTP.
     pub(crate) insecure: bool,
+    /// Whether podman and buildah must use chroot isolation.
+    pub(crate) chroot_isolation: bool,
     /// Where the image goes.
     pub(crate) destination: Destination<'a>,
 }
@@ -104,7 +106,7 @@ pub(crate) fn run(build: &ExternalBuild, progress: &Progress) -> Result<Option<D
     std::fs::write(&auth_file, auth_json(build.credentials, build.builder).to_string())
         .context("writing the builder's auth file")?;
     let show = |line: &str| progress.info(format!("  │ {line}"));
-    let isolation = use_chroot_isolation();
+    let isolation = build.chroot_isolation;
     let build_args: Vec<String> =
         build.build_args.iter().flat_map(|(k, v)| ["--build-arg".to_string(), format!("{k}={v}")]).collect();
     match build.builder {
@@ -189,9 +191,10 @@ fn step(program: &str, args: &[&str], env: &[(&str, &str)], show: &(dyn Fn(&str)
 }
 
 /// Inside a container (Docker's or podman's marker file), the default OCI
-/// runtime cannot create a nested container; chroot isolation can.
-fn use_chroot_isolation() -> bool {
-    std::env::var_os("BUILDAH_ISOLATION").is_none()
+/// runtime cannot create a nested container; chroot isolation can, unless
+/// `BUILDAH_ISOLATION` chooses.
+fn use_chroot_isolation(env: &crate::env::Env) -> bool {
+    env.get("BUILDAH_ISOLATION").is_none()
         && (Path::new("/.dockerenv").exists() || Path::new("/run/.containerenv").exists())
 }
 
@@ -273,6 +276,7 @@ impl super::Job<'_> {
                     build_args: &self.options.build_args,
                     credentials: &credentials,
                     insecure,
+                    chroot_isolation: use_chroot_isolation(&self.services.env),
                     destination,
                 },
                 self.progress(),

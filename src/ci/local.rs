@@ -2,7 +2,7 @@
 //! from the origin remote.
 
 use super::{CiContext, Event, GitFacts, Provider, owner_of};
-use crate::git::web_url;
+use crate::io::git::web_url;
 
 pub(crate) fn context(git: &GitFacts) -> CiContext {
     let repo_url = git.origin_url.as_deref().and_then(web_url);

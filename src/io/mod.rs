@@ -4,6 +4,7 @@
 //! servers.
 
 pub(crate) mod files;
+pub(crate) mod git;
 pub(crate) mod http;
 #[cfg(not(target_os = "wasi"))]
 pub(crate) mod native_http;

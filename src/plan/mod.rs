@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use crate::ci::{CiContext, Event, Provider};
 use crate::config::{CodeSource, Location};
 use crate::dagster::{BranchData, CommitData, PullRequestStatus, SnapshotBaseCondition};
-use crate::git::Commit;
+use crate::io::git::Commit;
 
 /// What the user asked for, beyond the CI event.
 #[derive(Clone, Debug)]
