@@ -6,12 +6,13 @@
 pub(crate) mod client;
 pub(crate) mod documents;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::io::clock::Clock;
 use crate::progress::Progress;
 use client::{Client, Scope};
 
@@ -183,12 +184,13 @@ pub(crate) fn wait_for_load(
     names: &[String],
     options: WaitOptions,
     progress: &Progress,
+    clock: &dyn Clock,
 ) -> Result<Vec<LoadOutcome>> {
-    let started = Instant::now();
+    let started = clock.now();
     let scope = Scope::Deployment(deployment);
     let mut agent_seen = false;
     for poll in 0.. {
-        let waited = started.elapsed();
+        let waited = clock.now() - started;
         if !agent_seen {
             let data = client.request(scope, documents::AGENT_STATUS, json!({}))?;
             agent_seen = data["agents"].as_array().into_iter().flatten().any(|a| a["status"] == "RUNNING");
@@ -209,7 +211,7 @@ pub(crate) fn wait_for_load(
         if poll % 3 == 2 {
             progress.info(format!("  still waiting for {} to load ({}s)", names.join(", "), waited.as_secs()));
         }
-        std::thread::sleep(options.poll_interval);
+        clock.sleep(options.poll_interval);
     }
     unreachable!("the loop returns or fails")
 }
@@ -330,5 +332,69 @@ mod tests {
         assert_eq!(v["pullRequestStatus"], "OPEN");
         assert_eq!(v["pullRequestNumber"], "7");
         assert_eq!(serde_json::to_value(SnapshotBaseCondition::OnCreate).unwrap(), "ON_CREATE");
+    }
+}
+
+#[cfg(test)]
+mod wait_tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::auth::Secret;
+    use crate::env::Env;
+    use crate::io::clock::ManualClock;
+    use crate::io::http::{Http, Request, Response};
+
+    /// Dagster+ answering with agents in `agent_status` and locations that
+    /// stay LOADING; counts the polls.
+    struct Stuck {
+        agent_status: &'static str,
+        polls: Mutex<usize>,
+    }
+
+    impl Http for Stuck {
+        fn send(&self, request: &Request) -> Result<Response> {
+            *self.polls.lock().unwrap() += 1;
+            let crate::io::http::Body::Bytes(body) = &request.body else { bail!("no body") };
+            let body = String::from_utf8_lossy(body);
+            let data = if body.contains("agents") {
+                json!({ "agents": [{ "status": self.agent_status }] })
+            } else {
+                json!({ "workspaceOrError": { "__typename": "Workspace", "locationEntries": [
+                    { "name": "orders", "loadStatus": "LOADING" } ] } })
+            };
+            let reply = json!({ "data": data }).to_string().into_bytes();
+            Ok(Response { status: 200, headers: Vec::new(), body: Box::new(std::io::Cursor::new(reply)) })
+        }
+    }
+
+    fn wait(agent_status: &'static str) -> (String, usize) {
+        let http = Arc::new(Stuck { agent_status, polls: Mutex::new(0) });
+        let progress = Progress::new(&Env::default(), true);
+        let client = Client::new(http.clone(), "http://dagster".into(), Secret::new("t"), progress.clone());
+        let options = WaitOptions {
+            location_load_timeout: Duration::from_secs(3600),
+            agent_heartbeat_timeout: Duration::from_secs(120),
+            poll_interval: Duration::from_secs(3),
+        };
+        let names = vec!["orders".to_string()];
+        let clock = ManualClock::new();
+        let err = wait_for_load(&client, "prod", &names, options, &progress, &clock).unwrap_err().to_string();
+        let polls = *http.polls.lock().unwrap();
+        (err, polls)
+    }
+
+    #[test]
+    fn a_location_that_never_loads_times_out_after_the_load_timeout() {
+        let (err, polls) = wait("RUNNING");
+        assert_eq!(err, "timed out after 3603s waiting for orders to load in prod");
+        assert_eq!(polls, 1 + 1201, "one agent check, then a workspace poll every 3 s for an hour");
+    }
+
+    #[test]
+    fn no_agent_heartbeat_fails_after_the_heartbeat_timeout() {
+        let (err, polls) = wait("NOT_RUNNING");
+        assert!(err.starts_with("no Dagster+ agent is heartbeating for deployment prod (waited 123s)"), "{err}");
+        assert_eq!(polls, 42);
     }
 }

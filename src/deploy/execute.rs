@@ -17,6 +17,7 @@ use crate::dagster::client::Client;
 use crate::dagster::{self, BranchData, CommitData, PullRequestStatus, WaitOptions};
 use crate::env::Env;
 use crate::image::reference::ImageRef;
+use crate::io::clock::SystemClock;
 use crate::io::http::Http;
 use crate::plan::{Action, Decision, location_document};
 use crate::progress::Progress;
@@ -214,7 +215,7 @@ impl<'a> Run<'a> {
         }
         let wait = self.wait_options(&deployment, locations, &mut agent_type)?;
         let names: Vec<String> = locations.iter().map(|l| l.name.clone()).collect();
-        let outcomes = dagster::wait_for_load(&self.client, &deployment, &names, wait, self.progress)?;
+        let outcomes = dagster::wait_for_load(&self.client, &deployment, &names, wait, self.progress, &SystemClock)?;
         for (row, outcome) in state.rows.iter_mut().zip(&outcomes) {
             row.status = if outcome.error.is_some() { Status::Failed } else { Status::Loaded };
             row.error = outcome.error.clone();

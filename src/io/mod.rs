@@ -3,6 +3,7 @@
 //! portable (WebAssembly) and lets tests run the real code against real
 //! servers.
 
+pub(crate) mod clock;
 pub(crate) mod files;
 pub(crate) mod git;
 pub(crate) mod http;
