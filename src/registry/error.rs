@@ -7,6 +7,7 @@ use std::fmt;
 use serde::Deserialize;
 
 use crate::io::http::{Response, redact_url};
+use crate::text::shorten;
 
 /// An unexpected registry response.
 #[derive(Debug)]
@@ -67,13 +68,17 @@ impl RegistryError {
 impl fmt::Display for RegistryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {} answered {}", self.method, self.url, self.status)?;
-        for e in &self.errors {
-            write!(f, "; {}: {}", e.code, e.message)?;
+        // A registry's reply is outside text: a few entries, each cut short.
+        for e in self.errors.iter().take(5) {
+            write!(f, "; {}: {}", shorten(&e.code, 60), shorten(&e.message, 300))?;
             if let Some(detail) = &e.detail
                 && !detail.is_null()
             {
-                write!(f, " ({detail})")?;
+                write!(f, " ({})", shorten(&detail.to_string(), 300))?;
             }
+        }
+        if self.errors.len() > 5 {
+            write!(f, "; and {} more", self.errors.len() - 5)?;
         }
         if !self.excerpt.is_empty() {
             write!(f, ": {}", self.excerpt)?;
