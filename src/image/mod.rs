@@ -12,3 +12,4 @@ pub(crate) mod mutate;
 pub(crate) mod oci;
 pub(crate) mod platform;
 pub(crate) mod reference;
+pub(crate) mod words;

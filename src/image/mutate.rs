@@ -13,12 +13,13 @@ use time::format_description::well_known::Rfc3339;
 
 use super::context::{BuildContext, CopyRequest, Entries, absolute_dest};
 use super::digest::Digest;
-use super::dockerfile::{Command, Healthcheck, Recipe, StepKind, expand, expand_all};
+use super::dockerfile::{Command, Healthcheck, Recipe, StepKind};
 use super::layer::write_layer;
 use super::layout::Layout;
 use super::oci::{Descriptor, Family, Manifest, to_canonical_bytes};
 use super::platform::TargetPlatform;
 use super::reference::ImageRef;
+use super::words::{expand, expand_all};
 
 /// The image a build starts from.
 pub(crate) struct Base {
