@@ -176,7 +176,8 @@ fn run_reported(options: &Options, env: Env, progress: &Progress, close: Option<
     }
     let commit = context.commit.as_deref().and_then(|sha| git::commit(&checkout, sha));
     let provenance = provenance(&env, &checkout, &context, commit.as_ref())?;
-    let decision = plan::decide(&context, &options.settings, commit.as_ref())?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs() as f64);
+    let decision = plan::decide(&context, &options.settings, commit.as_ref(), now)?;
     progress.info(format!("{} {}: {}", context.provider.name(), context.event_name, decision.reason));
     if matches!(decision.action, Action::Skip) {
         return Ok(finish(options, &env, &progress, Outcome::new(RunStatus::Skipped, decision.reason)));

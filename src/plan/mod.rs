@@ -81,7 +81,9 @@ pub(crate) struct Decision {
 }
 
 /// Decides what this run does.
-pub(crate) fn decide(context: &CiContext, settings: &Settings, commit: Option<&Commit>) -> Result<Decision> {
+/// `now` (Unix seconds) is the commit's time when git cannot describe it;
+/// the caller reads the clock, so that deciding stays pure.
+pub(crate) fn decide(context: &CiContext, settings: &Settings, commit: Option<&Commit>, now: f64) -> Result<Decision> {
     let branch = context.branch.as_deref().unwrap_or("(detached)");
     let from_fork = context.change_request.as_ref().is_some_and(|c| c.from_fork);
     if from_fork && !settings.allow_fork && !matches!(context.event, Event::Ignored { .. }) {
@@ -96,11 +98,11 @@ pub(crate) fn decide(context: &CiContext, settings: &Settings, commit: Option<&C
     let (action, reason) = match &context.event {
         Event::Ignored { reason } => (Action::Skip, reason.clone()),
         Event::ChangeRequestOpen => {
-            (branch_action(context, settings, commit)?, change_request_reason(context, "is open"))
+            (branch_action(context, settings, commit, now)?, change_request_reason(context, "is open"))
         }
         Event::ChangeRequestClosed { merged } => {
             let status = if *merged { PullRequestStatus::Merged } else { PullRequestStatus::Closed };
-            let (branch_data, commit) = branch_and_commit(context, Some(status), commit)?;
+            let (branch_data, commit) = branch_and_commit(context, Some(status), commit, now)?;
             let delete = settings.delete_on_close;
             let verb = if *merged { "was merged" } else { "was closed" };
             (Action::Close { branch_data, commit, status, delete }, change_request_reason(context, verb))
@@ -128,7 +130,7 @@ pub(crate) fn decide(context: &CiContext, settings: &Settings, commit: Option<&C
                 )
             } else {
                 (
-                    branch_action(context, settings, commit)?,
+                    branch_action(context, settings, commit, now)?,
                     format!(
                         "a local run on {branch}, which is not the default branch: a branch deployment, as dg plus \
                          deploy makes (name --deployment to deploy to a full deployment instead)"
@@ -156,9 +158,9 @@ fn change_request_label(context: &CiContext) -> String {
     format!("{word} {sign}{number}")
 }
 
-fn branch_action(context: &CiContext, settings: &Settings, commit: Option<&Commit>) -> Result<Action> {
+fn branch_action(context: &CiContext, settings: &Settings, commit: Option<&Commit>, now: f64) -> Result<Action> {
     let status = context.change_request.as_ref().map(|_| PullRequestStatus::Open);
-    let (branch_data, commit) = branch_and_commit(context, status, commit)?;
+    let (branch_data, commit) = branch_and_commit(context, status, commit, now)?;
     Ok(Action::BranchDeployment {
         branch_data,
         commit,
@@ -173,6 +175,7 @@ fn branch_and_commit(
     context: &CiContext,
     status: Option<PullRequestStatus>,
     commit: Option<&Commit>,
+    now: f64,
 ) -> Result<(BranchData, CommitData)> {
     let Some(repo_name) = context.repo_name.clone() else {
         bail!("cannot tell the repository's name (no GITHUB_REPOSITORY, CI_PROJECT_NAME or origin remote)")
@@ -191,7 +194,7 @@ fn branch_and_commit(
     let described = commit.filter(|c| c.sha == commit_hash);
     let commit = CommitData {
         commit_url: context.commit_url(),
-        timestamp: described.map_or_else(now, |c| c.timestamp as f64),
+        timestamp: described.map_or(now, |c| c.timestamp as f64),
         commit_message: described.map(|c| c.subject.clone()),
         author_name: described.map(|c| c.author_name.clone()),
         author_email: described.map(|c| c.author_email.clone()),
@@ -199,10 +202,6 @@ fn branch_and_commit(
         commit_hash,
     };
     Ok((branch_data, commit))
-}
-
-fn now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs() as f64)
 }
 
 /// A location's document for `deployLocations`: the file's entry (less
@@ -298,7 +297,7 @@ mod tests {
 
     #[test]
     fn an_open_pull_request_gets_a_branch_deployment_with_the_exact_fields() {
-        let d = decide(&context(Event::ChangeRequestOpen), &settings(), Some(&commit())).unwrap();
+        let d = decide(&context(Event::ChangeRequestOpen), &settings(), Some(&commit()), 0.0).unwrap();
         assert_eq!(d.reason, "pull request #7 is open (pull_request opened)");
         let v = serde_json::to_value(&d.action).unwrap();
         assert_eq!(
@@ -320,33 +319,33 @@ mod tests {
 
     #[test]
     fn closing_and_pushing_and_ignoring() {
-        let merged = decide(&context(Event::ChangeRequestClosed { merged: true }), &settings(), None).unwrap();
+        let merged = decide(&context(Event::ChangeRequestClosed { merged: true }), &settings(), None, 0.0).unwrap();
         assert!(matches!(merged.action, Action::Close { status: PullRequestStatus::Merged, delete: true, .. }));
-        let push = decide(&context(Event::Push { default_branch: true }), &settings(), None).unwrap();
+        let push = decide(&context(Event::Push { default_branch: true }), &settings(), None, 0.0).unwrap();
         assert!(matches!(push.action, Action::FullDeployment { ref deployment } if deployment == "prod"));
-        let feature = decide(&context(Event::Push { default_branch: false }), &settings(), None).unwrap();
+        let feature = decide(&context(Event::Push { default_branch: false }), &settings(), None, 0.0).unwrap();
         assert!(matches!(feature.action, Action::Skip) && feature.reason.contains("not the default branch"));
         let mut local = context(Event::Push { default_branch: false });
         local.provider = Provider::Local;
         local.change_request = None;
-        let branch = decide(&local, &settings(), None).unwrap();
+        let branch = decide(&local, &settings(), None, 0.0).unwrap();
         assert!(branch.reason.contains("as dg plus deploy makes"), "{}", branch.reason);
         let Action::BranchDeployment { branch_data, .. } = branch.action else { panic!() };
         assert_eq!(branch_data.pull_request_status, None);
         let named = Settings { deployment_named: true, ..settings() };
-        let full = decide(&local, &named, None).unwrap();
+        let full = decide(&local, &named, None, 0.0).unwrap();
         assert!(matches!(full.action, Action::FullDeployment { .. }) && full.reason.contains("--deployment"));
-        let forced = decide(&local, &Settings { branch_deployment: true, ..named }, None).unwrap();
+        let forced = decide(&local, &Settings { branch_deployment: true, ..named }, None, 0.0).unwrap();
         assert!(matches!(forced.action, Action::BranchDeployment { .. }));
         local.branch = None;
-        let detached = decide(&local, &settings(), None).unwrap();
+        let detached = decide(&local, &settings(), None, 0.0).unwrap();
         assert!(matches!(detached.action, Action::FullDeployment { .. }) && detached.reason.contains("no branch"));
     }
 
     #[test]
     fn a_commit_git_does_not_describe_leaves_the_fields_empty() {
         let other = Commit { sha: "fff".into(), ..commit() };
-        let d = decide(&context(Event::ChangeRequestOpen), &settings(), Some(&other)).unwrap();
+        let d = decide(&context(Event::ChangeRequestOpen), &settings(), Some(&other), 0.0).unwrap();
         let Action::BranchDeployment { commit, .. } = d.action else { panic!() };
         assert_eq!((commit.commit_hash.as_str(), commit.commit_message), ("abc123", None));
     }
