@@ -53,11 +53,8 @@ fn resolve_inside(boundary: &Path, path: &Path) -> Result<Option<PathBuf>> {
     };
     let boundary = crate::config::resolve_path(boundary).unwrap_or_else(|_| boundary.to_path_buf());
     if !resolved.starts_with(&boundary) {
-        bail!(
-            "{} is a symbolic link that leads outside the repository ({}); refusing to read it",
-            path.display(),
-            boundary.display()
-        );
+        let what = if link || resolved != path { "is a symbolic link that leads" } else { "is" };
+        bail!("{} {what} outside the repository ({}); refusing to read it", path.display(), boundary.display());
     }
     Ok(Some(resolved))
 }
@@ -153,6 +150,16 @@ mod tests {
         let fifo = root.join("fifo");
         assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
         assert!(err("fifo").contains("a FIFO"), "{}", err("fifo"));
+    }
+
+    #[test]
+    fn a_file_outside_the_repository_is_refused_as_such() {
+        let outside = tempfile::tempdir().unwrap();
+        let file = outside.path().canonicalize().unwrap().join("cloud.yaml");
+        std::fs::write(&file, "locations: []").unwrap();
+        let repo = tempfile::tempdir().unwrap();
+        let err = read_inside(&repo.path().canonicalize().unwrap(), &file, 100).unwrap_err().to_string();
+        assert!(err.contains("cloud.yaml is outside the repository"), "{err}");
     }
 
     #[test]
