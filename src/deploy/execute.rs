@@ -134,29 +134,7 @@ impl<'a> Run<'a> {
         state: &mut State,
     ) -> Result<()> {
         let project = self.project.context("deploying needs the project's configuration")?;
-        let deployment = match &decision.action {
-            Action::BranchDeployment { branch_data, commit, base_deployment_name, snapshot_base_condition } => {
-                if let Some(base) = base_deployment_name {
-                    dagster::deployment_by_name(&self.client, base)?.with_context(|| {
-                        format!(
-                            "the base deployment {base:?} does not exist in {}; check --base-deployment-name",
-                            self.org_url
-                        )
-                    })?;
-                }
-                let variables = dagster::upsert_variables(
-                    branch_data,
-                    commit,
-                    base_deployment_name.as_deref(),
-                    *snapshot_base_condition,
-                );
-                state.branch = true;
-                state.base = base_deployment_name.clone();
-                dagster::upsert_branch_deployment(&self.client, variables).context("creating the branch deployment")?
-            }
-            Action::FullDeployment { deployment } => deployment.clone(),
-            Action::Close { .. } | Action::Skip => unreachable!("handled by the caller"),
-        };
+        let deployment = self.target_deployment(decision, state)?;
         self.progress.info(format!("deployment {deployment}: {}", locations_url(self.org_url, &deployment)));
         state.deployment = Some(deployment.clone());
         commenter.post(&comment(&self.report(state, Headline::Deploying)));
@@ -169,34 +147,7 @@ impl<'a> Run<'a> {
         );
         let mut agent_type = None;
         let targets = self.with_registries(project, locations, &deployment, &services, &mut agent_type)?;
-        let build_options = build::Options {
-            platform: self.options.platform.clone(),
-            tag: None,
-            output_dir: self.options.output_dir.clone(),
-            push: true,
-            offline: false,
-            build_args: Vec::new(),
-        };
-        for (i, location) in targets.iter().enumerate() {
-            let built = self.progress.group(format!("building {}", location.name), || {
-                build::build_location(&services, project, location, &build_options, self.provenance)
-            });
-            let row = &mut state.rows[i];
-            match built {
-                Ok(b) => {
-                    row.image = b.reference.clone();
-                    row.build = Some(b.build.label(b.builder.as_deref()));
-                    row.seconds = Some(b.seconds);
-                    row.status = Status::Deploying;
-                    state.built.push(b);
-                }
-                Err(e) => {
-                    row.status = Status::Failed;
-                    row.error = Some(format!("{e:#}"));
-                    return Err(e.context(format!("building location {:?}", location.name)));
-                }
-            }
-        }
+        self.build_all(project, &targets, &services, state)?;
         commenter.post(&comment(&self.report(state, Headline::Deploying)));
 
         let documents: Vec<_> = targets
@@ -214,8 +165,81 @@ impl<'a> Run<'a> {
             return Ok(());
         }
         let wait = self.wait_options(&deployment, locations, &mut agent_type)?;
+        self.wait_for_load(&deployment, locations, wait, state)
+    }
+
+    /// The deployment to deploy to: the branch deployment, created or
+    /// updated (after checking its base exists), or the full deployment.
+    fn target_deployment(&self, decision: &Decision, state: &mut State) -> Result<String> {
+        match &decision.action {
+            Action::BranchDeployment { branch_data, commit, base_deployment_name, snapshot_base_condition } => {
+                if let Some(base) = base_deployment_name {
+                    dagster::deployment_by_name(&self.client, base)?.with_context(|| {
+                        format!(
+                            "the base deployment {base:?} does not exist in {}; check --base-deployment-name",
+                            self.org_url
+                        )
+                    })?;
+                }
+                let variables = dagster::upsert_variables(
+                    branch_data,
+                    commit,
+                    base_deployment_name.as_deref(),
+                    *snapshot_base_condition,
+                );
+                state.branch = true;
+                state.base = base_deployment_name.clone();
+                dagster::upsert_branch_deployment(&self.client, variables).context("creating the branch deployment")
+            }
+            Action::FullDeployment { deployment } => Ok(deployment.clone()),
+            Action::Close { .. } | Action::Skip => unreachable!("handled by the caller"),
+        }
+    }
+
+    /// Builds and pushes every location, each row kept up to date; the
+    /// first failure stops the run.
+    fn build_all(&self, project: &Project, targets: &[Location], services: &Services, state: &mut State) -> Result<()> {
+        let build_options = build::Options {
+            platform: self.options.platform.clone(),
+            tag: None,
+            output_dir: self.options.output_dir.clone(),
+            push: true,
+            offline: false,
+            build_args: Vec::new(),
+        };
+        for (i, location) in targets.iter().enumerate() {
+            let built = self.progress.group(format!("building {}", location.name), || {
+                build::build_location(services, project, location, &build_options, self.provenance)
+            });
+            let row = &mut state.rows[i];
+            match built {
+                Ok(b) => {
+                    row.image = b.reference.clone();
+                    row.build = Some(b.build.label(b.builder.as_deref()));
+                    row.seconds = Some(b.seconds);
+                    row.status = Status::Deploying;
+                    state.built.push(b);
+                }
+                Err(e) => {
+                    row.status = Status::Failed;
+                    row.error = Some(format!("{e:#}"));
+                    return Err(e.context(format!("building location {:?}", location.name)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every location has loaded; each row gets its outcome.
+    fn wait_for_load(
+        &self,
+        deployment: &str,
+        locations: &[Location],
+        wait: WaitOptions,
+        state: &mut State,
+    ) -> Result<()> {
         let names: Vec<String> = locations.iter().map(|l| l.name.clone()).collect();
-        let outcomes = dagster::wait_for_load(&self.client, &deployment, &names, wait, self.progress, &SystemClock)?;
+        let outcomes = dagster::wait_for_load(&self.client, deployment, &names, wait, self.progress, &SystemClock)?;
         for (row, outcome) in state.rows.iter_mut().zip(&outcomes) {
             row.status = if outcome.error.is_some() { Status::Failed } else { Status::Loaded };
             row.error = outcome.error.clone();
