@@ -63,59 +63,15 @@ pub(crate) fn run(
     planned: &Planned,
     org_url: &str,
 ) -> Result<Outcome> {
-    let Planned { project, locations, context, decision, provenance } = *planned;
+    let Planned { context, decision, .. } = *planned;
     let services = Services::new(http, env.clone(), progress.clone(), options.insecure_registries.clone());
-    let build_options = build::Options {
-        platform: options.platform.clone(),
-        tag: None,
-        output_dir: options.output_dir.clone(),
-        push: false,
-        offline: options.offline,
-        build_args: Vec::new(),
-    };
-    let closing = matches!(decision.action, Action::Close { .. });
-    // Every location is tried, so that one run reports every problem.
-    let mut built: Vec<LocationImage> = Vec::new();
-    let mut problems = Vec::new();
-    if let Some(project) = project.filter(|_| !closing) {
-        for location in locations {
-            match build::build_location(&services, project, location, &build_options, provenance) {
-                Ok(image) => built.push(image),
-                Err(e) => problems.push(format!("{}: {e:#}", location.name)),
-            }
-        }
-    }
-    if !problems.is_empty() {
-        bail!("{} of {} locations cannot be deployed:\n- {}", problems.len(), locations.len(), problems.join("\n- "));
-    }
-    build::check_layouts(&built, options.output_dir.as_deref())?;
+    let built = build_every_location(options, &services, planned)?;
     let deployment = match &decision.action {
         Action::FullDeployment { deployment } => deployment.clone(),
         _ => BRANCH_PLACEHOLDER.to_string(),
     };
-    let operations = operations(decision, org_url, &deployment, locations, &built, context, options);
-    let rows: Vec<Row> = built
-        .iter()
-        .map(|b| Row {
-            name: b.location.clone(),
-            status: Status::Deploying,
-            image: b.reference.clone(),
-            build: Some(b.build.label(b.builder.as_deref())),
-            seconds: Some(b.seconds),
-            error: None,
-        })
-        .collect();
-    let report = Report {
-        headline: if closing { Headline::Closed } else { Headline::Planned },
-        deployment: Some(deployment.clone()),
-        url: Some(locations_url(org_url, &deployment)),
-        branch: deployment == BRANCH_PLACEHOLDER,
-        commit: context.commit.clone(),
-        base: options.settings.base_deployment.clone().filter(|_| deployment == BRANCH_PLACEHOLDER),
-        rows,
-        run_url: context.run_url.clone(),
-        deleted: false,
-    };
+    let operations = operations(decision, org_url, &deployment, planned.locations, &built, context, options);
+    let report = planned_report(options, context, decision, &built, org_url, &deployment);
     let comment_text = context.change_request.as_ref().filter(|_| options.comment).map(|_| comment(&report));
     let plan = DryRun {
         dry_run: true,
@@ -137,6 +93,71 @@ pub(crate) fn run(
     outcome.images = built.iter().filter_map(|b| Some((b.location.clone(), b.reference.clone()?))).collect();
     outcome.locations = built;
     Ok(outcome)
+}
+
+/// Builds every location without pushing (nothing when closing). Every
+/// location is tried, so that one run reports every problem.
+fn build_every_location(options: &Options, services: &Services, planned: &Planned) -> Result<Vec<LocationImage>> {
+    let build_options = build::Options {
+        platform: options.platform.clone(),
+        tag: None,
+        output_dir: options.output_dir.clone(),
+        push: false,
+        offline: options.offline,
+        build_args: Vec::new(),
+    };
+    let closing = matches!(planned.decision.action, Action::Close { .. });
+    let mut built: Vec<LocationImage> = Vec::new();
+    let mut problems = Vec::new();
+    if let Some(project) = planned.project.filter(|_| !closing) {
+        for location in planned.locations {
+            match build::build_location(services, project, location, &build_options, planned.provenance) {
+                Ok(image) => built.push(image),
+                Err(e) => problems.push(format!("{}: {e:#}", location.name)),
+            }
+        }
+    }
+    if !problems.is_empty() {
+        let total = planned.locations.len();
+        bail!("{} of {total} locations cannot be deployed:\n- {}", problems.len(), problems.join("\n- "));
+    }
+    build::check_layouts(&built, options.output_dir.as_deref())?;
+    Ok(built)
+}
+
+/// The report the comment of a real run would show.
+fn planned_report(
+    options: &Options,
+    context: &CiContext,
+    decision: &Decision,
+    built: &[LocationImage],
+    org_url: &str,
+    deployment: &str,
+) -> Report {
+    let rows = built
+        .iter()
+        .map(|b| Row {
+            name: b.location.clone(),
+            status: Status::Deploying,
+            image: b.reference.clone(),
+            build: Some(b.build.label(b.builder.as_deref())),
+            seconds: Some(b.seconds),
+            error: None,
+        })
+        .collect();
+    let branch = deployment == BRANCH_PLACEHOLDER;
+    let closing = matches!(decision.action, Action::Close { .. });
+    Report {
+        headline: if closing { Headline::Closed } else { Headline::Planned },
+        deployment: Some(deployment.to_string()),
+        url: Some(locations_url(org_url, deployment)),
+        branch,
+        commit: context.commit.clone(),
+        base: options.settings.base_deployment.clone().filter(|_| branch),
+        rows,
+        run_url: context.run_url.clone(),
+        deleted: false,
+    }
 }
 
 fn operations(
