@@ -13,9 +13,7 @@ const CREDS: &str = "ci:secret123";
 #[ignore = "needs docker-registry, htpasswd and openssl; scripts/test installs them"]
 fn basic_auth_uses_docker_config_and_names_the_refused_credential() {
     let reg = TestRegistry::start(Auth::Htpasswd);
-    let p = Project::new();
-    let config = p.docker_config(&reg.host, USER, PASSWORD);
-    let base = push_busybox_base(&reg.host, "base/busybox", Some(&config));
+    let base = push_busybox_base_as(&reg.host, USER, PASSWORD);
     let p = code_only_project(&reg.host, &base);
     let good = p.docker_config(&reg.host, USER, PASSWORD);
     let out = ok(p.cmd().env("DOCKER_CONFIG", &good).args(["build", "--json", "--tag", "b1"])).json();
@@ -36,9 +34,7 @@ fn basic_auth_uses_docker_config_and_names_the_refused_credential() {
 #[ignore = "needs docker-registry, htpasswd and openssl; scripts/test installs them"]
 fn token_auth_exchanges_scopes_for_push_and_mount() {
     let reg = TestRegistry::start(Auth::Token);
-    let p = Project::new();
-    let config = p.docker_config(&reg.host, USER, PASSWORD);
-    let base = push_busybox_base(&reg.host, "base/busybox", Some(&config));
+    let base = push_busybox_base_as(&reg.host, USER, PASSWORD);
     let p = code_only_project(&reg.host, &base);
     let config = p.docker_config(&reg.host, USER, PASSWORD);
     let out = ok(p.cmd().env("DOCKER_CONFIG", &config).args(["build", "--json", "--tag", "t1"])).json();
@@ -61,9 +57,7 @@ fn token_auth_exchanges_scopes_for_push_and_mount() {
 #[ignore = "needs docker-registry, htpasswd and openssl; scripts/test installs them"]
 fn gitlab_ci_registry_variables_are_used_for_the_ci_registry() {
     let reg = TestRegistry::start(Auth::Htpasswd);
-    let p = Project::new();
-    let config = p.docker_config(&reg.host, USER, PASSWORD);
-    let base = push_busybox_base(&reg.host, "base/busybox", Some(&config));
+    let base = push_busybox_base_as(&reg.host, USER, PASSWORD);
     let p = code_only_project(&reg.host, &base);
     let out = ok(p
         .cmd()
@@ -120,9 +114,7 @@ fn fake_ecr() -> Server {
 #[ignore = "needs docker-registry, htpasswd and openssl; scripts/test installs them"]
 fn ecr_credentials_come_from_a_sigv4_signed_get_authorization_token_through_the_proxy() {
     let reg = TestRegistry::start(Auth::HtpasswdAs("AWS", ECR_PASSWORD));
-    let p = Project::new();
-    let base_config = p.docker_config(&reg.host, "AWS", ECR_PASSWORD);
-    let base = push_busybox_base(&reg.host, "base/busybox", Some(&base_config));
+    let base = push_busybox_base_as(&reg.host, "AWS", ECR_PASSWORD);
     let p = code_only_project(ECR_HOST, &base);
     let config = p.docker_config(&reg.host, "AWS", ECR_PASSWORD);
     let ecr = fake_ecr();

@@ -2,18 +2,16 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::util::faults::{Counter, faulty_front};
+use crate::util::faults::{Counter, faulty_world};
 use crate::util::server::Reply;
 use crate::util::*;
 
 #[test]
 #[ignore = "needs docker-registry and busybox-static; scripts/test installs them"]
 fn temporary_registry_failures_are_retried_honouring_retry_after() {
-    let reg = TestRegistry::start(Auth::None);
-    let base = push_busybox_base(&reg.host, "base/busybox", None);
     let counter = Arc::new(Counter::new());
     let c = counter.clone();
-    let front = faulty_front(&reg.host, move |req, _| {
+    let world = faulty_world(move |req, _| {
         let kind = if req.target.contains("/blobs/uploads/") && req.method == "PUT" {
             "upload"
         } else if req.target.contains("/manifests/") && req.method == "PUT" {
@@ -29,27 +27,21 @@ fn temporary_registry_failures_are_retried_honouring_retry_after() {
             _ => None,
         }
     });
-    let front_host = front.addr.to_string();
-    let base_via_front = base.replace(&reg.host, &front_host);
-    let p = code_only_project(&front_host, &base_via_front);
-    let run = ok(p.cmd().args(["build", "--tag", "r1"]));
+    let run = ok(world.project.cmd().args(["build", "--tag", "r1"]));
     for retried in ["HEAD", "PUT", "failed (status 429); retry 1/3 in 0.0s", "failed (status 503); retry 1/3"] {
         assert!(run.stderr().contains(retried), "{retried:?} missing from: {}", run.stderr());
     }
-    skopeo_inspect(&format!("{}/acme/etl:r1", reg.host), None, &[]);
+    skopeo_inspect(&format!("{}/acme/etl:r1", world.reg.host), None, &[]);
 }
 
 #[test]
 #[ignore = "needs docker-registry and busybox-static; scripts/test installs them"]
 fn a_registry_that_keeps_failing_is_reported_with_the_step_and_status() {
-    let reg = TestRegistry::start(Auth::None);
-    let base = push_busybox_base(&reg.host, "base/busybox", None);
-    let front = faulty_front(&reg.host, |req, _| {
+    let world = faulty_world(|req, _| {
         (req.method == "PUT" && req.target.contains("/manifests/"))
             .then(|| Reply::new(500).header("retry-after", "0").body(b"<html>internal error</html>".to_vec()))
     });
-    let front_host = front.addr.to_string();
-    let p = code_only_project(&front_host, &base.replace(&reg.host, &front_host));
+    let p = &world.project;
     let err = fails(p.cmd().args(["build", "--tag", "r2"])).stderr();
     assert!(err.contains("putting the manifest acme/etl:r2"), "{err}");
     assert!(err.contains("answered 500: <html>internal error</html>"), "{err}");
@@ -59,9 +51,7 @@ fn a_registry_that_keeps_failing_is_reported_with_the_step_and_status() {
 #[test]
 #[ignore = "needs docker-registry and busybox-static; scripts/test installs them"]
 fn a_missing_repository_gets_a_hint_to_create_it() {
-    let reg = TestRegistry::start(Auth::None);
-    let base = push_busybox_base(&reg.host, "base/busybox", None);
-    let front = faulty_front(&reg.host, |req, _| {
+    let world = faulty_world(|req, _| {
         (req.method == "POST" && req.target.contains("/acme/etl/blobs/uploads/")).then(|| {
             Reply::json(
                 404,
@@ -69,8 +59,7 @@ fn a_missing_repository_gets_a_hint_to_create_it() {
             )
         })
     });
-    let front_host = front.addr.to_string();
-    let p = code_only_project(&front_host, &base.replace(&reg.host, &front_host));
+    let p = &world.project;
     let err = fails(p.cmd().args(["build", "--tag", "r3"])).stderr();
     assert!(
         err.contains("the repository acme/etl does not exist") && err.contains("create the repository first"),
@@ -82,14 +71,11 @@ fn a_missing_repository_gets_a_hint_to_create_it() {
 #[test]
 #[ignore = "needs docker-registry and busybox-static; scripts/test installs them"]
 fn a_blob_whose_content_does_not_match_its_digest_is_refused() {
-    let reg = TestRegistry::start(Auth::None);
-    let base = push_busybox_base(&reg.host, "base/busybox", None);
-    let front = faulty_front(&reg.host, |req, _| {
+    let world = faulty_world(|req, _| {
         (req.method == "GET" && req.target.contains("/blobs/sha256:"))
             .then(|| Reply::new(200).body(b"tampered".to_vec()))
     });
-    let front_host = front.addr.to_string();
-    let p = code_only_project(&front_host, &base.replace(&reg.host, &front_host));
+    let p = &world.project;
     let out = p.path().join("out");
     let err = fails(p.cmd().args(["build", "--no-push", "--tag", "r4", "--output-dir"]).arg(&out)).stderr();
     assert!(err.contains("digest mismatch"), "{err}");

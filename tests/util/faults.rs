@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::server::{Received, Reply, Server};
+use super::{Auth, Project, TestRegistry, code_only_project, push_busybox_base};
 
 /// What a rule decides for a request, given how many requests matching
 /// its method and path prefix came before.
@@ -76,4 +77,22 @@ impl Counter {
         *n += 1;
         *n - 1
     }
+}
+
+/// A real registry holding the busybox base, a faulty front before it, and
+/// a code-only project whose base and target both go through the front.
+pub struct FaultyWorld {
+    pub reg: TestRegistry,
+    /// Kept alive for the test's length.
+    pub _front: Server,
+    pub project: Project,
+}
+
+pub fn faulty_world(rule: impl Fn(&Received, usize) -> Option<Reply> + Send + Sync + 'static) -> FaultyWorld {
+    let reg = TestRegistry::start(Auth::None);
+    let base = push_busybox_base(&reg.host, "base/busybox", None);
+    let front = faulty_front(&reg.host, rule);
+    let front_host = front.addr.to_string();
+    let project = code_only_project(&front_host, &base.replace(&reg.host, &front_host));
+    FaultyWorld { reg, _front: front, project }
 }

@@ -247,6 +247,14 @@ pub fn push_busybox_base(registry: &str, repo: &str, docker_config: Option<&Path
     format!("{registry}/{repo}:1")
 }
 
+/// The same, on a registry that wants `user` and `password` (given
+/// through a docker config).
+pub fn push_busybox_base_as(registry: &str, user: &str, password: &str) -> String {
+    let p = Project::new();
+    let config = p.docker_config(registry, user, password);
+    push_busybox_base(registry, "base/busybox", Some(&config))
+}
+
 pub fn busybox() -> &'static str {
     let path = "/bin/busybox";
     assert!(Path::new(path).is_file(), "/bin/busybox is missing; run scripts/test (it installs busybox-static)");
