@@ -323,6 +323,7 @@ fn forks_are_never_built_with_secrets_unless_allowed() {
     let before = s.manifests_pushed();
     let run = ok(&mut s.github("pull_request_target", &event));
     assert!(run.stderr().contains("comes from a fork") && run.stderr().contains("--allow-fork"), "{}", run.stderr());
+    assert!(run.stderr().contains("::notice::nothing to deploy: pull request #2"), "{}", run.stderr());
     assert_eq!(s.outputs()["status"], "skipped");
     assert_eq!(s.manifests_pushed(), before, "nothing built or pushed");
     assert!(s.dagster.calls().is_empty(), "Dagster+ was not called");

@@ -180,6 +180,8 @@ fn run_reported(options: &Options, env: Env, progress: &Progress, close: Option<
     let decision = plan::decide(&context, &options.settings, commit.as_ref(), now)?;
     progress.info(format!("{} {}: {}", context.provider.name(), context.event_name, decision.reason));
     if matches!(decision.action, Action::Skip) {
+        // A skip is news on GitHub's run page too (a fork, an ignored event).
+        progress.notice(&format!("nothing to deploy: {}", decision.reason));
         return Ok(finish(options, &env, &progress, Outcome::new(RunStatus::Skipped, decision.reason)));
     }
     if options.dry_run {
