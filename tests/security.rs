@@ -243,6 +243,12 @@ fn fifos_devices_and_nested_yaml_fail_fast() {
     assert_eq!(event.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("/dev/zero is not a regular file (it is a device)"), "{stderr}");
 
+    std::fs::rename(p.path().join("dagster_cloud.yaml"), p.path().join("kept.yaml")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", p.path().join("dagster_cloud.yaml")).unwrap();
+    let run = fails_cleanly(bounded(&p).args(dry_run));
+    assert!(run.stderr().contains("dagster_cloud.yaml is a symbolic link that leads outside"), "{}", run.stderr());
+    std::fs::remove_file(p.path().join("dagster_cloud.yaml")).unwrap();
+
     let nested = format!("locations: {}{}\n", "[".repeat(200_000), "]".repeat(200_000));
     p.file("dagster_cloud.yaml", &nested);
     let started = std::time::Instant::now();

@@ -106,15 +106,18 @@ impl Project {
             resolve_path(dir).with_context(|| format!("the project directory {} does not exist", dir.display()))?;
         let dagster_cloud = root.join("dagster_cloud.yaml");
         let build_yaml = root.join("build.yaml");
+        // Present even as a link to nowhere or out of the repository: the
+        // safe reader then says what is wrong with it.
+        let present = |p: &Path| p.symlink_metadata().is_ok();
         let project = if let Some(file) = config_file {
             let file = resolve_path(file).with_context(|| {
                 format!("the config file {} (--dagster-cloud-yaml-path) does not exist", file.display())
             })?;
             dagster_cloud_yaml::load(&root, &file)?
-        } else if dagster_cloud.is_file() {
+        } else if present(&dagster_cloud) {
             dagster_cloud_yaml::load(&root, &dagster_cloud)?
         } else if let Some(project) =
-            build_yaml.is_file().then(|| dagster_cloud_yaml::load_if_legacy(&root, &build_yaml)).transpose()?.flatten()
+            present(&build_yaml).then(|| dagster_cloud_yaml::load_if_legacy(&root, &build_yaml)).transpose()?.flatten()
         {
             project
         } else if let Some(project) = dg::load(&root)? {

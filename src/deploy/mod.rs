@@ -152,11 +152,10 @@ pub(crate) struct CloseRequest {
 /// outcome with status `Failed`, not an error: errors are for bad input.
 pub(crate) fn run(options: &Options, env: Env, close: Option<CloseRequest>) -> Result<Outcome> {
     let progress = Progress::new(&env, options.json);
-    run_reported(options, env.clone(), &progress, close).inspect_err(|e| outputs::write_failure(&env, &progress, e))
+    run_reported(options, &env, &progress, close).inspect_err(|e| outputs::write_failure(&env, &progress, e))
 }
 
-fn run_reported(options: &Options, env: Env, progress: &Progress, close: Option<CloseRequest>) -> Result<Outcome> {
-    let progress = progress.clone();
+fn run_reported(options: &Options, env: &Env, progress: &Progress, close: Option<CloseRequest>) -> Result<Outcome> {
     let project = match close {
         // Closing needs no project files: GitLab's stop job runs without a
         // checkout, when the branch may already be gone.
@@ -169,20 +168,20 @@ fn run_reported(options: &Options, env: Env, progress: &Progress, close: Option<
     };
     let checkout = project.as_ref().map_or_else(|| options.project_dir.clone(), |p| p.root.clone());
     let read_event = |p: &str| files::read_outside(std::path::Path::new(p), files::EVENT_PAYLOAD_CAP);
-    let mut context = ci::detect(&env, &read_event, &git_facts(&checkout))?;
+    let mut context = ci::detect(env, &read_event, &git_facts(&checkout))?;
     let http: Arc<dyn Http> = crate::io::http_client()?;
     if let Some(close) = close {
-        context.event = close_event(&context, close, &env, http.as_ref(), &progress);
+        context.event = close_event(&context, close, env, http.as_ref(), progress);
     }
     let commit = context.commit.as_deref().and_then(|sha| git::commit(&checkout, sha));
-    let provenance = provenance(&env, &checkout, &context, commit.as_ref())?;
+    let provenance = provenance(env, &checkout, &context, commit.as_ref())?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs() as f64);
     let decision = plan::decide(&context, &options.settings, commit.as_ref(), now)?;
     progress.info(format!("{} {}: {}", context.provider.name(), context.event_name, decision.reason));
     if matches!(decision.action, Action::Skip) {
         // A skip is news on GitHub's run page too (a fork, an ignored event).
         progress.notice(&format!("nothing to deploy: {}", decision.reason));
-        return Ok(finish(options, &env, &progress, Outcome::new(RunStatus::Skipped, decision.reason)));
+        return Ok(finish(options, env, progress, Outcome::new(RunStatus::Skipped, decision.reason)));
     }
     if options.dry_run {
         let org_url = organization_url(options.url.as_deref(), options.organization.as_deref())
@@ -194,10 +193,10 @@ fn run_reported(options: &Options, env: Env, progress: &Progress, close: Option<
             decision: &decision,
             provenance: &provenance,
         };
-        return dry_run::run(options, &env, &progress, http, &plan, &org_url);
+        return dry_run::run(options, env, progress, http, &plan, &org_url);
     }
     let Some(token) = env.secret("DAGSTER_CLOUD_API_TOKEN")? else {
-        return without_token(options, &env, &progress, &context, decision.reason);
+        return without_token(options, env, progress, &context, decision.reason);
     };
     let org_url = organization_url(options.url.as_deref(), options.organization.as_deref())?;
     progress.mask(token.expose());
@@ -206,8 +205,8 @@ fn run_reported(options: &Options, env: Env, progress: &Progress, close: Option<
     let org_url = redact_url(&org_url);
     let run = execute::Run {
         options,
-        env: &env,
-        progress: &progress,
+        env,
+        progress,
         http,
         project: project.as_ref(),
         context: &context,
@@ -216,7 +215,7 @@ fn run_reported(options: &Options, env: Env, progress: &Progress, close: Option<
         client,
     };
     let outcome = run.execute(&decision, &locations);
-    Ok(finish(options, &env, &progress, outcome))
+    Ok(finish(options, env, progress, outcome))
 }
 
 /// The event `close` acts on: `--status`, the closed pull request's own

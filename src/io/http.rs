@@ -253,6 +253,14 @@ pub(crate) fn follow_redirects(
             matches!(response.status, 301 | 302 | 303 | 307 | 308) && matches!(current.method, "GET" | "HEAD");
         let Some(location) = response.header("location").filter(|_| followed) else { return Ok(response) };
         let next = resolve(&current.url, location);
+        if !next.starts_with("https://") && !next.starts_with("http://") {
+            bail!(
+                "{} {} redirected to {}; only http(s) is followed",
+                current.method,
+                redact_url(&current.url),
+                redact_url(&next)
+            );
+        }
         if current.url.starts_with("https://") && !next.starts_with("https://") {
             bail!(
                 "{} {} redirected to {}; refusing to leave https",
@@ -322,6 +330,9 @@ mod tests {
         let table = [("https://api.example/a", 302, Some("http://api.example/a"))];
         let err = exchange(with_credentials("GET", "https://api.example/a"), &table).0.err().unwrap();
         assert!(err.to_string().contains("refusing to leave https"), "{err}");
+        let table = [("http://h/a", 302, Some("file:///etc/passwd"))];
+        let err = exchange(Request::new("GET", "http://h/a"), &table).0.err().unwrap();
+        assert!(err.to_string().contains("only http(s) is followed"), "{err}");
         let table = [("http://h/loop", 302, Some("/loop"))];
         let (result, sent) = exchange(Request::new("GET", "http://h/loop"), &table);
         assert!(result.err().unwrap().to_string().contains("more than 10 redirects"));
