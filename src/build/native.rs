@@ -9,10 +9,11 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use super::{BuildKind, Job, LocationImage};
+use crate::image::assemble::Base;
 use crate::image::context::BuildContext;
 use crate::image::dockerfile::Recipe;
 use crate::image::layout::Layout;
-use crate::image::mutate::{self, Base, Metadata};
+use crate::image::mutate::{self, Metadata};
 use crate::image::oci::Descriptor;
 use crate::image::reference::ImageRef;
 use crate::io::http::{Failure, TransportError};

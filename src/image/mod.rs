@@ -2,6 +2,8 @@
 //! reproducible layers, OCI types and the on-disk layout. Pure apart from
 //! reading the build context and writing the layout.
 
+pub(crate) mod assemble;
+pub(crate) mod container_config;
 pub(crate) mod context;
 pub(crate) mod digest;
 pub(crate) mod dockerfile;

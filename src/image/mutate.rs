@@ -1,56 +1,22 @@
-//! Applies a native recipe to a base image: one new layer per COPY/ADD, the
-//! base config changed the way `docker build` would (Env merged by key,
-//! WorkingDir, Labels, Entrypoint resetting an inherited Cmd…), one history
-//! entry per new layer, and a manifest in the base's media-type family.
-//! Unknown config fields of the base are kept.
+//! Builds a native Dockerfile recipe on a base image: each COPY/ADD becomes
+//! one reproducible layer, every other step changes the container config
+//! (`container_config`), and `assemble` writes the config and manifest.
 
 use std::collections::HashMap;
 
 use anyhow::{Context, Result, bail};
-use serde_json::{Map, Value, json};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
+use super::assemble::{Base, Built, NewLayer, assemble};
+use super::container_config::ContainerConfig;
 use super::context::{BuildContext, CopyRequest, Entries, absolute_dest};
 use super::digest::Digest;
-use super::dockerfile::{Command, Healthcheck, Recipe, StepKind};
+use super::dockerfile::{CopyStep, Recipe, StepKind};
 use super::layer::write_layer;
 use super::layout::Layout;
-use super::oci::{Descriptor, Family, Manifest, to_canonical_bytes};
+use super::oci::{Descriptor, Family};
 use super::platform::TargetPlatform;
 use super::reference::ImageRef;
-use super::words::{expand, expand_all};
-
-/// The image a build starts from.
-pub(crate) struct Base {
-    /// The base's reference, `None` for `FROM scratch`.
-    pub(crate) name: Option<ImageRef>,
-    /// Digest of the base's platform manifest.
-    pub(crate) manifest_digest: Option<Digest>,
-    /// The base's media-type family.
-    pub(crate) family: Family,
-    /// The base's config JSON.
-    pub(crate) config: Value,
-    /// The base's layers.
-    pub(crate) layers: Vec<Descriptor>,
-}
-
-impl Base {
-    /// An empty base for `FROM scratch`.
-    pub(crate) fn scratch(platform: &TargetPlatform) -> Base {
-        let mut config = json!({
-            "architecture": platform.architecture,
-            "os": platform.os,
-            "config": {},
-            "rootfs": { "type": "layers", "diff_ids": [] },
-            "history": [],
-        });
-        if let Some(v) = &platform.variant {
-            config["variant"] = json!(v);
-        }
-        Base { name: None, manifest_digest: None, family: Family::Oci, config, layers: Vec::new() }
-    }
-}
+use super::words::expand;
 
 /// What the build knows beyond the Dockerfile.
 pub(crate) struct Metadata {
@@ -59,37 +25,9 @@ pub(crate) struct Metadata {
     pub(crate) epoch: i64,
     /// Labels to set before the Dockerfile's own (source, revision).
     pub(crate) labels: Vec<(String, String)>,
-    /// The platform being built.
     pub(crate) platform: TargetPlatform,
     /// `--build-arg` values, for the ARGs the Dockerfile declares.
     pub(crate) build_args: Vec<(String, String)>,
-}
-
-/// A built image: its new layers are in the layout; its config and
-/// manifest are returned as bytes, for the caller to store once the base is
-/// known to be real (an offline build stores only the layers).
-pub(crate) struct Built {
-    /// The manifest's descriptor (its digest identifies the image).
-    pub(crate) manifest: Descriptor,
-    /// The manifest's exact bytes.
-    pub(crate) manifest_bytes: Vec<u8>,
-    /// The layers this build added.
-    pub(crate) new_layers: Vec<Descriptor>,
-    /// The config blob.
-    pub(crate) config: Descriptor,
-    /// The config's exact bytes.
-    pub(crate) config_bytes: Vec<u8>,
-    /// Every layer, base first.
-    pub(crate) layers: Vec<Descriptor>,
-}
-
-impl Built {
-    /// Stores the config and manifest in the layout.
-    pub(crate) fn store(&self, layout: &Layout) -> Result<()> {
-        layout.put_bytes(&self.config_bytes)?;
-        layout.put_bytes(&self.manifest_bytes)?;
-        Ok(())
-    }
 }
 
 /// Expands the `FROM` word with the global ARGs; `None` for scratch.
@@ -143,287 +81,57 @@ pub(crate) fn apply(
     meta: &Metadata,
     layout: &Layout,
 ) -> Result<Built> {
-    let mut config = base.config.clone();
-    let created = rfc3339(meta.epoch)?;
-    let mut state = State::new(&config, global_args(recipe, &meta.platform, &meta.build_args), meta.build_args.clone());
+    let global = global_args(recipe, &meta.platform, &meta.build_args);
+    let mut settings = ContainerConfig::from_base(&base.config, global, meta.build_args.clone());
     for (k, v) in &meta.labels {
-        state.labels.insert(k.clone(), Value::String(v.clone()));
+        settings.set_label(k, v);
     }
     let mut new_layers = Vec::new();
-    let mut history = Vec::new();
     for step in &recipe.steps {
-        let line = step.instruction.line;
         let text = step.instruction.text();
-        let layer = state
-            .apply(&step.kind, context, meta, layout, base.family)
-            .with_context(|| format!("Dockerfile line {line}: {text}"))?;
-        if let Some((descriptor, diff_id)) = layer {
-            history.push(json!({ "created": created, "created_by": format!("{text} # dagster-branch-deploy") }));
-            new_layers.push((descriptor, diff_id));
-        }
-    }
-    state.write_into(&mut config);
-    config["created"] = json!(created);
-    let diff_ids = ensure_array(&mut config, "/rootfs/diff_ids", "rootfs")?;
-    diff_ids.extend(new_layers.iter().map(|(_, id)| json!(id)));
-    let hist = config.as_object_mut().context("the base config is not a JSON object")?;
-    let hist = hist.entry("history").or_insert_with(|| json!([]));
-    hist.as_array_mut().context("the base config's history is not a list")?.extend(history);
-    let config_bytes = to_canonical_bytes(&config);
-    let config_digest = Digest::of(&config_bytes);
-    let mut layers = base.layers.clone();
-    layers.extend(new_layers.iter().map(|(d, _)| d.clone()));
-    let config_descriptor = Descriptor::new(base.family.config(), config_digest, config_bytes.len() as u64);
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: Some(base.family.manifest().to_string()),
-        config: config_descriptor.clone(),
-        layers: layers.clone(),
-        annotations: base_annotations(base),
-        extra: Map::new(),
-    };
-    let manifest_bytes = to_canonical_bytes(&manifest);
-    let manifest_digest = Digest::of(&manifest_bytes);
-    Ok(Built {
-        manifest: Descriptor::new(base.family.manifest(), manifest_digest, manifest_bytes.len() as u64),
-        manifest_bytes,
-        new_layers: new_layers.into_iter().map(|(d, _)| d).collect(),
-        config: config_descriptor,
-        config_bytes,
-        layers,
-    })
-}
-
-/// OCI manifests name their base (Docker schema 2 has no annotations).
-fn base_annotations(base: &Base) -> Option<Map<String, Value>> {
-    if base.family != Family::Oci {
-        return None;
-    }
-    let (Some(name), Some(digest)) = (&base.name, &base.manifest_digest) else {
-        return None;
-    };
-    let mut a = Map::new();
-    a.insert("org.opencontainers.image.base.name".into(), json!(name.to_string()));
-    a.insert("org.opencontainers.image.base.digest".into(), json!(digest.as_str()));
-    Some(a)
-}
-
-fn rfc3339(epoch: i64) -> Result<String> {
-    let t = OffsetDateTime::from_unix_timestamp(epoch).with_context(|| format!("timestamp {epoch} is out of range"))?;
-    Ok(t.format(&Rfc3339)?)
-}
-
-fn ensure_array<'a>(config: &'a mut Value, pointer: &str, what: &str) -> Result<&'a mut Vec<Value>> {
-    if config.pointer(pointer).is_none() {
-        config[what] = json!({ "type": "layers", "diff_ids": [] });
-    }
-    config
-        .pointer_mut(pointer)
-        .and_then(Value::as_array_mut)
-        .with_context(|| format!("the base config's {pointer} is not a list"))
-}
-
-/// The container config as the Dockerfile changes it.
-struct State {
-    env: Vec<(String, String)>,
-    args: HashMap<String, String>,
-    global_args: HashMap<String, String>,
-    build_args: Vec<(String, String)>,
-    workdir: String,
-    labels: Map<String, Value>,
-    /// Fields set by the Dockerfile, written over the base's.
-    fields: Map<String, Value>,
-    shell: Vec<String>,
-    entrypoint_set: bool,
-    cmd_set: bool,
-}
-
-impl State {
-    fn new(config: &Value, global_args: HashMap<String, String>, build_args: Vec<(String, String)>) -> State {
-        let c = config.get("config").cloned().unwrap_or(json!({}));
-        let env = c["Env"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(|kv| kv.split_once('=').map_or((kv.to_string(), String::new()), |(k, v)| (k.into(), v.into())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let shell = c["Shell"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-            .unwrap_or_else(|| vec!["/bin/sh".to_string(), "-c".to_string()]);
-        State {
-            env,
-            args: HashMap::new(),
-            global_args,
-            build_args,
-            workdir: c["WorkingDir"].as_str().unwrap_or("").to_string(),
-            labels: c["Labels"].as_object().cloned().unwrap_or_default(),
-            fields: Map::new(),
-            shell,
-            entrypoint_set: false,
-            cmd_set: false,
-        }
-    }
-
-    fn lookup(&self, name: &str) -> Option<String> {
-        self.env.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()).or_else(|| self.args.get(name).cloned())
-    }
-
-    fn expand(&self, word: &str) -> Result<String> {
-        expand(word, &|n| self.lookup(n))
-    }
-
-    fn expand_all(&self, words: &[String]) -> Result<Vec<String>> {
-        expand_all(words, &|n| self.lookup(n))
-    }
-
-    fn command(&self, command: &Command) -> Vec<String> {
-        match command {
-            Command::Exec(words) => words.clone(),
-            Command::Shell(s) => self.shell.iter().cloned().chain([s.clone()]).collect(),
-        }
-    }
-
-    /// Applies one step; returns the new layer when the step adds one.
-    fn apply(
-        &mut self,
-        kind: &StepKind,
-        context: &BuildContext,
-        meta: &Metadata,
-        layout: &Layout,
-        family: Family,
-    ) -> Result<Option<(Descriptor, Digest)>> {
-        match kind {
-            StepKind::Arg(name, default) => {
-                let given = self.build_args.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-                let value = match (given, default) {
-                    (Some(v), _) => Some(v),
-                    (None, Some(d)) => Some(self.expand(d)?),
-                    (None, None) => self.global_args.get(name).cloned(),
-                };
-                self.args.insert(name.clone(), value.unwrap_or_default());
-            }
-            StepKind::Env(pairs) => {
-                for (k, v) in pairs {
-                    let v = self.expand(v)?;
-                    match self.env.iter_mut().find(|(existing, _)| existing == k) {
-                        Some(entry) => entry.1 = v,
-                        None => self.env.push((k.clone(), v)),
-                    }
-                }
-            }
-            StepKind::Label(pairs) => {
-                for (k, v) in pairs {
-                    self.labels.insert(self.expand(k)?, Value::String(self.expand(v)?));
-                }
-            }
-            StepKind::Workdir(dir) => self.workdir = absolute_dest(&self.workdir, &self.expand(dir)?).0,
-            StepKind::User(user) => self.set("User", json!(self.expand(user)?)),
-            StepKind::StopSignal(sig) => self.set("StopSignal", json!(self.expand(sig)?)),
-            StepKind::Expose(ports) => {
-                let mut exposed = self.fields.get("ExposedPorts").cloned().unwrap_or(json!({}));
-                for port in self.expand_all(ports)? {
-                    let port = if port.contains('/') { port } else { format!("{port}/tcp") };
-                    exposed[port] = json!({});
-                }
-                self.set("ExposedPorts", exposed);
-            }
-            StepKind::Volume(paths) => {
-                let mut volumes = self.fields.get("Volumes").cloned().unwrap_or(json!({}));
-                for path in self.expand_all(paths)? {
-                    volumes[path] = json!({});
-                }
-                self.set("Volumes", volumes);
-            }
-            StepKind::Entrypoint(c) => {
-                self.set("Entrypoint", json!(self.command(c)));
-                self.entrypoint_set = true;
-            }
-            StepKind::Cmd(c) => {
-                self.set("Cmd", json!(self.command(c)));
-                self.cmd_set = true;
-            }
-            StepKind::Shell(words) => {
-                self.shell = words.clone();
-                self.set("Shell", json!(words));
-            }
-            StepKind::Healthcheck(h) => self.set("Healthcheck", self.healthcheck(h)),
+        let at = || format!("Dockerfile line {}: {text}", step.instruction.line);
+        match &step.kind {
             StepKind::Copy(copy) => {
-                let sources = self.expand_all(&copy.sources)?;
-                let (dest, dest_is_dir) = absolute_dest(&self.workdir, &self.expand(&copy.dest)?);
-                let request =
-                    CopyRequest { sources: &sources, dest: &dest, dest_is_dir, chmod: copy.chmod, chown: copy.chown };
-                let mut entries = Entries::new();
-                context.copy_into(&request, &mut entries)?;
-                let mtime = u64::try_from(meta.epoch).unwrap_or(0);
-                let digests = layout.put_with(|file| {
-                    let (file, digests) = write_layer(&entries, mtime, file)?;
-                    file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-                    let digest = digests.digest.clone();
-                    Ok((digests, digest))
-                })?;
-                let descriptor = Descriptor::new(family.layer_gzip(), digests.digest, digests.size);
-                return Ok(Some((descriptor, digests.diff_id)));
+                let (descriptor, diff_id) =
+                    copy_layer(copy, &settings, context, meta.epoch, layout, base.family).with_context(at)?;
+                new_layers.push(NewLayer { descriptor, diff_id, created_by: text });
             }
+            other => settings.apply(other).with_context(at)?,
         }
-        Ok(None)
     }
+    let mut config = base.config.clone();
+    settings.write_into(&mut config);
+    assemble(base, config, new_layers, meta.epoch)
+}
 
-    fn set(&mut self, key: &str, value: Value) {
-        self.fields.insert(key.to_string(), value);
-    }
-
-    fn healthcheck(&self, h: &Healthcheck) -> Value {
-        match h {
-            Healthcheck::None => json!({ "Test": ["NONE"] }),
-            Healthcheck::Check { options, command } => {
-                let test = match command {
-                    Command::Exec(words) => std::iter::once("CMD".to_string()).chain(words.iter().cloned()).collect(),
-                    Command::Shell(s) => vec!["CMD-SHELL".to_string(), s.clone()],
-                };
-                let mut v = json!({ "Test": test });
-                for (name, value) in options {
-                    let key = match name.as_str() {
-                        "interval" => "Interval",
-                        "timeout" => "Timeout",
-                        "start-period" => "StartPeriod",
-                        "start-interval" => "StartInterval",
-                        _ => "Retries",
-                    };
-                    v[key] = json!(value);
-                }
-                v
-            }
-        }
-    }
-
-    /// Writes the result into the config's `config` object.
-    fn write_into(self, config: &mut Value) {
-        if !config["config"].is_object() {
-            config["config"] = json!({});
-        }
-        let c = &mut config["config"];
-        c["Env"] = json!(self.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>());
-        if !self.workdir.is_empty() {
-            c["WorkingDir"] = json!(self.workdir);
-        }
-        if !self.labels.is_empty() {
-            c["Labels"] = Value::Object(self.labels);
-        }
-        if self.entrypoint_set && !self.cmd_set {
-            c["Cmd"] = Value::Null;
-        }
-        for (k, v) in self.fields {
-            c[k] = v;
-        }
-    }
+/// Writes one COPY/ADD as a layer; returns its descriptor and diff_id.
+fn copy_layer(
+    copy: &CopyStep,
+    settings: &ContainerConfig,
+    context: &BuildContext,
+    epoch: i64,
+    layout: &Layout,
+    family: Family,
+) -> Result<(Descriptor, Digest)> {
+    let sources = settings.expand_all(&copy.sources)?;
+    let (dest, dest_is_dir) = absolute_dest(settings.workdir(), &settings.expand(&copy.dest)?);
+    let request = CopyRequest { sources: &sources, dest: &dest, dest_is_dir, chmod: copy.chmod, chown: copy.chown };
+    let mut entries = Entries::new();
+    context.copy_into(&request, &mut entries)?;
+    let mtime = u64::try_from(epoch).unwrap_or(0);
+    let digests = layout.put_with(|file| {
+        let (file, digests) = write_layer(&entries, mtime, file)?;
+        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        let digest = digests.digest.clone();
+        Ok((digests, digest))
+    })?;
+    Ok((Descriptor::new(family.layer_gzip(), digests.digest, digests.size), digests.diff_id))
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
+
     use super::super::dockerfile::{BuildPath, classify, parse};
     use super::*;
 

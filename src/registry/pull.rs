@@ -7,9 +7,9 @@ use serde_json::Value;
 
 use super::remote::{get_blob, get_manifest};
 use super::transport::Registry;
+use crate::image::assemble::Base;
 use crate::image::digest::Digest;
 use crate::image::layout::Layout;
-use crate::image::mutate::Base;
 use crate::image::oci::{Descriptor, Family, Index, Manifest, media};
 use crate::image::platform::TargetPlatform;
 use crate::image::reference::ImageRef;

@@ -7,9 +7,16 @@
 //! expanded when the recipe is applied, since the base image's `Env` is in
 //! scope for them.
 
-use super::words::{raw_words, shell_words};
-use crate::text::excerpt;
+mod lex;
+mod steps;
+
+pub(crate) use lex::parse;
+
 use anyhow::{Context, Result, bail};
+
+use super::words::shell_words;
+use crate::text::excerpt;
+use steps::parse_step;
 
 /// One logical instruction (continuations joined).
 #[derive(Clone, Debug, PartialEq)]
@@ -128,65 +135,6 @@ pub(crate) struct CopyStep {
     pub(crate) chown: Option<(u64, u64)>,
 }
 
-/// Parses a Dockerfile into logical instructions.
-pub(crate) fn parse(text: &str) -> Result<Vec<Instruction>> {
-    let escape = escape_directive(text);
-    let mut out = Vec::new();
-    let mut pending: Option<(usize, String)> = None;
-    for (i, raw) in text.lines().enumerate() {
-        let line_no = i + 1;
-        let trimmed = raw.trim_start();
-        if trimmed.starts_with('#') || (pending.is_none() && trimmed.trim().is_empty()) {
-            continue;
-        }
-        let (content, continues) = match trimmed.trim_end().strip_suffix(escape) {
-            Some(stripped) => (stripped.trim_end().to_string(), true),
-            None => (trimmed.trim_end().to_string(), false),
-        };
-        let current = match pending.take() {
-            Some((start, mut acc)) => {
-                acc.push(' ');
-                acc.push_str(content.trim());
-                (start, acc)
-            }
-            None => (line_no, content),
-        };
-        if continues {
-            pending = Some(current);
-        } else {
-            out.push(split_keyword(current.0, &current.1)?);
-        }
-    }
-    if let Some((start, acc)) = pending {
-        out.push(split_keyword(start, &acc)?);
-    }
-    Ok(out)
-}
-
-fn escape_directive(text: &str) -> char {
-    for line in text.lines() {
-        let Some(directive) = line.trim().strip_prefix('#') else {
-            break;
-        };
-        if let Some((key, value)) = directive.split_once('=')
-            && key.trim().eq_ignore_ascii_case("escape")
-            && let Some(c) = value.trim().chars().next()
-        {
-            return c;
-        }
-    }
-    '\\'
-}
-
-fn split_keyword(line: usize, text: &str) -> Result<Instruction> {
-    let text = text.trim();
-    let (keyword, args) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
-    if keyword.is_empty() || !keyword.chars().all(|c| c.is_ascii_alphabetic()) {
-        bail!("line {line}: expected an instruction, found {}", excerpt(text));
-    }
-    Ok(Instruction { line, keyword: keyword.to_ascii_uppercase(), args: args.trim().to_string() })
-}
-
 /// Decides whether the native path can build these instructions.
 pub(crate) fn classify(instructions: &[Instruction]) -> Result<BuildPath> {
     let mut global_args = Vec::new();
@@ -241,201 +189,13 @@ fn parse_from(ins: &Instruction) -> Result<Option<(String, Option<String>)>> {
     Ok(Some((image, platform)))
 }
 
-fn parse_arg(ins: &Instruction) -> Result<(String, Option<String>)> {
+pub(super) fn parse_arg(ins: &Instruction) -> Result<(String, Option<String>)> {
     let words = shell_words(&ins.args)?;
     let [word] = words.as_slice() else { bail!("line {}: ARG takes one name[=default]", ins.line) };
     Ok(match word.split_once('=') {
         Some((k, v)) => (k.to_string(), Some(v.to_string())),
         None => (word.clone(), None),
     })
-}
-
-/// Ok(Ok(step)) natively buildable; Ok(Err(reason)) needs a builder.
-fn parse_step(ins: &Instruction) -> Result<std::result::Result<StepKind, String>> {
-    let args = ins.args.as_str();
-    let kind = match ins.keyword.as_str() {
-        "ARG" => {
-            let (k, v) = parse_arg(ins)?;
-            StepKind::Arg(k, v)
-        }
-        "ENV" => StepKind::Env(key_values(args, true)?),
-        "LABEL" => StepKind::Label(key_values(args, false)?),
-        "WORKDIR" => StepKind::Workdir(single(args, "a path")?),
-        "USER" => StepKind::User(single(args, "a user")?),
-        "STOPSIGNAL" => StepKind::StopSignal(single(args, "a signal")?),
-        "EXPOSE" => StepKind::Expose(shell_words(args)?),
-        "VOLUME" => StepKind::Volume(json_or_words(args)?),
-        "ENTRYPOINT" => StepKind::Entrypoint(command(args)?),
-        "CMD" => StepKind::Cmd(command(args)?),
-        "SHELL" => match command(args)? {
-            Command::Exec(words) if !words.is_empty() => StepKind::Shell(words),
-            _ => bail!("SHELL takes a JSON array, like [\"/bin/bash\", \"-c\"]"),
-        },
-        "HEALTHCHECK" => StepKind::Healthcheck(healthcheck(args)?),
-        "COPY" | "ADD" => match copy(ins)? {
-            Ok(c) => StepKind::Copy(c),
-            Err(why) => return Ok(Err(why)),
-        },
-        "MAINTAINER" => {
-            return Ok(Err("MAINTAINER is deprecated; use LABEL maintainer=…".into()));
-        }
-        other => {
-            return Ok(Err(format!("{other} is not an instruction the native build knows")));
-        }
-    };
-    Ok(Ok(kind))
-}
-
-fn single(args: &str, what: &str) -> Result<String> {
-    if args.is_empty() {
-        bail!("needs {what}");
-    }
-    Ok(args.to_string())
-}
-
-fn command(args: &str) -> Result<Command> {
-    if args.starts_with('[')
-        && let Ok(words) = serde_json::from_str::<Vec<String>>(args)
-    {
-        return Ok(Command::Exec(words));
-    }
-    Ok(Command::Shell(args.to_string()))
-}
-
-/// A JSON array, or words split on unquoted white space with their quotes
-/// and variables kept: they are expanded when the step is applied, with the
-/// ENV and ARG values in force there.
-fn json_or_words(args: &str) -> Result<Vec<String>> {
-    match command(args)? {
-        Command::Exec(words) => Ok(words),
-        Command::Shell(s) => raw_words(&s),
-    }
-}
-
-/// `k=v k2="v 2"`, or the legacy `ENV k v w` when `legacy_space` allows it.
-fn key_values(args: &str, legacy_space: bool) -> Result<Vec<(String, String)>> {
-    let first = args.split_whitespace().next().unwrap_or("");
-    if legacy_space && !first.contains('=') {
-        let (k, v) = args.split_once(char::is_whitespace).context("needs a name and a value")?;
-        return Ok(vec![(k.to_string(), v.trim().to_string())]);
-    }
-    raw_words(args)?
-        .into_iter()
-        .map(|w| match w.split_once('=') {
-            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-            _ => bail!("expected name=value, found {}", excerpt(&w)),
-        })
-        .collect()
-}
-
-fn healthcheck(args: &str) -> Result<Healthcheck> {
-    if args.eq_ignore_ascii_case("none") {
-        return Ok(Healthcheck::None);
-    }
-    let mut rest = args;
-    let mut options = Vec::new();
-    while let Some(flag) = rest.strip_prefix("--") {
-        let (word, tail) = flag.split_once(char::is_whitespace).unwrap_or((flag, ""));
-        let (name, value) = word.split_once('=').with_context(|| format!("{} needs =value", excerpt(word)))?;
-        let parsed = match name {
-            "retries" => value.parse().with_context(|| format!("--retries={} is not a number", excerpt(value)))?,
-            "interval" | "timeout" | "start-period" | "start-interval" => go_duration_nanos(value)?,
-            _ => bail!("unknown HEALTHCHECK option {}", excerpt(name)),
-        };
-        options.push((name.to_string(), parsed));
-        rest = tail.trim_start();
-    }
-    let Some(cmd) = rest.strip_prefix("CMD").or_else(|| rest.strip_prefix("cmd")) else {
-        bail!("HEALTHCHECK needs NONE or CMD <command>");
-    };
-    Ok(Healthcheck::Check { options, command: command(cmd.trim())? })
-}
-
-/// Parses a Go duration (`30s`, `1m30s`, `500ms`) into nanoseconds.
-fn go_duration_nanos(s: &str) -> Result<i64> {
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
-        let (num, tail) = rest.split_at(digits);
-        let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
-        let n: f64 = num.parse().with_context(|| format!("invalid duration {}", excerpt(s)))?;
-        let scale = match unit {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => bail!("invalid duration {}: unknown unit", excerpt(s)),
-        };
-        total += n * scale;
-        rest = tail;
-    }
-    Ok(total as i64)
-}
-
-/// COPY/ADD: Ok(Ok(copy)) for local files; Ok(Err(reason)) otherwise.
-fn copy(ins: &Instruction) -> Result<std::result::Result<CopyStep, String>> {
-    let is_add = ins.keyword == "ADD";
-    let mut rest = ins.args.as_str();
-    let (mut chmod, mut chown) = (None, None);
-    while let Some(flag) = rest.strip_prefix("--") {
-        let (word, tail) = flag.split_once(char::is_whitespace).unwrap_or((flag, ""));
-        let (name, value) = word.split_once('=').unwrap_or((word, ""));
-        match name {
-            "chmod" => {
-                let mode = u32::from_str_radix(value, 8)
-                    .ok()
-                    .filter(|m| *m <= 0o7777)
-                    .with_context(|| format!("--chmod={} is not an octal mode", excerpt(value)))?;
-                chmod = Some(mode);
-            }
-            "chown" => match numeric_owner(value) {
-                Some(owner) => chown = Some(owner),
-                None => {
-                    return Ok(Err(format!("{} --chown={value} names a user by name", ins.keyword)));
-                }
-            },
-            "link" => {}
-            "from" => {
-                return Ok(Err(format!("{} --from copies from another stage or image", ins.keyword)));
-            }
-            other => {
-                return Ok(Err(format!("{} --{other} is not supported by the native build", ins.keyword)));
-            }
-        }
-        rest = tail.trim_start();
-    }
-    if rest.contains("<<") {
-        return Ok(Err(format!("{} with a heredoc", ins.keyword)));
-    }
-    let mut words = json_or_words(rest)?;
-    if words.len() < 2 {
-        bail!("{} needs at least one source and a destination", ins.keyword);
-    }
-    let dest = words.pop().expect("checked above");
-    if is_add {
-        if let Some(w) = words.iter().find(|w| w.contains("://") || w.starts_with("git@")) {
-            return Ok(Err(format!("ADD {w} downloads a URL")));
-        }
-        if let Some(w) = words.iter().find(|w| is_archive(w)) {
-            return Ok(Err(format!("ADD {w} extracts an archive")));
-        }
-    }
-    Ok(Ok(CopyStep { sources: words, dest, chmod, chown }))
-}
-
-fn numeric_owner(value: &str) -> Option<(u64, u64)> {
-    let (user, group) = value.split_once(':').unwrap_or((value, value));
-    Some((user.parse().ok()?, group.parse().ok()?))
-}
-
-fn is_archive(word: &str) -> bool {
-    [".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar.zst"]
-        .iter()
-        .any(|ext| word.ends_with(ext))
 }
 
 #[cfg(test)]
@@ -553,12 +313,5 @@ mod tests {
         assert_eq!(expand("\"$HOME dir\"", &vars).unwrap(), "/root dir");
         assert_eq!(expand("\\$HOME", &vars).unwrap(), "$HOME");
         assert!(expand("${HOME#x}", &vars).is_err());
-    }
-
-    #[test]
-    fn go_durations_parse() {
-        assert_eq!(go_duration_nanos("1m30s").unwrap(), 90_000_000_000);
-        assert_eq!(go_duration_nanos("500ms").unwrap(), 500_000_000);
-        assert!(go_duration_nanos("5x").is_err());
     }
 }
