@@ -13,6 +13,7 @@ use super::sigv4::{SigningInput, authorization};
 use super::{Credential, Secret};
 use crate::env::Env;
 use crate::io::http::{Body, Http, Request};
+use crate::text::shorten;
 
 const TARGET: &str = "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken";
 
@@ -84,20 +85,48 @@ pub(crate) fn credential(
         None if host.china => format!("https://api.ecr.{region}.amazonaws.com.cn"),
         None => format!("https://api.ecr.{region}.amazonaws.com"),
     };
-    let authority = endpoint.split_once("://").map_or(endpoint.as_str(), |(_, rest)| rest);
+    let keys = AccessKeys { access_key, secret_key, session_token: env.get("AWS_SESSION_TOKEN") };
+    let request = signed_request(&endpoint, region, &keys, now)?;
+    let step = format!("getting an ECR password from {endpoint} (GetAuthorizationToken with {key_var})");
+    let response = http.send(&request).with_context(|| step.clone())?;
+    let status = response.status;
+    let body = response.read_limited(1 << 20).with_context(|| step.clone())?;
+    if status != 200 {
+        let detail = serde_json::from_slice::<AwsError>(&body)
+            .map(|e| format!("{}: {}", e.kind.rsplit('#').next().unwrap_or(&e.kind), e.message))
+            .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
+        bail!("{step}: AWS answered {status}: {}", shorten(&detail, 300));
+    }
+    let (username, password) = user_and_password(&body).with_context(|| step.clone())?;
+    Ok(Some(Credential {
+        username,
+        secret: Secret::new(&password),
+        source: format!("ECR GetAuthorizationToken with {key_var}/AWS_SECRET_ACCESS_KEY"),
+    }))
+}
+
+/// The AWS keys a request is signed with.
+struct AccessKeys<'a> {
+    access_key: &'a str,
+    secret_key: &'a str,
+    session_token: Option<&'a str>,
+}
+
+/// The `GetAuthorizationToken` request, signed with SigV4 at `now`.
+fn signed_request(endpoint: &str, region: &str, keys: &AccessKeys, now: OffsetDateTime) -> Result<Request> {
+    let authority = endpoint.split_once("://").map_or(endpoint, |(_, rest)| rest);
     let authority = authority.split('/').next().unwrap_or(authority);
     let amz_date = now
         .to_offset(time::UtcOffset::UTC)
         .format(format_description!("[year][month][day]T[hour][minute][second]Z"))
         .context("formatting the signing date")?;
-    let session_token = env.get("AWS_SESSION_TOKEN");
     let mut headers = vec![
         ("content-type", "application/x-amz-json-1.1"),
         ("host", authority),
         ("x-amz-date", amz_date.as_str()),
         ("x-amz-target", TARGET),
     ];
-    if let Some(token) = session_token {
+    if let Some(token) = keys.session_token {
         headers.push(("x-amz-security-token", token));
     }
     let signed = authorization(&SigningInput {
@@ -108,37 +137,24 @@ pub(crate) fn credential(
         region,
         service: "ecr",
         amz_date: &amz_date,
-        access_key,
-        secret_key,
+        access_key: keys.access_key,
+        secret_key: keys.secret_key,
     });
     let mut request = Request::new("POST", format!("{endpoint}/")).body(Body::Bytes(b"{}".to_vec()));
     for (k, v) in headers.iter().filter(|(k, _)| *k != "host") {
         request = request.header(k, *v);
     }
-    let request = request.header("authorization", signed);
-    let step = format!("getting an ECR password from {endpoint} (GetAuthorizationToken with {key_var})");
-    let response = http.send(&request).with_context(|| step.clone())?;
-    let status = response.status;
-    let body = response.read_limited(1 << 20).with_context(|| step.clone())?;
-    if status != 200 {
-        let detail = serde_json::from_slice::<AwsError>(&body)
-            .map(|e| format!("{}: {}", e.kind.rsplit('#').next().unwrap_or(&e.kind), e.message))
-            .unwrap_or_else(|_| String::from_utf8_lossy(&body).chars().take(300).collect());
-        bail!("{step}: AWS answered {status}: {detail}");
-    }
-    let parsed: TokenResponse = serde_json::from_slice(&body).with_context(|| format!("{step}: unexpected reply"))?;
-    let token =
-        parsed.authorization_data.first().with_context(|| format!("{step}: the reply has no authorizationData"))?;
-    let decoded =
-        STANDARD.decode(&token.authorization_token).with_context(|| format!("{step}: the token is not base64"))?;
-    let decoded = String::from_utf8(decoded).with_context(|| format!("{step}: the token is not text"))?;
-    let (user, password) =
-        decoded.split_once(':').with_context(|| format!("{step}: the token is not user:password"))?;
-    Ok(Some(Credential {
-        username: user.to_string(),
-        secret: Secret::new(password),
-        source: format!("ECR GetAuthorizationToken with {key_var}/AWS_SECRET_ACCESS_KEY"),
-    }))
+    Ok(request.header("authorization", signed))
+}
+
+/// The user and password in a `GetAuthorizationToken` reply.
+fn user_and_password(body: &[u8]) -> Result<(String, String)> {
+    let parsed: TokenResponse = serde_json::from_slice(body).context("unexpected reply")?;
+    let token = parsed.authorization_data.first().context("the reply has no authorizationData")?;
+    let decoded = STANDARD.decode(&token.authorization_token).context("the token is not base64")?;
+    let decoded = String::from_utf8(decoded).context("the token is not text")?;
+    let (user, password) = decoded.split_once(':').context("the token is not user:password")?;
+    Ok((user.to_string(), password.to_string()))
 }
 
 #[cfg(test)]

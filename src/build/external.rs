@@ -101,81 +101,94 @@ pub(crate) struct ExternalBuild<'a> {
 /// Runs the build and push; returns the pushed manifest digest.
 pub(crate) fn run(build: &ExternalBuild, progress: &Progress) -> Result<Option<Digest>> {
     let scratch = crate::io::scratch_dir().context("creating a temporary directory for the builder")?;
-    let digest_file = scratch.path().join("digest");
     let auth_file = scratch.path().join("auth.json");
     std::fs::write(&auth_file, auth_json(build.credentials, build.builder).to_string())
         .context("writing the builder's auth file")?;
     let show = |line: &str| progress.info(format!("  │ {line}"));
-    let isolation = build.chroot_isolation;
     let build_args: Vec<String> =
         build.build_args.iter().flat_map(|(k, v)| ["--build-arg".to_string(), format!("{k}={v}")]).collect();
     match build.builder {
-        Builder::DockerBuildx => {
-            let config_dir = scratch.path().join("docker");
-            std::fs::create_dir_all(&config_dir)?;
-            std::fs::rename(&auth_file, config_dir.join("config.json"))?;
-            let metadata = scratch.path().join("metadata.json");
-            let output = match &build.destination {
-                Destination::Registry { reference, .. } => {
-                    vec!["--tag".to_string(), reference.to_string(), "--push".into()]
-                }
-                Destination::Layout { dir, .. } => {
-                    vec!["--output".to_string(), format!("type=oci,dest={},tar=false", dir.display())]
-                }
-            };
-            let mut args = vec!["buildx", "build", "--platform"];
-            let platform = build.platform.to_string();
-            args.push(&platform);
-            let (file, ctx, meta) = (path(build.dockerfile)?, path(build.context)?, path(&metadata)?);
-            args.extend(["--file", file, "--metadata-file", meta]);
-            args.extend(build_args.iter().map(String::as_str));
-            args.extend(output.iter().map(String::as_str));
-            args.push(ctx);
-            let config = path(&config_dir)?;
-            step("docker", &args, &[("DOCKER_CONFIG", config)], &show)?;
-            if matches!(build.destination, Destination::Registry { .. }) {
-                let text = std::fs::read_to_string(&metadata).context("reading docker buildx's metadata file")?;
-                let value: serde_json::Value =
-                    serde_json::from_str(&text).context("parsing docker buildx's metadata")?;
-                let digest =
-                    value["containerimage.digest"].as_str().context("docker buildx reported no image digest")?;
-                return Ok(Some(Digest::parse(digest)?));
-            }
-            Ok(None)
-        }
-        Builder::Podman | Builder::Buildah => {
-            let program = if build.builder == Builder::Podman { "podman" } else { "buildah" };
-            let build_verb = if build.builder == Builder::Podman { "build" } else { "bud" };
-            let platform = build.platform.to_string();
-            let auth = path(&auth_file)?;
-            let mut args = vec![build_verb, "--platform", &platform, "--authfile", auth];
-            if isolation {
-                args.extend(["--isolation", "chroot"]);
-            }
-            if build.insecure {
-                args.push("--tls-verify=false");
-            }
-            args.extend(build_args.iter().map(String::as_str));
-            args.extend(["--file", path(build.dockerfile)?, "--tag", build.local_name, path(build.context)?]);
-            step(program, &args, &[], &show)?;
-            let target = match &build.destination {
-                Destination::Registry { reference, .. } => format!("docker://{reference}"),
-                Destination::Layout { dir, tag } => format!("oci:{}:{tag}", dir.display()),
-            };
-            let digest_path = path(&digest_file)?;
-            let mut push = vec!["push", "--authfile", auth, "--digestfile", digest_path];
-            if let Destination::Registry { insecure: true, .. } = build.destination {
-                push.push("--tls-verify=false");
-            }
-            push.extend([build.local_name, &target]);
-            step(program, &push, &[], &show)?;
-            if matches!(build.destination, Destination::Registry { .. }) {
-                let text = std::fs::read_to_string(&digest_file).context("reading the pushed image's digest")?;
-                return Ok(Some(Digest::parse(text.trim())?));
-            }
-            Ok(None)
-        }
+        Builder::DockerBuildx => buildx(build, scratch.path(), &auth_file, &build_args, &show),
+        Builder::Podman | Builder::Buildah => buildah_or_podman(build, scratch.path(), &auth_file, &build_args, &show),
     }
+}
+
+/// `docker buildx build`, pushing itself; the digest comes from its
+/// metadata file.
+fn buildx(
+    build: &ExternalBuild,
+    scratch: &Path,
+    auth_file: &Path,
+    build_args: &[String],
+    show: &(dyn Fn(&str) + Sync),
+) -> Result<Option<Digest>> {
+    let config_dir = scratch.join("docker");
+    std::fs::create_dir_all(&config_dir)?;
+    std::fs::rename(auth_file, config_dir.join("config.json"))?;
+    let metadata = scratch.join("metadata.json");
+    let output = match &build.destination {
+        Destination::Registry { reference, .. } => vec!["--tag".to_string(), reference.to_string(), "--push".into()],
+        Destination::Layout { dir, .. } => {
+            vec!["--output".to_string(), format!("type=oci,dest={},tar=false", dir.display())]
+        }
+    };
+    let platform = build.platform.to_string();
+    let mut args = vec!["buildx", "build", "--platform", &platform];
+    let (file, ctx, meta) = (path(build.dockerfile)?, path(build.context)?, path(&metadata)?);
+    args.extend(["--file", file, "--metadata-file", meta]);
+    args.extend(build_args.iter().map(String::as_str));
+    args.extend(output.iter().map(String::as_str));
+    args.push(ctx);
+    step("docker", &args, &[("DOCKER_CONFIG", path(&config_dir)?)], show)?;
+    if !matches!(build.destination, Destination::Registry { .. }) {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&metadata).context("reading docker buildx's metadata file")?;
+    let value: serde_json::Value = serde_json::from_str(&text).context("parsing docker buildx's metadata")?;
+    let digest = value["containerimage.digest"].as_str().context("docker buildx reported no image digest")?;
+    Ok(Some(Digest::parse(digest)?))
+}
+
+/// `buildah bud` (or `podman build`) to a local name, then `push` with a
+/// digest file.
+fn buildah_or_podman(
+    build: &ExternalBuild,
+    scratch: &Path,
+    auth_file: &Path,
+    build_args: &[String],
+    show: &(dyn Fn(&str) + Sync),
+) -> Result<Option<Digest>> {
+    let podman = build.builder == Builder::Podman;
+    let (program, build_verb) = if podman { ("podman", "build") } else { ("buildah", "bud") };
+    let platform = build.platform.to_string();
+    let auth = path(auth_file)?;
+    let mut args = vec![build_verb, "--platform", &platform, "--authfile", auth];
+    if build.chroot_isolation {
+        args.extend(["--isolation", "chroot"]);
+    }
+    if build.insecure {
+        args.push("--tls-verify=false");
+    }
+    args.extend(build_args.iter().map(String::as_str));
+    args.extend(["--file", path(build.dockerfile)?, "--tag", build.local_name, path(build.context)?]);
+    step(program, &args, &[], show)?;
+    let target = match &build.destination {
+        Destination::Registry { reference, .. } => format!("docker://{reference}"),
+        Destination::Layout { dir, tag } => format!("oci:{}:{tag}", dir.display()),
+    };
+    let digest_file = scratch.join("digest");
+    let digest_path = path(&digest_file)?;
+    let mut push = vec!["push", "--authfile", auth, "--digestfile", digest_path];
+    if let Destination::Registry { insecure: true, .. } = build.destination {
+        push.push("--tls-verify=false");
+    }
+    push.extend([build.local_name, &target]);
+    step(program, &push, &[], show)?;
+    if !matches!(build.destination, Destination::Registry { .. }) {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&digest_file).context("reading the pushed image's digest")?;
+    Ok(Some(Digest::parse(text.trim())?))
 }
 
 fn path(p: &Path) -> Result<&str> {

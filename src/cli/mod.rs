@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::build::{self, Options};
 use crate::config::Project;
 use crate::dagster::PullRequestStatus;
-use crate::deploy::{self, CloseRequest, RunStatus};
+use crate::deploy::{self, CloseRequest, DeployOptions, RunStatus, Task};
 use crate::env::Env;
 use crate::image::platform::TargetPlatform;
 use crate::plan::Settings;
@@ -54,10 +54,19 @@ fn deploy_command(args: DeployArgs, env: Env) -> Result<i32> {
     let (wait_options, heartbeat_given) =
         deploy::wait_options_from(&env, args.location_load_timeout, args.poll_interval)?;
     let locations = if args.locations.is_empty() { locations_from(&env)? } else { args.locations };
+    let task = Task::Deploy(DeployOptions {
+        locations,
+        offline: args.offline,
+        output_dir: args.output_dir,
+        wait: !args.no_wait,
+        wait_options,
+        heartbeat_timeout_given: heartbeat_given,
+        platform: TargetPlatform::parse(&args.image.platform).context("--platform")?,
+        insecure_registries: args.image.insecure_registries,
+    });
     let options = deploy::Options {
         project_dir: args.project.project_dir,
         config_file: args.project.dagster_cloud_yaml_path,
-        locations,
         settings: Settings {
             deployment_named: args.deployment.is_some(),
             deployment: args.deployment.unwrap_or_else(|| "prod".into()),
@@ -70,19 +79,13 @@ fn deploy_command(args: DeployArgs, env: Env) -> Result<i32> {
         organization: args.dagster.organization,
         url: args.dagster.url,
         dry_run: args.dry_run,
-        offline: args.offline,
-        output_dir: args.output_dir,
         json: args.json,
-        wait: !args.no_wait,
-        wait_options,
-        heartbeat_timeout_given: heartbeat_given,
         dotenv: args.dotenv,
         comment: !args.no_comment,
         fail_without_credentials: args.fail_without_credentials,
-        platform: TargetPlatform::parse(&args.image.platform).context("--platform")?,
-        insecure_registries: args.image.insecure_registries,
+        task,
     };
-    let outcome = deploy::run(&options, env, None)?;
+    let outcome = deploy::run(&options, env)?;
     print_outcome(&outcome, options.json)
 }
 
@@ -98,40 +101,24 @@ fn locations_from(env: &Env) -> Result<Vec<String>> {
 }
 
 fn close_command(args: CloseArgs, env: Env) -> Result<i32> {
-    let (wait_options, _) = deploy::wait_options_from(&env, None, 3.0)?;
-    let options = deploy::Options {
-        project_dir: args.project.project_dir,
-        config_file: args.project.dagster_cloud_yaml_path,
-        locations: Vec::new(),
-        settings: Settings {
-            deployment: "prod".into(),
-            deployment_named: false,
-            base_deployment: None,
-            snapshot_base_condition: None,
-            branch_deployment: false,
-            delete_on_close: args.delete,
-            allow_fork: args.allow_fork,
-        },
-        organization: args.dagster.organization,
-        url: args.dagster.url,
-        dry_run: args.dry_run,
-        offline: false,
-        output_dir: None,
-        json: args.json,
-        wait: false,
-        wait_options,
-        heartbeat_timeout_given: false,
-        dotenv: args.dotenv,
-        comment: !args.no_comment,
-        fail_without_credentials: args.fail_without_credentials,
-        platform: TargetPlatform::parse("linux/amd64")?,
-        insecure_registries: Vec::new(),
-    };
     let status = args.status.map(|s| match s {
         CloseStatus::Closed => PullRequestStatus::Closed,
         CloseStatus::Merged => PullRequestStatus::Merged,
     });
-    let outcome = deploy::run(&options, env, Some(CloseRequest { status }))?;
+    let options = deploy::Options {
+        project_dir: args.project.project_dir,
+        config_file: args.project.dagster_cloud_yaml_path,
+        settings: Settings::closing(args.delete, args.allow_fork),
+        organization: args.dagster.organization,
+        url: args.dagster.url,
+        dry_run: args.dry_run,
+        json: args.json,
+        dotenv: args.dotenv,
+        comment: !args.no_comment,
+        fail_without_credentials: args.fail_without_credentials,
+        task: Task::Close(CloseRequest { status }),
+    };
+    let outcome = deploy::run(&options, env)?;
     print_outcome(&outcome, options.json)
 }
 

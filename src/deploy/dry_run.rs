@@ -10,7 +10,7 @@ use anyhow::{Result, bail};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{Options, Outcome, RunStatus, locations_url};
+use super::{DeployOptions, Options, Outcome, RunStatus, locations_url};
 use crate::build::{self, LocationImage};
 use crate::ci::CiContext;
 use crate::config::{Location, Project};
@@ -64,8 +64,13 @@ pub(crate) fn run(
     org_url: &str,
 ) -> Result<Outcome> {
     let Planned { context, decision, .. } = *planned;
-    let services = Services::new(http, env.clone(), progress.clone(), options.insecure_registries.clone());
-    let built = build_every_location(options, &services, planned)?;
+    let built = match options.deploy() {
+        Some(deploy) => {
+            let services = Services::new(http, env.clone(), progress.clone(), deploy.insecure_registries.clone());
+            build_every_location(deploy, &services, planned)?
+        }
+        None => Vec::new(),
+    };
     let deployment = match &decision.action {
         Action::FullDeployment { deployment } => deployment.clone(),
         _ => BRANCH_PLACEHOLDER.to_string(),
@@ -97,7 +102,7 @@ pub(crate) fn run(
 
 /// Builds every location without pushing (nothing when closing). Every
 /// location is tried, so that one run reports every problem.
-fn build_every_location(options: &Options, services: &Services, planned: &Planned) -> Result<Vec<LocationImage>> {
+fn build_every_location(options: &DeployOptions, services: &Services, planned: &Planned) -> Result<Vec<LocationImage>> {
     let build_options = build::Options {
         platform: options.platform.clone(),
         tag: None,
@@ -211,7 +216,7 @@ fn operations(
         })
         .collect();
     ops.push(scoped(documents::DEPLOY_LOCATIONS, json!({ "document": { "locations": documents } })));
-    if options.wait {
+    if options.deploy().is_some_and(|d| d.wait) {
         ops.push(scoped(documents::DEPLOYMENT_INFO, json!({})));
         ops.push(scoped(documents::AGENT_STATUS, json!({})));
         ops.push(scoped(documents::LOCATIONS, json!({})));

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use super::{Options, Outcome, RunStatus, locations_url};
+use super::{DeployOptions, Options, Outcome, RunStatus, locations_url};
 use crate::auth::{Credential, Secret};
 use crate::build::{self, LocationImage};
 use crate::ci::CiContext;
@@ -134,6 +134,7 @@ impl<'a> Run<'a> {
         state: &mut State,
     ) -> Result<()> {
         let project = self.project.context("deploying needs the project's configuration")?;
+        let options = self.options.deploy().context("the close command deploys nothing")?;
         let deployment = self.target_deployment(decision, state)?;
         self.progress.info(format!("deployment {deployment}: {}", locations_url(self.org_url, &deployment)));
         state.deployment = Some(deployment.clone());
@@ -143,11 +144,11 @@ impl<'a> Run<'a> {
             self.http.clone(),
             self.env.clone(),
             self.progress.clone(),
-            self.options.insecure_registries.clone(),
+            options.insecure_registries.clone(),
         );
         let mut agent_type = None;
         let targets = self.with_registries(project, locations, &deployment, &services, &mut agent_type)?;
-        self.build_all(project, &targets, &services, state)?;
+        self.build_all(project, &targets, &services, options, state)?;
         commenter.post(&comment(&self.report(state, Headline::Deploying)));
 
         let documents: Vec<_> = targets
@@ -160,11 +161,11 @@ impl<'a> Run<'a> {
             .collect::<Result<_>>()?;
         dagster::deploy_locations(&self.client, &deployment, &documents)
             .with_context(|| format!("deploying the locations to {deployment}"))?;
-        if !self.options.wait {
+        if !options.wait {
             state.rows.iter_mut().for_each(|r| r.status = Status::Deployed);
             return Ok(());
         }
-        let wait = self.wait_options(&deployment, locations, &mut agent_type)?;
+        let wait = self.wait_options(options, &deployment, locations, &mut agent_type)?;
         self.wait_for_load(&deployment, locations, wait, state)
     }
 
@@ -198,11 +199,18 @@ impl<'a> Run<'a> {
 
     /// Builds and pushes every location, each row kept up to date; the
     /// first failure stops the run.
-    fn build_all(&self, project: &Project, targets: &[Location], services: &Services, state: &mut State) -> Result<()> {
+    fn build_all(
+        &self,
+        project: &Project,
+        targets: &[Location],
+        services: &Services,
+        options: &DeployOptions,
+        state: &mut State,
+    ) -> Result<()> {
         let build_options = build::Options {
-            platform: self.options.platform.clone(),
+            platform: options.platform.clone(),
             tag: None,
-            output_dir: self.options.output_dir.clone(),
+            output_dir: options.output_dir.clone(),
             push: true,
             offline: false,
             build_args: Vec::new(),
@@ -307,12 +315,13 @@ impl<'a> Run<'a> {
     /// queue, else 120 s, unless DAGSTER_CLOUD_AGENT_HEARTBEAT_TIMEOUT says.
     fn wait_options(
         &self,
+        options: &DeployOptions,
         deployment: &str,
         locations: &[Location],
         agent_type: &mut Option<String>,
     ) -> Result<WaitOptions> {
-        let mut wait = self.options.wait_options;
-        if !self.options.heartbeat_timeout_given
+        let mut wait = options.wait_options;
+        if !options.heartbeat_timeout_given
             && self.agent_type(deployment, agent_type)? == "SERVERLESS"
             && locations.iter().all(|l| l.agent_queue.is_none())
         {

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::build::LocationImage;
 use crate::ci::{self, CiContext, Event, GitFacts, Provider};
-use crate::config::Project;
+use crate::config::{Location, Project};
 use crate::dagster::client::{Client, organization_url};
 use crate::dagster::{LoadOutcome, PullRequestStatus, WaitOptions};
 use crate::env::Env;
@@ -30,16 +30,13 @@ use crate::provenance::Provenance;
 use crate::report;
 use crate::report::outputs::{self, RunOutputs};
 
-/// Everything `deploy` and `close` take from flags and the environment.
+/// What both commands, `deploy` and `close`, are run with.
 #[derive(Clone, Debug)]
 pub(crate) struct Options {
-    /// The project directory.
     pub(crate) project_dir: PathBuf,
     /// `--dagster-cloud-yaml-path`: the locations file, named.
     pub(crate) config_file: Option<PathBuf>,
-    /// Only these locations (default all).
-    pub(crate) locations: Vec<String>,
-    /// Deployment settings.
+    /// What the plan decides with.
     pub(crate) settings: Settings,
     /// `DAGSTER_CLOUD_ORGANIZATION`.
     pub(crate) organization: Option<String>,
@@ -47,29 +44,53 @@ pub(crate) struct Options {
     pub(crate) url: Option<String>,
     /// Print the plan; change nothing.
     pub(crate) dry_run: bool,
-    /// Never contact a registry (dry run).
-    pub(crate) offline: bool,
-    /// Where to write OCI layouts.
-    pub(crate) output_dir: Option<PathBuf>,
     /// JSON on stdout, no progress.
     pub(crate) json: bool,
-    /// Wait for the locations to load.
-    pub(crate) wait: bool,
-    /// Timeouts and poll interval.
-    pub(crate) wait_options: WaitOptions,
-    /// Whether the agent heartbeat timeout was given (else it depends on
-    /// the agent type).
-    pub(crate) heartbeat_timeout_given: bool,
     /// Where to write GitLab's dotenv report.
     pub(crate) dotenv: Option<PathBuf>,
     /// Whether to comment on the pull/merge request.
     pub(crate) comment: bool,
     /// Fail, rather than skip, when CI gives no Dagster+ token.
     pub(crate) fail_without_credentials: bool,
+    pub(crate) task: Task,
+}
+
+/// Which command runs, with what only it needs.
+#[derive(Clone, Debug)]
+pub(crate) enum Task {
+    Deploy(DeployOptions),
+    Close(CloseRequest),
+}
+
+/// What only `deploy` needs: the build and the wait.
+#[derive(Clone, Debug)]
+pub(crate) struct DeployOptions {
+    /// Only these locations (default all).
+    pub(crate) locations: Vec<String>,
+    /// Never contact a registry (dry run).
+    pub(crate) offline: bool,
+    /// Where to write OCI layouts.
+    pub(crate) output_dir: Option<PathBuf>,
+    /// Wait for the locations to load.
+    pub(crate) wait: bool,
+    pub(crate) wait_options: WaitOptions,
+    /// Whether the agent heartbeat timeout was given (else it depends on
+    /// the agent type).
+    pub(crate) heartbeat_timeout_given: bool,
     /// The image platform.
     pub(crate) platform: TargetPlatform,
     /// Registries reached over plain HTTP.
     pub(crate) insecure_registries: Vec<String>,
+}
+
+impl Options {
+    /// The deploy settings; `None` when closing.
+    pub(crate) fn deploy(&self) -> Option<&DeployOptions> {
+        match &self.task {
+            Task::Deploy(d) => Some(d),
+            Task::Close(_) => None,
+        }
+    }
 }
 
 /// How the run ended, as the `status` output says it.
@@ -150,27 +171,18 @@ pub(crate) struct CloseRequest {
 /// Runs `deploy` (or `close`, with `close`); returns the outcome, already
 /// reported (outputs, summary, comment, dotenv). A failed deploy is an
 /// outcome with status `Failed`, not an error: errors are for bad input.
-pub(crate) fn run(options: &Options, env: Env, close: Option<CloseRequest>) -> Result<Outcome> {
+pub(crate) fn run(options: &Options, env: Env) -> Result<Outcome> {
     let progress = Progress::new(&env, options.json);
-    run_reported(options, &env, &progress, close).inspect_err(|e| outputs::write_failure(&env, &progress, e))
+    run_reported(options, &env, &progress).inspect_err(|e| outputs::write_failure(&env, &progress, e))
 }
 
-fn run_reported(options: &Options, env: &Env, progress: &Progress, close: Option<CloseRequest>) -> Result<Outcome> {
-    let project = match close {
-        // Closing needs no project files: GitLab's stop job runs without a
-        // checkout, when the branch may already be gone.
-        Some(_) => None,
-        None => Some(Project::load(&options.project_dir, options.config_file.as_deref())?),
-    };
-    let locations = match &project {
-        Some(p) => p.select(&options.locations)?.into_iter().cloned().collect::<Vec<_>>(),
-        None => Vec::new(),
-    };
+fn run_reported(options: &Options, env: &Env, progress: &Progress) -> Result<Outcome> {
+    let (project, locations) = load_project(options)?;
     let checkout = project.as_ref().map_or_else(|| options.project_dir.clone(), |p| p.root.clone());
     let read_event = |p: &str| files::read_outside(std::path::Path::new(p), files::EVENT_PAYLOAD_CAP);
     let mut context = ci::detect(env, &read_event, &git_facts(&checkout))?;
     let http: Arc<dyn Http> = crate::io::http_client()?;
-    if let Some(close) = close {
+    if let Task::Close(close) = options.task {
         context.event = close_event(&context, close, env, http.as_ref(), progress);
     }
     let commit = context.commit.as_deref().and_then(|sha| git::commit(&checkout, sha));
@@ -216,6 +228,16 @@ fn run_reported(options: &Options, env: &Env, progress: &Progress, close: Option
     };
     let outcome = run.execute(&decision, &locations);
     Ok(finish(options, env, progress, outcome))
+}
+
+/// The project and the locations to deploy. Closing needs no project
+/// files: GitLab's stop job runs without a checkout, when the branch may
+/// already be gone.
+fn load_project(options: &Options) -> Result<(Option<Project>, Vec<Location>)> {
+    let Task::Deploy(deploy) = &options.task else { return Ok((None, Vec::new())) };
+    let project = Project::load(&options.project_dir, options.config_file.as_deref())?;
+    let locations = project.select(&deploy.locations)?.into_iter().cloned().collect();
+    Ok((Some(project), locations))
 }
 
 /// The event `close` acts on: `--status`, the closed pull request's own

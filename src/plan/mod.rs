@@ -36,6 +36,23 @@ pub(crate) struct Settings {
     pub(crate) allow_fork: bool,
 }
 
+impl Settings {
+    /// The settings of `close`, which only marks (or deletes) a branch
+    /// deployment: the full-deployment fields keep their defaults, since no
+    /// close decision reads them.
+    pub(crate) fn closing(delete_on_close: bool, allow_fork: bool) -> Settings {
+        Settings {
+            deployment: "prod".into(),
+            deployment_named: false,
+            base_deployment: None,
+            snapshot_base_condition: None,
+            branch_deployment: false,
+            delete_on_close,
+            allow_fork,
+        }
+    }
+}
+
 /// What to do.
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -111,32 +128,8 @@ pub(crate) fn decide(context: &CiContext, settings: &Settings, commit: Option<&C
             Action::FullDeployment { deployment: settings.deployment.clone() },
             format!("{branch} is the default branch: deploying to the full deployment {}", settings.deployment),
         ),
-        Event::Push { default_branch: false } if context.provider == Provider::Local && context.branch.is_none() => (
-            Action::FullDeployment { deployment: settings.deployment.clone() },
-            format!(
-                "no branch is checked out (not a git checkout, or a detached HEAD): deploying to the full deployment {}",
-                settings.deployment
-            ),
-        ),
         Event::Push { default_branch: false } if context.provider == Provider::Local => {
-            if settings.deployment_named && !settings.branch_deployment {
-                (
-                    Action::FullDeployment { deployment: settings.deployment.clone() },
-                    format!(
-                        "a local run on {branch} deploys to the full deployment {}, as --deployment (or \
-                         DAGSTER_CLOUD_DEPLOYMENT) names it",
-                        settings.deployment
-                    ),
-                )
-            } else {
-                (
-                    branch_action(context, settings, commit, now)?,
-                    format!(
-                        "a local run on {branch}, which is not the default branch: a branch deployment, as dg plus \
-                         deploy makes (name --deployment to deploy to a full deployment instead)"
-                    ),
-                )
-            }
+            local_action(context, settings, commit, now)?
         }
         Event::Push { default_branch: false } => (
             Action::Skip,
@@ -144,6 +137,37 @@ pub(crate) fn decide(context: &CiContext, settings: &Settings, commit: Option<&C
         ),
     };
     Ok(Decision { action, reason })
+}
+
+/// A local run off the default branch: a branch deployment, as `dg plus
+/// deploy` makes, unless a deployment was named or no branch is checked out.
+fn local_action(
+    context: &CiContext,
+    settings: &Settings,
+    commit: Option<&Commit>,
+    now: f64,
+) -> Result<(Action, String)> {
+    let full = || Action::FullDeployment { deployment: settings.deployment.clone() };
+    let Some(branch) = context.branch.as_deref() else {
+        let reason = format!(
+            "no branch is checked out (not a git checkout, or a detached HEAD): deploying to the full deployment {}",
+            settings.deployment
+        );
+        return Ok((full(), reason));
+    };
+    if settings.deployment_named && !settings.branch_deployment {
+        let reason = format!(
+            "a local run on {branch} deploys to the full deployment {}, as --deployment (or DAGSTER_CLOUD_DEPLOYMENT) \
+             names it",
+            settings.deployment
+        );
+        return Ok((full(), reason));
+    }
+    let reason = format!(
+        "a local run on {branch}, which is not the default branch: a branch deployment, as dg plus deploy makes \
+         (name --deployment to deploy to a full deployment instead)"
+    );
+    Ok((branch_action(context, settings, commit, now)?, reason))
 }
 
 fn change_request_reason(context: &CiContext, state: &str) -> String {

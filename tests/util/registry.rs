@@ -53,100 +53,8 @@ impl TestRegistry {
     fn start_with(auth: Auth, tls_name: Option<&str>) -> TestRegistry {
         require_tool("docker-registry");
         let dir = tempfile::tempdir().unwrap();
-        let mut token_server = None;
-        let auth_config = match auth {
-            Auth::None => String::new(),
-            Auth::Htpasswd | Auth::HtpasswdAs(..) => {
-                let (user, password) = match auth {
-                    Auth::HtpasswdAs(u, p) => (u, p),
-                    _ => (USER, PASSWORD),
-                };
-                let out =
-                    Command::new("htpasswd").args(["-Bbn", user, password]).output().expect("htpasswd (apache2-utils)");
-                std::fs::write(dir.path().join("htpasswd"), out.stdout).unwrap();
-                format!(
-                    "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
-                    dir.path().join("htpasswd").display()
-                )
-            }
-            Auth::Token => {
-                let keys = TokenKeys::generate(dir.path());
-                let server = token_service(keys);
-                let config = format!(
-                    "auth:\n  token:\n    realm: {}/token\n    service: test-registry\n    issuer: test-issuer\n    rootcertbundle: {}\n",
-                    server.url(),
-                    dir.path().join("tok.crt").display()
-                );
-                token_server = Some(server);
-                config
-            }
-        };
-        let tls_config = match tls_name {
-            Some(name) => {
-                let d = dir.path();
-                let openssl = |args: &[&str]| {
-                    let ok = Command::new("openssl")
-                        .args(args)
-                        .current_dir(d)
-                        .stderr(Stdio::null())
-                        .status()
-                        .expect("openssl");
-                    assert!(ok.success(), "openssl {args:?}");
-                };
-                openssl(&[
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-days",
-                    "2",
-                    "-subj",
-                    "/CN=test-ca",
-                    "-keyout",
-                    "ca.key",
-                    "-out",
-                    "ca.crt",
-                ]);
-                openssl(&[
-                    "req",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-subj",
-                    &format!("/CN={name}"),
-                    "-keyout",
-                    "tls.key",
-                    "-out",
-                    "tls.csr",
-                ]);
-                std::fs::write(d.join("ext.cnf"), format!("subjectAltName=DNS:{name}\nbasicConstraints=CA:FALSE\n"))
-                    .unwrap();
-                openssl(&[
-                    "x509",
-                    "-req",
-                    "-in",
-                    "tls.csr",
-                    "-CA",
-                    "ca.crt",
-                    "-CAkey",
-                    "ca.key",
-                    "-CAcreateserial",
-                    "-days",
-                    "2",
-                    "-extfile",
-                    "ext.cnf",
-                    "-out",
-                    "tls.crt",
-                ]);
-                format!(
-                    "  tls:\n    certificate: {}\n    key: {}\n",
-                    d.join("tls.crt").display(),
-                    d.join("tls.key").display()
-                )
-            }
-            None => String::new(),
-        };
+        let (auth_config, token_server) = Self::auth_config(auth, dir.path());
+        let tls_config = Self::tls_config(tls_name, dir.path());
         let config = format!(
             "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  \
              delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n{tls_config}{auth_config}",
@@ -165,6 +73,60 @@ impl TestRegistry {
         let mut registry = TestRegistry { host: String::new(), dir, child, token_server };
         registry.host = registry.wait_listening();
         registry
+    }
+
+    /// The `auth:` section for `auth`, and the token server it needs.
+    fn auth_config(auth: Auth, dir: &std::path::Path) -> (String, Option<Server>) {
+        let mut token_server = None;
+        let config = match auth {
+            Auth::None => String::new(),
+            Auth::Htpasswd | Auth::HtpasswdAs(..) => {
+                let (user, password) = match auth {
+                    Auth::HtpasswdAs(u, p) => (u, p),
+                    _ => (USER, PASSWORD),
+                };
+                let out =
+                    Command::new("htpasswd").args(["-Bbn", user, password]).output().expect("htpasswd (apache2-utils)");
+                std::fs::write(dir.join("htpasswd"), out.stdout).unwrap();
+                format!("auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n", dir.join("htpasswd").display())
+            }
+            Auth::Token => {
+                let keys = TokenKeys::generate(dir);
+                let server = token_service(keys);
+                let config = format!(
+                    "auth:\n  token:\n    realm: {}/token\n    service: test-registry\n    issuer: test-issuer\n    rootcertbundle: {}\n",
+                    server.url(),
+                    dir.join("tok.crt").display()
+                );
+                token_server = Some(server);
+                config
+            }
+        };
+        (config, token_server)
+    }
+
+    /// The `tls:` section serving a certificate for `tls_name`, signed by a
+    /// fresh CA (`ca.crt` in `dir`).
+    fn tls_config(tls_name: Option<&str>, dir: &std::path::Path) -> String {
+        let Some(name) = tls_name else { return String::new() };
+        let openssl = |args: &str| {
+            let ok = Command::new("openssl")
+                .args(args.split_whitespace())
+                .current_dir(dir)
+                .stderr(Stdio::null())
+                .status()
+                .expect("openssl");
+            assert!(ok.success(), "openssl {args}");
+        };
+        openssl("req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout ca.key -out ca.crt");
+        openssl(&format!("req -newkey rsa:2048 -nodes -subj /CN={name} -keyout tls.key -out tls.csr"));
+        std::fs::write(dir.join("ext.cnf"), format!("subjectAltName=DNS:{name}\nbasicConstraints=CA:FALSE\n")).unwrap();
+        openssl("x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile ext.cnf -out tls.crt");
+        format!(
+            "  tls:\n    certificate: {}\n    key: {}\n",
+            dir.join("tls.crt").display(),
+            dir.join("tls.key").display()
+        )
     }
 
     /// The address the registry chose itself (it binds port 0 and logs
