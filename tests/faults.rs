@@ -28,9 +28,14 @@ fn temporary_registry_failures_are_retried_honouring_retry_after() {
         }
     });
     let run = ok(world.project.cmd().args(["build", "--tag", "r1"]));
-    for retried in ["HEAD", "PUT", "failed (status 429); retry 1/3 in 0.0s", "failed (status 503); retry 1/3"] {
-        assert!(run.stderr().contains(retried), "{retried:?} missing from: {}", run.stderr());
+    // The manifest PUT is retried as is; a failed upload session is never
+    // resumed: the blob starts again from its HEAD with a new session.
+    let retried =
+        ["failed (status 429); retry 1/3 in 0.0s", "PUT", "failed (status 503); retry 1/3", "starting it again (1/3)"];
+    for wanted in retried {
+        assert!(run.stderr().contains(wanted), "{wanted:?} missing from: {}", run.stderr());
     }
+    assert_eq!(counter.count("upload"), 3, "two new blobs (layer and config), one of them sent twice");
     skopeo_inspect(&format!("{}/acme/etl:r1", world.reg.host), None, &[]);
 }
 

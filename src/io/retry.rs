@@ -51,7 +51,7 @@ impl Policy {
 }
 
 /// 1, 2, 4 s.
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_secs(1 << attempt.min(6))
 }
 

@@ -16,7 +16,8 @@ use super::transport::Registry;
 use crate::image::digest::Digest;
 use crate::image::layout::Layout;
 use crate::image::oci::Descriptor;
-use crate::io::http::Body;
+use crate::io::http::{Body, Failure, TransportError};
+use crate::io::retry::RETRIES;
 use crate::parallel;
 
 /// Blobs pushed at once (go-containerregistry's default).
@@ -76,12 +77,8 @@ pub(crate) fn push(request: &PushRequest) -> Result<(Digest, PushStats)> {
     let mounted = AtomicUsize::new(0);
     let present = AtomicUsize::new(0);
     parallel::map(request.blobs, JOBS, |blob| {
-        let outcome =
-            push_blob(request, blob)
-                .or_else(|first| {
-                    if worth_a_fresh_start(&first) { push_blob(request, blob).map_err(|_| first) } else { Err(first) }
-                })
-                .with_context(|| format!("uploading blob {} ({} bytes)", blob.digest, blob.size))?;
+        let outcome = push_blob_afresh(request, blob)
+            .with_context(|| format!("uploading blob {} ({} bytes)", blob.digest, blob.size))?;
         match outcome {
             Outcome::Present => present.fetch_add(1, Ordering::Relaxed),
             Outcome::Mounted => mounted.fetch_add(1, Ordering::Relaxed),
@@ -110,14 +107,32 @@ pub(crate) fn push(request: &PushRequest) -> Result<(Digest, PushStats)> {
     Ok((digest, stats))
 }
 
-/// A blob is pushed again from its HEAD after a temporary failure or a
-/// dead upload session (spec: never resume a failed session); an
-/// unreachable host or refused credential would only fail again.
+/// Pushes a blob; after a temporary failure or a dead upload session it
+/// starts again from the HEAD, with a new session (the spec never resumes a
+/// failed one), up to the retry policy's count and with its waits.
+fn push_blob_afresh(request: &PushRequest, blob: &Descriptor) -> Result<Outcome> {
+    let mut attempt = 0;
+    loop {
+        match push_blob(request, blob) {
+            Err(e) if attempt < RETRIES && worth_a_fresh_start(&e) => {
+                attempt += 1;
+                request.target.wait_for_fresh_start(attempt, &format!("blob {}", blob.digest), &e);
+            }
+            done => return done,
+        }
+    }
+}
+
+/// A temporary status, a dead upload session or a broken-off exchange is
+/// worth a fresh start; an unreachable host or a refused credential would
+/// only fail again.
 fn worth_a_fresh_start(error: &anyhow::Error) -> bool {
-    error
-        .chain()
-        .filter_map(|e| e.downcast_ref::<RegistryError>())
-        .any(|e| e.is_temporary() || e.has_code("BLOB_UPLOAD_UNKNOWN") || e.has_code("BLOB_UPLOAD_INVALID"))
+    let interrupted = TransportError::failure_in(error) == Some(Failure::Interrupted);
+    interrupted
+        || error
+            .chain()
+            .filter_map(|e| e.downcast_ref::<RegistryError>())
+            .any(|e| e.is_temporary() || e.has_code("BLOB_UPLOAD_UNKNOWN") || e.has_code("BLOB_UPLOAD_INVALID"))
 }
 
 /// One blob: HEAD, then mount or upload. A failed attempt is retried from

@@ -140,7 +140,7 @@ pub(crate) fn finish_upload(
 ) -> Result<()> {
     let url = with_query(location, "digest", digest.as_str());
     let req = Request::new("PUT", &url).header("content-type", "application/octet-stream").body(body);
-    let response = registry.send(&req, &[push_scope(repo)])?;
+    let response = registry.send_once(&req, &[push_scope(repo)])?;
     if response.status != 201 {
         return Err(registry.error("PUT", &url, response));
     }

@@ -117,6 +117,18 @@ impl Registry {
     /// Sends a request to the registry with auth for `scopes`, retrying
     /// temporary failures.
     pub(crate) fn send(&self, request: &Request, scopes: &[String]) -> Result<Response> {
+        self.send_with(request, scopes, RETRIES)
+    }
+
+    /// Sends a request once (after a 401 it is sent again with the
+    /// credential the challenge asks for). For the requests of an upload
+    /// session: a session that failed is never resumed; the caller starts a
+    /// new one (`push`).
+    pub(crate) fn send_once(&self, request: &Request, scopes: &[String]) -> Result<Response> {
+        self.send_with(request, scopes, 0)
+    }
+
+    fn send_with(&self, request: &Request, scopes: &[String], retries: u32) -> Result<Response> {
         self.ensure_pinged()?;
         let mut scopes = scopes.to_vec();
         let mut reauthenticated = false;
@@ -130,7 +142,7 @@ impl Registry {
             }
             let response = match self.http.send(&req) {
                 Ok(r) => r,
-                Err(e) => match RETRY.after_error(attempt, &e) {
+                Err(e) => match RETRY.after_error(attempt, &e).filter(|_| attempt < retries) {
                     Some(wait) => {
                         attempt += 1;
                         self.wait(attempt, wait, &req, &format!("{e:#}"));
@@ -143,13 +155,23 @@ impl Registry {
                 reauthenticated = true;
                 continue;
             }
-            if let Some(wait) = RETRY.after_response(attempt, &response) {
+            if let Some(wait) = RETRY.after_response(attempt, &response).filter(|_| attempt < retries) {
                 attempt += 1;
                 self.wait(attempt, wait, &req, &format!("status {}", response.status));
                 continue;
             }
             return Ok(response);
         }
+    }
+
+    /// Waits before pushing a blob again from its HEAD, saying why.
+    pub(crate) fn wait_for_fresh_start(&self, attempt: u32, what: &str, why: &anyhow::Error) {
+        let wait = crate::io::retry::backoff(attempt - 1);
+        self.progress.info(format!(
+            "  {what} failed ({why:#}); starting it again ({attempt}/{RETRIES}) in {:.1}s",
+            wait.as_secs_f64()
+        ));
+        std::thread::sleep(wait);
     }
 
     /// Turns an unexpected response into an error that names the request,

@@ -77,6 +77,11 @@ impl Counter {
         *n += 1;
         *n - 1
     }
+
+    /// How many requests had this key.
+    pub fn count(&self, key: &str) -> usize {
+        self.0.lock().unwrap().get(key).copied().unwrap_or(0)
+    }
 }
 
 /// A real registry holding the busybox base, a faulty front before it, and
