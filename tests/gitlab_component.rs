@@ -151,3 +151,53 @@ fn the_component_can_run_the_webassembly_build_with_node() {
     let report = std::fs::read_to_string(s.project.path().join("dagster-deploy.env")).unwrap();
     assert!(report.starts_with(&format!("DAGSTER_DEPLOYMENT={}\n", d.name)), "{report}");
 }
+
+/// The component's own pipeline (`gitlab-component/.gitlab-ci.yml`), run as
+/// GitLab would run it in the component's project: its test job dry-runs
+/// `test-project`, which is the README's example project.
+#[test]
+#[ignore = "needs Node 24 and gitlab-ci-local; scripts/test installs them"]
+fn the_components_own_pipeline_dry_runs_the_example_project() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let test_project = root.join("gitlab-component/test-project");
+    assert_eq!(std::fs::read_link(&test_project).unwrap(), Path::new("../examples/quickstart"), "one example project");
+    let repo = Project::new();
+    copy_tree(&test_project, &repo.path().join("test-project"));
+    copy_tree(&root.join("gitlab-component/templates"), &repo.path().join("templates"));
+    // gitlab-ci-local resolves `component:` includes over the network; the
+    // same template is included locally instead.
+    let own = std::fs::read_to_string(root.join("gitlab-component/.gitlab-ci.yml")).unwrap();
+    let component = "  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/branch-deploy@$CI_COMMIT_SHA\n";
+    assert!(own.contains(component), "{own}");
+    repo.file(".gitlab-ci.yml", &own.replace(component, "  - local: templates/branch-deploy.yml\n"));
+    repo.file(".gitignore", ".gitlab-ci-local/\n");
+    repo.commit();
+    let bin = Path::new(env!("CARGO_BIN_EXE_dagster-branch-deploy")).parent().unwrap();
+    let mut c = repo.cmd_with(Path::new("node"));
+    c.env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()));
+    c.arg(gitlab_ci_local()).args(["--force-shell-executor", "--home", &repo.home.path().display().to_string()]);
+    for (k, v) in MR.iter().chain(&[("GITLAB_CI", "true"), ("CI_PROJECT_ID", "1217")]) {
+        c.args(["--variable", &format!("{k}={v}")]);
+    }
+    let out = ok(c.arg("component-test-branch-deploy")).stdout();
+    assert!(out.contains("PASS  component-test-branch-deploy"), "{out}");
+    let planned = ["provider: gitlab", "ghcr.io/acme/quickstart-orders", "CliCreateOrUpdateBranchDeployment"];
+    for planned in planned.into_iter().chain(["CliDeployLocations", "marketing"]) {
+        assert!(out.contains(planned), "{planned:?} missing from the dry run: {out}");
+    }
+}
+
+/// Copies a directory tree, following symbolic links (as publishing the
+/// component does).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if std::fs::metadata(entry.path()).unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}

@@ -1,9 +1,0 @@
-import dagster as dg
-
-
-@dg.asset
-def campaigns() -> list[str]:
-    return ["spring", "summer"]
-
-
-defs = dg.Definitions(assets=[campaigns])
