@@ -13,7 +13,6 @@ use crate::io::git;
 /// Where the code comes from: commit, time and repository URL.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Provenance {
-    /// The commit being built.
     pub(crate) commit: Option<String>,
     /// Layer mtimes and image creation time (Unix seconds).
     pub(crate) epoch: i64,

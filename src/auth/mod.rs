@@ -45,7 +45,6 @@ pub(crate) struct Keychain<'a> {
     pub(crate) env: &'a Env,
     /// HTTP, for ECR's token exchange.
     pub(crate) http: &'a dyn Http,
-    /// Credential helpers.
     pub(crate) helpers: &'a dyn CredentialHelpers,
     /// For masking derived secrets.
     pub(crate) progress: &'a Progress,

@@ -60,14 +60,12 @@ impl Builder {
 pub(crate) enum Destination<'a> {
     /// Push to `reference` (`host/repo:tag`).
     Registry {
-        /// The full reference.
         reference: &'a str,
         /// Plain HTTP / no TLS verification.
         insecure: bool,
     },
     /// Write an OCI layout directory, under `tag`.
     Layout {
-        /// The layout directory.
         dir: &'a Path,
         /// The ref name inside it.
         tag: &'a str,
@@ -76,13 +74,9 @@ pub(crate) enum Destination<'a> {
 
 /// A build to run.
 pub(crate) struct ExternalBuild<'a> {
-    /// Which builder.
     pub(crate) builder: Builder,
-    /// The build context.
     pub(crate) context: &'a Path,
-    /// The Dockerfile.
     pub(crate) dockerfile: &'a Path,
-    /// The platform.
     pub(crate) platform: &'a TargetPlatform,
     /// A local name for the built image (podman, buildah).
     pub(crate) local_name: &'a str,

@@ -25,13 +25,11 @@ use crate::registry::push::PushStats;
 
 /// How to build.
 pub(crate) struct Options {
-    /// Target platform.
     pub(crate) platform: TargetPlatform,
     /// Tag for every image (default `<location>-<commit sha, 12 chars>`).
     pub(crate) tag: Option<String>,
     /// Where to write an OCI layout per location.
     pub(crate) output_dir: Option<PathBuf>,
-    /// Whether to push.
     pub(crate) push: bool,
     /// Never contact a registry (needs `push == false`): only the code
     /// layers are built, since the base cannot be read.
@@ -68,7 +66,6 @@ impl BuildKind {
 /// The outcome for one location.
 #[derive(Debug, Serialize)]
 pub(crate) struct LocationImage {
-    /// Location name.
     pub(crate) location: String,
     /// Which path built it.
     pub(crate) build: BuildKind,
@@ -86,7 +83,6 @@ pub(crate) struct LocationImage {
     pub(crate) tag: String,
     /// `repository:tag`, when the location has a registry.
     pub(crate) image: Option<String>,
-    /// The manifest digest.
     pub(crate) digest: Option<Digest>,
     /// `repository@digest`: what to deploy.
     pub(crate) reference: Option<String>,

@@ -43,10 +43,7 @@ pub(crate) enum Event {
     /// A pull/merge request was opened, reopened or updated: deploy it.
     ChangeRequestOpen,
     /// A pull request was closed: merged, or not.
-    ChangeRequestClosed {
-        /// Whether it was merged.
-        merged: bool,
-    },
+    ChangeRequestClosed { merged: bool },
     /// A push to (or a local run on) a branch.
     Push {
         /// Whether the branch is the repository's default branch.
@@ -64,7 +61,6 @@ pub(crate) enum Event {
 pub(crate) struct ChangeRequest {
     /// Its number (`#12`, `!12`).
     pub(crate) number: u64,
-    /// Its web page.
     pub(crate) url: String,
     /// The branch it merges into.
     pub(crate) base_branch: Option<String>,
@@ -98,7 +94,6 @@ pub(crate) enum ReviewApi {
 /// Everything the deploy needs to know about the caller.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct CiContext {
-    /// The CI system.
     pub(crate) provider: Provider,
     /// The event, as the provider names it (`pull_request synchronize`).
     pub(crate) event_name: String,
@@ -116,7 +111,6 @@ pub(crate) struct CiContext {
     pub(crate) branch: Option<String>,
     /// The commit to deploy (the PR head, never GitHub's merge commit).
     pub(crate) commit: Option<String>,
-    /// The pull/merge request.
     pub(crate) change_request: Option<ChangeRequest>,
     /// The CI run's page.
     pub(crate) run_url: Option<String>,

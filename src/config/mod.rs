@@ -49,7 +49,6 @@ pub(crate) struct Location {
     pub(crate) image: Option<String>,
     /// `executable_path`.
     pub(crate) executable_path: Option<String>,
-    /// `attribute`.
     pub(crate) attribute: Option<String>,
     /// `container_context`.
     pub(crate) container_context: Option<Value>,

@@ -40,13 +40,10 @@ pub(crate) enum Scope<'a> {
 /// A request as the dry run shows it: secrets redacted.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct ShownRequest {
-    /// The operation name.
     pub(crate) operation: String,
-    /// The URL.
     pub(crate) url: String,
     /// Headers, the token redacted.
     pub(crate) headers: Vec<(String, String)>,
-    /// The variables.
     pub(crate) variables: Value,
 }
 

@@ -20,11 +20,9 @@ use client::{Client, Scope};
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub(crate) enum PullRequestStatus {
-    /// Open.
     Open,
     /// Closed without merging.
     Closed,
-    /// Merged.
     Merged,
 }
 
@@ -45,13 +43,10 @@ pub(crate) enum SnapshotBaseCondition {
 pub(crate) struct BranchData {
     /// With `branch_name`, the key of the branch deployment.
     pub(crate) repo_name: String,
-    /// The branch.
     pub(crate) branch_name: String,
-    /// The branch's page.
     pub(crate) branch_url: Option<String>,
     /// The pull/merge request's page.
     pub(crate) pull_request_url: Option<String>,
-    /// Its status.
     pub(crate) pull_request_status: Option<PullRequestStatus>,
     /// Its number, as a string.
     pub(crate) pull_request_number: Option<String>,
@@ -61,17 +56,12 @@ pub(crate) struct BranchData {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct CommitData {
-    /// The commit deployed.
     pub(crate) commit_hash: String,
     /// Its time, Unix seconds.
     pub(crate) timestamp: f64,
-    /// Its subject.
     pub(crate) commit_message: Option<String>,
-    /// Its page.
     pub(crate) commit_url: Option<String>,
-    /// Author name.
     pub(crate) author_name: Option<String>,
-    /// Author email.
     pub(crate) author_email: Option<String>,
     /// Author avatar.
     pub(crate) author_avatar_url: Option<String>,
@@ -103,7 +93,6 @@ pub(crate) fn upsert_branch_deployment(client: &Client, variables: Value) -> Res
 /// A deployment found by name.
 #[derive(Debug)]
 pub(crate) struct DeploymentInfo {
-    /// Its id.
     pub(crate) id: i64,
     /// `PRODUCTION` or `BRANCH`.
     pub(crate) kind: String,
@@ -170,7 +159,6 @@ pub(crate) struct WaitOptions {
 /// One location's load outcome.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct LoadOutcome {
-    /// Location name.
     pub(crate) name: String,
     /// The load error (message, stack, causes), when it failed.
     pub(crate) error: Option<String>,

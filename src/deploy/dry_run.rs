@@ -44,11 +44,8 @@ struct DryRun<'a> {
 pub(crate) struct Planned<'a> {
     /// The project (absent when only closing).
     pub(crate) project: Option<&'a Project>,
-    /// The selected locations.
     pub(crate) locations: &'a [Location],
-    /// The CI context.
     pub(crate) context: &'a CiContext,
-    /// The decision.
     pub(crate) decision: &'a Decision,
     /// Where the code comes from.
     pub(crate) provenance: &'a Provenance,

@@ -77,7 +77,6 @@ pub(crate) struct DeployOptions {
     /// Whether the agent heartbeat timeout was given (else it depends on
     /// the agent type).
     pub(crate) heartbeat_timeout_given: bool,
-    /// The image platform.
     pub(crate) platform: TargetPlatform,
     /// Registries reached over plain HTTP.
     pub(crate) insecure_registries: Vec<String>,
@@ -105,7 +104,6 @@ pub(crate) enum RunStatus {
     Merged,
     /// Nothing to do, or no credentials in CI.
     Skipped,
-    /// Something failed.
     Failed,
     /// A dry run.
     Planned,
@@ -132,7 +130,6 @@ pub(crate) struct Outcome {
     pub(crate) status: RunStatus,
     /// Why this was done.
     pub(crate) reason: String,
-    /// The deployment's name.
     pub(crate) deployment: Option<String>,
     /// `{org url}/{deployment}/locations`.
     pub(crate) url: Option<String>,

@@ -19,9 +19,7 @@ pub(crate) struct Entry {
     pub(crate) kind: EntryKind,
     /// Permission bits, normalised.
     pub(crate) mode: u32,
-    /// Owner uid.
     pub(crate) uid: u64,
-    /// Owner gid.
     pub(crate) gid: u64,
 }
 

@@ -20,7 +20,6 @@ pub(crate) struct LayerDigests {
     pub(crate) digest: Digest,
     /// sha256 of the uncompressed tar (the config's `rootfs.diff_ids`).
     pub(crate) diff_id: Digest,
-    /// Compressed size in bytes.
     pub(crate) size: u64,
 }
 

@@ -85,7 +85,6 @@ pub(crate) struct Descriptor {
     pub(crate) media_type: String,
     /// Digest of the referenced content.
     pub(crate) digest: Digest,
-    /// Size in bytes.
     pub(crate) size: u64,
     /// Platform, in index entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -136,7 +135,6 @@ pub(crate) struct Manifest {
     /// The manifest's own media type (absent in some OCI manifests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) media_type: Option<String>,
-    /// The image config.
     pub(crate) config: Descriptor,
     /// The layers, base first.
     pub(crate) layers: Vec<Descriptor>,

@@ -20,9 +20,7 @@ pub(crate) struct ImageRef {
     pub(crate) registry: String,
     /// Repository path inside the registry, lowercase.
     pub(crate) repository: String,
-    /// Tag, if any.
     pub(crate) tag: Option<String>,
-    /// Digest, if any.
     pub(crate) digest: Option<Digest>,
 }
 

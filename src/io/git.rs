@@ -15,15 +15,11 @@ use crate::io::process;
 /// The head commit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Commit {
-    /// Full sha.
     pub(crate) sha: String,
     /// Committer time, Unix seconds.
     pub(crate) timestamp: i64,
-    /// Author name.
     pub(crate) author_name: String,
-    /// Author email.
     pub(crate) author_email: String,
-    /// Subject line.
     pub(crate) subject: String,
 }
 

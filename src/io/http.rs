@@ -44,7 +44,6 @@ const MAX_REDIRECTS: usize = 10;
 pub(crate) enum Body {
     /// No body.
     Empty,
-    /// Bytes in memory.
     Bytes(Vec<u8>),
     /// A file, sent with its length as `Content-Length`.
     File(PathBuf),
@@ -73,13 +72,9 @@ impl HeaderValue {
 /// An HTTP request. Its `Debug` shows credential headers by name only.
 #[derive(Clone)]
 pub(crate) struct Request {
-    /// Method (`GET`, `PUT`…).
     pub(crate) method: &'static str,
-    /// Absolute URL.
     pub(crate) url: String,
-    /// Headers, in order.
     pub(crate) headers: Vec<(String, HeaderValue)>,
-    /// Body.
     pub(crate) body: Body,
 }
 
@@ -137,7 +132,6 @@ pub(crate) type BodyReader = Box<dyn Read>;
 
 /// An HTTP response with a streaming body.
 pub(crate) struct Response {
-    /// Status code.
     pub(crate) status: u16,
     /// Headers (names lower-case).
     pub(crate) headers: Vec<(String, String)>,
@@ -191,7 +185,6 @@ pub(crate) enum Failure {
 /// A request that got no HTTP response.
 #[derive(Debug)]
 pub(crate) struct TransportError {
-    /// What kind of failure.
     pub(crate) failure: Failure,
     /// The method and URL (without query) and the cause.
     pub(crate) message: String,

@@ -61,7 +61,6 @@ pub(crate) enum Action {
     BranchDeployment {
         /// `branchData`.
         branch_data: BranchData,
-        /// `commit`.
         commit: CommitData,
         /// `baseDeploymentName`.
         base_deployment_name: Option<String>,
@@ -69,15 +68,11 @@ pub(crate) enum Action {
         snapshot_base_condition: Option<SnapshotBaseCondition>,
     },
     /// Deploy to a full deployment.
-    FullDeployment {
-        /// Its name.
-        deployment: String,
-    },
+    FullDeployment { deployment: String },
     /// Mark the branch deployment closed or merged (and maybe delete it).
     Close {
         /// `branchData`, with the status.
         branch_data: BranchData,
-        /// `commit`.
         commit: CommitData,
         /// `CLOSED` or `MERGED`.
         status: PullRequestStatus,

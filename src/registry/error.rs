@@ -12,11 +12,8 @@ use crate::text::shorten;
 /// An unexpected registry response.
 #[derive(Debug)]
 pub(crate) struct RegistryError {
-    /// Request method.
     pub(crate) method: &'static str,
-    /// Request URL, without query.
     pub(crate) url: String,
-    /// Status code.
     pub(crate) status: u16,
     /// Spec error codes and messages, when the body had them.
     pub(crate) errors: Vec<SpecError>,

@@ -17,11 +17,8 @@ use crate::progress::Progress;
 
 /// Shared clients: HTTP, credentials, one registry client per host.
 pub(crate) struct Services {
-    /// HTTP.
     pub(crate) http: Arc<dyn Http>,
-    /// The environment.
     pub(crate) env: Env,
-    /// Progress output.
     pub(crate) progress: Progress,
     insecure: Vec<String>,
     registries: Mutex<HashMap<String, Arc<Registry>>>,

@@ -25,7 +25,6 @@ pub(crate) const JOBS: usize = 4;
 
 /// Where blobs the layout does not hold can be read.
 pub(crate) struct BlobSource<'a> {
-    /// The base image's registry.
     pub(crate) registry: &'a Registry,
     /// The base image's repository.
     pub(crate) repo: &'a str,
@@ -35,11 +34,9 @@ pub(crate) struct BlobSource<'a> {
 
 /// What to push.
 pub(crate) struct PushRequest<'a> {
-    /// Target registry.
     pub(crate) target: &'a Registry,
     /// Target repository.
     pub(crate) repo: &'a str,
-    /// Tag to set.
     pub(crate) tag: &'a str,
     /// The manifest (its bytes are in the layout).
     pub(crate) manifest: &'a Descriptor,
@@ -54,9 +51,7 @@ pub(crate) struct PushRequest<'a> {
 /// What a push did.
 #[derive(Debug, Default, Serialize, Clone, PartialEq, Eq)]
 pub(crate) struct PushStats {
-    /// Blobs uploaded.
     pub(crate) uploaded: usize,
-    /// Bytes uploaded.
     pub(crate) uploaded_bytes: u64,
     /// Blobs mounted from the base's repository.
     pub(crate) mounted: usize,

@@ -26,7 +26,6 @@ pub(crate) fn push_scope(repo: &str) -> String {
 pub(crate) struct FetchedManifest {
     /// Its media type (from `Content-Type`, checked against the body).
     pub(crate) media_type: String,
-    /// The exact bytes.
     pub(crate) bytes: Vec<u8>,
     /// sha256 of the bytes.
     pub(crate) digest: Digest,

@@ -39,9 +39,7 @@ impl Status {
 /// One location's row.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct Row {
-    /// Location name.
     pub(crate) name: String,
-    /// Status.
     pub(crate) status: Status,
     /// Image reference by digest.
     pub(crate) image: Option<String>,
@@ -61,7 +59,6 @@ pub(crate) enum Headline {
     Deploying,
     /// Every location deployed.
     Deployed,
-    /// Something failed.
     Failed,
     /// The pull request was closed.
     Closed,
@@ -74,21 +71,15 @@ pub(crate) enum Headline {
 /// What a comment or summary shows.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct Report {
-    /// The run's state.
     pub(crate) headline: Headline,
-    /// The deployment's name.
     pub(crate) deployment: Option<String>,
     /// `{org url}/{deployment}/locations`.
     pub(crate) url: Option<String>,
     /// Whether it is a branch deployment.
     pub(crate) branch: bool,
-    /// The commit deployed.
     pub(crate) commit: Option<String>,
-    /// The base deployment.
     pub(crate) base: Option<String>,
-    /// The rows.
     pub(crate) rows: Vec<Row>,
-    /// The CI run.
     pub(crate) run_url: Option<String>,
     /// Whether the branch deployment was deleted (on close).
     pub(crate) deleted: bool,

@@ -14,9 +14,7 @@ use crate::progress::Progress;
 
 /// The values a run reports.
 pub(crate) struct RunOutputs<'a> {
-    /// The deployment's name.
     pub(crate) deployment: Option<&'a str>,
-    /// Its locations page.
     pub(crate) url: Option<&'a str>,
     /// Location → image reference by digest.
     pub(crate) images: &'a BTreeMap<String, String>,

@@ -62,7 +62,6 @@ pub(crate) struct Recipe {
 /// A step after `FROM`.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Step {
-    /// The instruction.
     pub(crate) instruction: Instruction,
     /// Its parsed flags and operands.
     pub(crate) kind: StepKind,
@@ -117,7 +116,6 @@ pub(crate) enum Healthcheck {
     Check {
         /// `--interval` etc., as nanoseconds, and `--retries`.
         options: Vec<(String, i64)>,
-        /// The command.
         command: Command,
     },
 }
