@@ -101,21 +101,28 @@ pub(crate) fn run(build: &ExternalBuild, progress: &Progress) -> Result<Option<D
     let show = |line: &str| progress.info(format!("  │ {line}"));
     let build_args: Vec<String> =
         build.build_args.iter().flat_map(|(k, v)| ["--build-arg".to_string(), format!("{k}={v}")]).collect();
+    let run =
+        Invocation { build, scratch: scratch.path(), auth_file: &auth_file, build_args: &build_args, show: &show };
     match build.builder {
-        Builder::DockerBuildx => buildx(build, scratch.path(), &auth_file, &build_args, &show),
-        Builder::Podman | Builder::Buildah => buildah_or_podman(build, scratch.path(), &auth_file, &build_args, &show),
+        Builder::DockerBuildx => buildx(&run),
+        Builder::Podman | Builder::Buildah => buildah_or_podman(&run),
     }
+}
+
+/// One run of a builder: the build, its scratch directory with the auth
+/// file, the `--build-arg` flags, and where its output lines go.
+struct Invocation<'a> {
+    build: &'a ExternalBuild<'a>,
+    scratch: &'a Path,
+    auth_file: &'a Path,
+    build_args: &'a [String],
+    show: &'a (dyn Fn(&str) + Sync),
 }
 
 /// `docker buildx build`, pushing itself; the digest comes from its
 /// metadata file.
-fn buildx(
-    build: &ExternalBuild,
-    scratch: &Path,
-    auth_file: &Path,
-    build_args: &[String],
-    show: &(dyn Fn(&str) + Sync),
-) -> Result<Option<Digest>> {
+fn buildx(run: &Invocation) -> Result<Option<Digest>> {
+    let Invocation { build, scratch, auth_file, build_args, show } = *run;
     let config_dir = scratch.join("docker");
     std::fs::create_dir_all(&config_dir)?;
     std::fs::rename(auth_file, config_dir.join("config.json"))?;
@@ -145,13 +152,8 @@ fn buildx(
 
 /// `buildah bud` (or `podman build`) to a local name, then `push` with a
 /// digest file.
-fn buildah_or_podman(
-    build: &ExternalBuild,
-    scratch: &Path,
-    auth_file: &Path,
-    build_args: &[String],
-    show: &(dyn Fn(&str) + Sync),
-) -> Result<Option<Digest>> {
+fn buildah_or_podman(run: &Invocation) -> Result<Option<Digest>> {
+    let Invocation { build, scratch, auth_file, build_args, show } = *run;
     let podman = build.builder == Builder::Podman;
     let (program, build_verb) = if podman { ("podman", "build") } else { ("buildah", "bud") };
     let platform = build.platform.to_string();

@@ -79,6 +79,8 @@ pub(super) struct DeployArgs {
     pub(super) dagster: DagsterArgs,
     #[command(flatten)]
     pub(super) image: ImageArgs,
+    #[command(flatten)]
+    pub(super) run: RunArgs,
     /// Deploy only this location (repeat for several; default: all). The
     /// variable DAGSTER_LOCATIONS takes names separated by commas or
     /// newlines, or a JSON array.
@@ -109,9 +111,6 @@ pub(super) struct DeployArgs {
     /// Write an OCI image layout per location into DIR/<location>.
     #[arg(long, value_name = "DIR", env = "DAGSTER_OUTPUT_DIR")]
     pub(super) output_dir: Option<PathBuf>,
-    /// Print the result (or plan) as JSON on stdout, and no progress.
-    #[arg(long, env = "DAGSTER_JSON")]
-    pub(super) json: bool,
     /// Do not wait for the locations to load.
     #[arg(long, env = "DAGSTER_NO_WAIT")]
     pub(super) no_wait: bool,
@@ -121,23 +120,9 @@ pub(super) struct DeployArgs {
     /// Seconds between load-status polls.
     #[arg(long, value_name = "SECS", default_value = "3", env = "DAGSTER_POLL_INTERVAL")]
     pub(super) poll_interval: f64,
-    /// Write DAGSTER_DEPLOYMENT and DAGSTER_DEPLOYMENT_URL to FILE (GitLab's dotenv report).
-    #[arg(long, value_name = "FILE", env = "DAGSTER_DOTENV")]
-    pub(super) dotenv: Option<PathBuf>,
-    /// Do not comment on the pull/merge request.
-    #[arg(long, env = "DAGSTER_NO_COMMENT")]
-    pub(super) no_comment: bool,
     /// Delete the branch deployment when its pull request closes.
     #[arg(long, env = "DAGSTER_DELETE_ON_CLOSE")]
     pub(super) delete_on_close: bool,
-    /// Fail, rather than skip with a notice, when a fork's or Dependabot's
-    /// pull request run has no Dagster+ token (any other run without one fails).
-    #[arg(long, env = "DAGSTER_FAIL_WITHOUT_CREDENTIALS")]
-    pub(super) fail_without_credentials: bool,
-    /// Deploy pull requests from forks. Dangerous with pull_request_target or
-    /// workflow_run: the fork's code is built with your secrets at hand.
-    #[arg(long, env = "DAGSTER_ALLOW_FORK")]
-    pub(super) allow_fork: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -152,6 +137,8 @@ pub(super) struct CloseArgs {
     pub(super) project: ProjectArgs,
     #[command(flatten)]
     pub(super) dagster: DagsterArgs,
+    #[command(flatten)]
+    pub(super) run: RunArgs,
     /// Closed or merged (default: from the event, or the GitLab API).
     #[arg(long, value_enum, env = "DAGSTER_CLOSE_STATUS")]
     pub(super) status: Option<CloseStatus>,
@@ -161,15 +148,21 @@ pub(super) struct CloseArgs {
     /// Print what would be sent; change nothing.
     #[arg(long, env = "DAGSTER_DRY_RUN")]
     pub(super) dry_run: bool,
-    /// Print the result as JSON on stdout, and no progress.
-    #[arg(long)]
+}
+
+/// What `deploy` and `close` both take: where the results go, and which
+/// runs may proceed.
+#[derive(Args)]
+pub(super) struct RunArgs {
+    /// Print the result (or plan) as JSON on stdout, and no progress.
+    #[arg(long, env = "DAGSTER_JSON")]
     pub(super) json: bool,
+    /// Write DAGSTER_DEPLOYMENT and DAGSTER_DEPLOYMENT_URL to FILE (GitLab's dotenv report).
+    #[arg(long, value_name = "FILE", env = "DAGSTER_DOTENV")]
+    pub(super) dotenv: Option<PathBuf>,
     /// Do not comment on the pull/merge request.
     #[arg(long, env = "DAGSTER_NO_COMMENT")]
     pub(super) no_comment: bool,
-    /// Write DAGSTER_DEPLOYMENT and DAGSTER_DEPLOYMENT_URL to FILE.
-    #[arg(long, value_name = "FILE", env = "DAGSTER_DOTENV")]
-    pub(super) dotenv: Option<PathBuf>,
     /// Fail, rather than skip with a notice, when a fork's or Dependabot's
     /// pull request run has no Dagster+ token (any other run without one fails).
     #[arg(long, env = "DAGSTER_FAIL_WITHOUT_CREDENTIALS")]

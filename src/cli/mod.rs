@@ -19,15 +19,15 @@ use crate::plan::Settings;
 use crate::progress::Progress;
 use crate::provenance::Provenance;
 use crate::registry::pool::Services;
-use args::{BuildArgs, CheckArgs, Cli, CloseArgs, CloseStatus, Command, DeployArgs};
+use args::{BuildArgs, CheckArgs, Cli, CloseArgs, CloseStatus, Command, DagsterArgs, DeployArgs, ProjectArgs, RunArgs};
 
 /// Runs the program; returns the exit status.
 pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
     let cli = Cli::parse_from(args);
     let env = Env::from_process();
     let json = match &cli.command {
-        Command::Deploy(a) => a.json,
-        Command::Close(a) => a.json,
+        Command::Deploy(a) => a.run.json,
+        Command::Close(a) => a.run.json,
         Command::Check(a) => a.json,
         Command::Build(a) => a.json,
     };
@@ -64,27 +64,16 @@ fn deploy_command(args: DeployArgs, env: Env) -> Result<i32> {
         platform: TargetPlatform::parse(&args.image.platform).context("--platform")?,
         insecure_registries: args.image.insecure_registries,
     });
-    let options = deploy::Options {
-        project_dir: args.project.project_dir,
-        config_file: args.project.dagster_cloud_yaml_path,
-        settings: Settings {
-            deployment_named: args.deployment.is_some(),
-            deployment: args.deployment.unwrap_or_else(|| "prod".into()),
-            base_deployment: args.base_deployment_name,
-            snapshot_base_condition: args.snapshot_base_condition,
-            branch_deployment: args.branch_deployment,
-            delete_on_close: args.delete_on_close,
-            allow_fork: args.allow_fork,
-        },
-        organization: args.dagster.organization,
-        url: args.dagster.url,
-        dry_run: args.dry_run,
-        json: args.json,
-        dotenv: args.dotenv,
-        comment: !args.no_comment,
-        fail_without_credentials: args.fail_without_credentials,
-        task,
+    let settings = Settings {
+        deployment_named: args.deployment.is_some(),
+        deployment: args.deployment.unwrap_or_else(|| "prod".into()),
+        base_deployment: args.base_deployment_name,
+        snapshot_base_condition: args.snapshot_base_condition,
+        branch_deployment: args.branch_deployment,
+        delete_on_close: args.delete_on_close,
+        allow_fork: args.run.allow_fork,
     };
+    let options = shared_options(args.project, args.dagster, args.run, args.dry_run, settings, task);
     let outcome = deploy::run(&options, env)?;
     print_outcome(&outcome, options.json)
 }
@@ -105,21 +94,35 @@ fn close_command(args: CloseArgs, env: Env) -> Result<i32> {
         CloseStatus::Closed => PullRequestStatus::Closed,
         CloseStatus::Merged => PullRequestStatus::Merged,
     });
-    let options = deploy::Options {
-        project_dir: args.project.project_dir,
-        config_file: args.project.dagster_cloud_yaml_path,
-        settings: Settings::closing(args.delete, args.allow_fork),
-        organization: args.dagster.organization,
-        url: args.dagster.url,
-        dry_run: args.dry_run,
-        json: args.json,
-        dotenv: args.dotenv,
-        comment: !args.no_comment,
-        fail_without_credentials: args.fail_without_credentials,
-        task: Task::Close(CloseRequest { status }),
-    };
+    let settings = Settings::closing(args.delete, args.run.allow_fork);
+    let task = Task::Close(CloseRequest { status });
+    let options = shared_options(args.project, args.dagster, args.run, args.dry_run, settings, task);
     let outcome = deploy::run(&options, env)?;
     print_outcome(&outcome, options.json)
+}
+
+/// The options of `deploy` and `close`, from the flags they share.
+fn shared_options(
+    project: ProjectArgs,
+    dagster: DagsterArgs,
+    run: RunArgs,
+    dry_run: bool,
+    settings: Settings,
+    task: Task,
+) -> deploy::Options {
+    deploy::Options {
+        project_dir: project.project_dir,
+        config_file: project.dagster_cloud_yaml_path,
+        settings,
+        organization: dagster.organization,
+        url: dagster.url,
+        dry_run,
+        json: run.json,
+        dotenv: run.dotenv,
+        comment: !run.no_comment,
+        fail_without_credentials: run.fail_without_credentials,
+        task,
+    }
 }
 
 fn print_outcome(outcome: &deploy::Outcome, json: bool) -> Result<i32> {

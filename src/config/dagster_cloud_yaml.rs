@@ -18,7 +18,6 @@ use super::{
 #[serde(deny_unknown_fields)]
 struct File {
     locations: Vec<RawLocation>,
-    #[serde(default)]
     defaults: Option<Defaults>,
 }
 
@@ -26,38 +25,24 @@ struct File {
 #[serde(deny_unknown_fields)]
 struct RawLocation {
     location_name: String,
-    #[serde(default)]
     code_source: Option<RawCodeSource>,
-    #[serde(default)]
     build: Option<RawBuild>,
-    #[serde(default)]
     working_directory: Option<String>,
-    #[serde(default)]
     image: Option<String>,
-    #[serde(default)]
     executable_path: Option<String>,
-    #[serde(default)]
     attribute: Option<String>,
-    #[serde(default)]
     container_context: Option<Value>,
-    #[serde(default)]
     agent_queue: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct Defaults {
-    #[serde(default)]
     build: Option<RawBuild>,
-    #[serde(default)]
     working_directory: Option<String>,
-    #[serde(default)]
     image: Option<String>,
-    #[serde(default)]
     executable_path: Option<String>,
-    #[serde(default)]
     container_context: Option<Value>,
-    #[serde(default)]
     agent_queue: Option<String>,
 }
 
