@@ -34,6 +34,7 @@ pub(crate) mod parallel;
 pub(crate) mod plan;
 pub(crate) mod progress;
 pub(crate) mod provenance;
+pub(crate) mod python;
 pub(crate) mod registry;
 pub(crate) mod report;
 pub(crate) mod text;

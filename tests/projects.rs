@@ -277,3 +277,19 @@ fn the_main_error_messages() {
     }
     insta::assert_snapshot!("errors", shown);
 }
+
+#[test]
+fn a_dg_project_with_a_uv_lock_and_no_dockerfile_is_told_what_its_lock_installs() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/python/jaffle-platform");
+    let message = plan_error(&dir);
+    let wanted = [
+        "location \"jaffle-platform\" has no Dockerfile",
+        "uv.lock pins 73 packages for jaffle-platform, each with a wheel for python:3.11-slim-bookworm on linux/amd64",
+        "RUN uv sync --frozen --no-dev",
+    ];
+    for w in wanted {
+        assert!(message.contains(w), "{w:?} missing from {message}");
+    }
+    let arm = plan(&dir, &["--platform", "linux/arm64"]).json()["error"].as_str().unwrap().to_string();
+    assert!(arm.contains("python:3.11-slim-bookworm on linux/arm64/v8 (cp311, manylinux_2_36_aarch64)"), "{arm}");
+}

@@ -5,6 +5,7 @@
 
 pub(crate) mod external;
 mod native;
+mod python_lock;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -168,7 +169,7 @@ pub(crate) fn build_location(
         return prebuilt(location, image, &project.file);
     }
     let dockerfile_path = location.build_directory.join("Dockerfile");
-    let text = read_dockerfile(project, &dockerfile_path, &location.name)?;
+    let text = read_dockerfile(project, &dockerfile_path, location, &options.platform)?;
     let instructions = dockerfile::parse(&text).with_context(|| format!("parsing {}", dockerfile_path.display()))?;
     let path = dockerfile::classify(&instructions).with_context(|| format!("reading {}", dockerfile_path.display()))?;
     let target = if options.push {
@@ -204,17 +205,21 @@ fn prebuilt(location: &Location, image: &str, file: &Path) -> Result<LocationIma
     })
 }
 
-fn read_dockerfile(project: &Project, path: &Path, location: &str) -> Result<String> {
-    match project.read_file(path)? {
-        Some(text) => Ok(text),
-        None => bail!(
-            "location {location:?} has no Dockerfile at {}. A minimal one, on a base image that already has your \
-             dependencies (built natively in seconds):\n    FROM ghcr.io/acme/dagster-base:1\n    WORKDIR /opt/dagster/app\n    \
-             COPY . .\nor, installing them (needs docker buildx, podman or buildah):\n    FROM python:3.12-slim\n    \
-             WORKDIR /opt/dagster/app\n    COPY . .\n    RUN pip install .",
-            path.display()
-        ),
+fn read_dockerfile(project: &Project, path: &Path, location: &Location, platform: &TargetPlatform) -> Result<String> {
+    if let Some(text) = project.read_file(path)? {
+        return Ok(text);
     }
+    let name = &location.name;
+    if let Some(locked) = python_lock::describe(project, location, platform)? {
+        bail!("location {name:?} has no Dockerfile at {}. {locked}", path.display());
+    }
+    bail!(
+        "location {name:?} has no Dockerfile at {}. A minimal one, on a base image that already has your \
+         dependencies (built natively in seconds):\n    FROM ghcr.io/acme/dagster-base:1\n    WORKDIR /opt/dagster/app\n    \
+         COPY . .\nor, installing them (needs docker buildx, podman or buildah):\n    FROM python:3.12-slim\n    \
+         WORKDIR /opt/dagster/app\n    COPY . .\n    RUN pip install .",
+        path.display()
+    )
 }
 
 struct Job<'a> {

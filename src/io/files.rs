@@ -14,6 +14,9 @@ use anyhow::{Context, Result, bail};
 
 /// The size cap for configuration files, Dockerfiles and `.dockerignore`.
 pub(crate) const PROJECT_FILE_CAP: u64 = 1 << 20;
+/// The most a lock file (`uv.lock`) may hold: real projects' locks pass
+/// 1 MiB (one that depends on dagster is 0.9 MiB).
+pub(crate) const LOCK_FILE_CAP: u64 = 32 << 20;
 /// The size cap for a webhook event payload (GitHub caps them at 25 MB).
 pub(crate) const EVENT_PAYLOAD_CAP: u64 = 25 << 20;
 
