@@ -5,7 +5,8 @@
 
 pub(crate) mod external;
 mod native;
-mod python_lock;
+mod python;
+mod wheels;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -37,6 +38,8 @@ pub(crate) struct Options {
     pub(crate) offline: bool,
     /// `--build-arg NAME=VALUE`s.
     pub(crate) build_args: Vec<(String, String)>,
+    /// `--base-image`, for locations built from their lock.
+    pub(crate) base_image: Option<String>,
 }
 
 /// Which path built an image.
@@ -169,9 +172,19 @@ pub(crate) fn build_location(
         return prebuilt(location, image, &project.file);
     }
     let dockerfile_path = location.build_directory.join("Dockerfile");
-    let text = read_dockerfile(project, &dockerfile_path, location, &options.platform)?;
-    let instructions = dockerfile::parse(&text).with_context(|| format!("parsing {}", dockerfile_path.display()))?;
-    let path = dockerfile::classify(&instructions).with_context(|| format!("reading {}", dockerfile_path.display()))?;
+    // What to build from: the Dockerfile, else the project's lock.
+    let source = match project.read_file(&dockerfile_path)? {
+        Some(text) => {
+            let instructions =
+                dockerfile::parse(&text).with_context(|| format!("parsing {}", dockerfile_path.display()))?;
+            let path = dockerfile::classify(&instructions)
+                .with_context(|| format!("reading {}", dockerfile_path.display()))?;
+            Source::Dockerfile(instructions, path)
+        }
+        None => Source::Lock(
+            python::find_lock(project, location)?.ok_or_else(|| no_dockerfile(location, &dockerfile_path))?,
+        ),
+    };
     let target = if options.push {
         Some(location.target_repository(&project.file)?)
     } else {
@@ -182,9 +195,10 @@ pub(crate) fn build_location(
     let tag = tag_for(&location.name, options.tag.as_deref(), provenance)?;
     let target = target.map(|t| t.with_tag(&tag)).transpose()?;
     let job = Job { services, location, options, provenance, tag, target, dockerfile: &dockerfile_path };
-    let mut result = match path {
-        BuildPath::Native(recipe) => job.native(&recipe),
-        BuildPath::External { reason } => job.external(&instructions, reason),
+    let mut result = match source {
+        Source::Dockerfile(_, BuildPath::Native(recipe)) => job.native(&recipe),
+        Source::Dockerfile(instructions, BuildPath::External { reason }) => job.external(&instructions, reason),
+        Source::Lock(locked) => job.python(&locked),
     }?;
     result.seconds = started.elapsed().as_secs_f64();
     services.progress.info(format!("  {} done in {:.2}s", location.name, result.seconds));
@@ -205,19 +219,20 @@ fn prebuilt(location: &Location, image: &str, file: &Path) -> Result<LocationIma
     })
 }
 
-fn read_dockerfile(project: &Project, path: &Path, location: &Location, platform: &TargetPlatform) -> Result<String> {
-    if let Some(text) = project.read_file(path)? {
-        return Ok(text);
-    }
-    let name = &location.name;
-    if let Some(locked) = python_lock::describe(project, location, platform)? {
-        bail!("location {name:?} has no Dockerfile at {}. {locked}", path.display());
-    }
-    bail!(
-        "location {name:?} has no Dockerfile at {}. A minimal one, on a base image that already has your \
-         dependencies (built natively in seconds):\n    FROM ghcr.io/acme/dagster-base:1\n    WORKDIR /opt/dagster/app\n    \
-         COPY . .\nor, installing them (needs docker buildx, podman or buildah):\n    FROM python:3.12-slim\n    \
-         WORKDIR /opt/dagster/app\n    COPY . .\n    RUN pip install .",
+/// What a location's image is built from.
+enum Source {
+    Dockerfile(Vec<dockerfile::Instruction>, BuildPath),
+    /// No Dockerfile: the project's lock, installed natively.
+    Lock(python::LockedProject),
+}
+
+fn no_dockerfile(location: &Location, path: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "location {:?} has no Dockerfile at {}, and its project has no uv.lock to install. Create the lock with \
+         `uv lock`, or write a Dockerfile; a minimal one, on a base image that already has your dependencies \
+         (built natively in seconds):\n    FROM ghcr.io/acme/dagster-base:1\n    WORKDIR /opt/dagster/app\n    \
+         COPY . .",
+        location.name,
         path.display()
     )
 }

@@ -3,13 +3,13 @@
 //! and a push of only what the registry lacks; offline, the code layers
 //! alone.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
 use super::{BuildKind, Job, LocationImage};
-use crate::image::assemble::Base;
+use crate::image::assemble::{Base, Built};
 use crate::image::context::BuildContext;
 use crate::image::dockerfile::Recipe;
 use crate::image::layout::Layout;
@@ -18,7 +18,7 @@ use crate::image::oci::Descriptor;
 use crate::image::reference::ImageRef;
 use crate::io::http::{Failure, TransportError};
 use crate::registry::pull;
-use crate::registry::push::{self, BlobSource, PushRequest};
+use crate::registry::push::{self, BlobSource, PushRequest, PushStats};
 use crate::registry::transport::Registry;
 use crate::text::human_bytes;
 
@@ -67,47 +67,9 @@ impl Job<'_> {
         if let Some(unresolved) = unresolved {
             return Ok(self.code_layers_only(reason, built.new_layers, unresolved, layout_dir));
         }
-        built.store(&layout)?;
-        if self.options.output_dir.is_some() {
-            if let (Some(registry), Some(image)) = (&base_registry, &from) {
-                let n = pull::fetch_missing(registry, &image.repository, &base.layers, &layout)
-                    .with_context(|| format!("copying the base layers of {image} into {}", layout_dir.display()))?;
-                if n > 0 {
-                    self.progress().info(format!("  downloaded {} of base layers", human_bytes(n)));
-                }
-            }
-            layout.set_ref(&built.manifest, &self.tag)?;
-            self.progress().info(format!("  wrote oci:{}:{}", layout_dir.display(), self.tag));
-        }
-        let mut pushed = None;
-        if let (true, Some(target)) = (self.options.push, &self.target) {
-            let registry = self.services.registry(target)?;
-            let mut blobs = built.layers.clone();
-            blobs.push(built.config.clone());
-            let source = base_registry.as_ref().zip(from.as_ref()).map(|(r, image)| BlobSource {
-                registry: r.as_ref(),
-                repo: &image.repository,
-                same_registry: image.registry == target.registry,
-            });
-            let request = PushRequest {
-                target: &registry,
-                repo: &target.repository,
-                tag: &self.tag,
-                manifest: &built.manifest,
-                blobs: &blobs,
-                layout: &layout,
-                source,
-            };
-            let (_, stats) = push::push(&request).with_context(|| format!("pushing {target}"))?;
-            self.progress().info(format!(
-                "  pushed {target}: {} uploaded ({}), {} mounted, {} already there",
-                stats.uploaded,
-                human_bytes(stats.uploaded_bytes),
-                stats.mounted,
-                stats.present
-            ));
-            pushed = Some(stats);
-        }
+        let source =
+            base_registry.as_ref().zip(from.as_ref()).map(|(r, image)| (r.as_ref(), image, base.layers.as_slice()));
+        let pushed = self.publish(&built, source, &layout, &layout_dir)?;
         let digest = built.manifest.digest.clone();
         self.progress().info(format!("  digest {digest}"));
         Ok(LocationImage {
@@ -121,12 +83,64 @@ impl Job<'_> {
         })
     }
 
-    fn resolve_base(&self, image: &ImageRef) -> Result<(Base, Arc<Registry>)> {
+    pub(super) fn resolve_base(&self, image: &ImageRef) -> Result<(Base, Arc<Registry>)> {
         let platform = &self.options.platform;
         let registry = self.services.registry(image)?;
         let base = pull::resolve_base(&registry, image, platform)
             .with_context(|| format!("resolving the base image {image} for {platform}"))?;
         Ok((base, registry))
+    }
+
+    /// Stores the image in its layout, writes the layout out when
+    /// `--output-dir` asks (with the base layers, read from `base`), and
+    /// pushes what the target lacks (mounting the base's blobs on the same
+    /// registry).
+    pub(super) fn publish(
+        &self,
+        built: &Built,
+        base: Option<(&Registry, &ImageRef, &[Descriptor])>,
+        layout: &Layout,
+        layout_dir: &Path,
+    ) -> Result<Option<PushStats>> {
+        built.store(layout)?;
+        if self.options.output_dir.is_some() {
+            if let Some((registry, image, layers)) = base {
+                let n = pull::fetch_missing(registry, &image.repository, layers, layout)
+                    .with_context(|| format!("copying the base layers of {image} into {}", layout_dir.display()))?;
+                if n > 0 {
+                    self.progress().info(format!("  downloaded {} of base layers", human_bytes(n)));
+                }
+            }
+            layout.set_ref(&built.manifest, &self.tag)?;
+            self.progress().info(format!("  wrote oci:{}:{}", layout_dir.display(), self.tag));
+        }
+        let (true, Some(target)) = (self.options.push, &self.target) else { return Ok(None) };
+        let registry = self.services.registry(target)?;
+        let mut blobs = built.layers.clone();
+        blobs.push(built.config.clone());
+        let source = base.map(|(registry, image, _)| BlobSource {
+            registry,
+            repo: &image.repository,
+            same_registry: image.registry == target.registry,
+        });
+        let request = PushRequest {
+            target: &registry,
+            repo: &target.repository,
+            tag: &self.tag,
+            manifest: &built.manifest,
+            blobs: &blobs,
+            layout,
+            source,
+        };
+        let (_, stats) = push::push(&request).with_context(|| format!("pushing {target}"))?;
+        self.progress().info(format!(
+            "  pushed {target}: {} uploaded ({}), {} mounted, {} already there",
+            stats.uploaded,
+            human_bytes(stats.uploaded_bytes),
+            stats.mounted,
+            stats.present
+        ));
+        Ok(Some(stats))
     }
 
     /// The outcome of an offline build: code layers only, no image.

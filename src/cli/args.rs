@@ -59,6 +59,10 @@ pub(super) struct ImageArgs {
     /// A registry to reach over plain HTTP (loopback registries always are).
     #[arg(long = "insecure-registry", value_name = "HOST", env = "DAGSTER_INSECURE_REGISTRIES", value_delimiter = ',')]
     pub(super) insecure_registries: Vec<String>,
+    /// The base of locations built from their lock, without a Dockerfile
+    /// [default: python:3.Y-slim-bookworm, 3.Y from .python-version or requires-python].
+    #[arg(long, value_name = "IMAGE", env = "DAGSTER_BASE_IMAGE")]
+    pub(super) base_image: Option<String>,
 }
 
 #[derive(Args)]

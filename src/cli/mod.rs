@@ -54,7 +54,7 @@ fn deploy_command(args: DeployArgs, env: Env) -> Result<i32> {
     let (wait_options, heartbeat_given) =
         deploy::wait_options_from(&env, args.location_load_timeout, args.poll_interval)?;
     let locations = if args.locations.is_empty() { locations_from(&env)? } else { args.locations };
-    let task = Task::Deploy(DeployOptions {
+    let task = Task::Deploy(Box::new(DeployOptions {
         locations,
         offline: args.offline,
         output_dir: args.output_dir,
@@ -63,7 +63,8 @@ fn deploy_command(args: DeployArgs, env: Env) -> Result<i32> {
         heartbeat_timeout_given: heartbeat_given,
         platform: TargetPlatform::parse(&args.image.platform).context("--platform")?,
         insecure_registries: args.image.insecure_registries,
-    });
+        base_image: args.image.base_image,
+    }));
     let settings = Settings {
         deployment_named: args.deployment.is_some(),
         deployment: args.deployment.unwrap_or_else(|| "prod".into()),
@@ -190,6 +191,7 @@ fn build_command(args: BuildArgs, env: Env) -> Result<()> {
         push: !args.no_push,
         offline: args.offline,
         build_args: args.build_args,
+        base_image: args.image.base_image,
     };
     let mut results = Vec::new();
     for location in locations {

@@ -107,6 +107,7 @@ fn build_every_location(options: &DeployOptions, services: &Services, planned: &
         push: false,
         offline: options.offline,
         build_args: Vec::new(),
+        base_image: options.base_image.clone(),
     };
     let closing = matches!(planned.decision.action, Action::Close { .. });
     let mut built: Vec<LocationImage> = Vec::new();

@@ -214,6 +214,7 @@ impl<'a> Run<'a> {
             push: true,
             offline: false,
             build_args: Vec::new(),
+            base_image: options.base_image.clone(),
         };
         for (i, location) in targets.iter().enumerate() {
             let built = self.progress.group(format!("building {}", location.name), || {

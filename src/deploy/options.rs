@@ -39,7 +39,7 @@ pub(crate) struct Options {
 /// Which command runs, with what only it needs.
 #[derive(Clone, Debug)]
 pub(crate) enum Task {
-    Deploy(DeployOptions),
+    Deploy(Box<DeployOptions>),
     Close(CloseRequest),
 }
 
@@ -61,6 +61,8 @@ pub(crate) struct DeployOptions {
     pub(crate) platform: TargetPlatform,
     /// Registries reached over plain HTTP.
     pub(crate) insecure_registries: Vec<String>,
+    /// `--base-image`, for locations built from their lock.
+    pub(crate) base_image: Option<String>,
 }
 
 impl Options {

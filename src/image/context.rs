@@ -30,6 +30,11 @@ pub(crate) enum EntryKind {
     Dir,
     /// A regular file, read from this path when the layer is written.
     File(PathBuf),
+    /// A regular file made by the build (an installed wheel's file, a
+    /// generated script).
+    Bytes(std::sync::Arc<[u8]>),
+    /// A symbolic link to this target.
+    Symlink(String),
 }
 
 /// Sorted layer entries: `BTreeMap` order puts a directory before its
@@ -62,12 +67,17 @@ impl BuildContext {
     /// Opens a context directory, reading its `.dockerignore` (safely:
     /// see [`crate::io::files`]) and listing every path it includes.
     pub(crate) fn open(root: &Path) -> Result<BuildContext> {
+        BuildContext::open_excluding(root, &[])
+    }
+
+    /// Opens a context that also leaves out `defaults` (patterns read
+    /// before the `.dockerignore`, whose `!` lines can take them back).
+    pub(crate) fn open_excluding(root: &Path, defaults: &[&str]) -> Result<BuildContext> {
         let ignore_path = root.join(".dockerignore");
         let repository = files::repository_root(root);
-        let ignore = match files::read_inside(&repository, &ignore_path, files::PROJECT_FILE_CAP)? {
-            Some(text) => DockerIgnore::parse(&text, &ignore_path.display().to_string())?,
-            None => DockerIgnore::default(),
-        };
+        let text = files::read_inside(&repository, &ignore_path, files::PROJECT_FILE_CAP)?.unwrap_or_default();
+        let text = defaults.iter().map(|d| format!("{d}\n")).collect::<String>() + &text;
+        let ignore = DockerIgnore::parse(&text, &ignore_path.display().to_string())?;
         let mut context = BuildContext { root: root.to_path_buf(), ignore, paths: BTreeMap::new() };
         context.walk("").with_context(|| format!("listing the build context {}", root.display()))?;
         Ok(context)
@@ -214,7 +224,7 @@ fn dir_entry(chmod: Option<u32>, owner: (u64, u64)) -> Entry {
 
 /// Adds the parent directories of `dest` (and `dest` when it is a directory
 /// destination) as explicit root-owned 0755 entries.
-fn add_parents(dest: &str, into_dir: bool, entries: &mut Entries) {
+pub(crate) fn add_parents(dest: &str, into_dir: bool, entries: &mut Entries) {
     let parts: Vec<&str> = dest.split('/').filter(|p| !p.is_empty()).collect();
     let upto = if into_dir { parts.len() } else { parts.len().saturating_sub(1) };
     for i in 1..=upto {

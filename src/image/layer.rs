@@ -12,6 +12,8 @@ use flate2::{Compression, GzBuilder};
 
 use super::context::{Entries, EntryKind};
 use super::digest::{Digest, HashingWriter};
+use super::layout::Layout;
+use super::oci::{Descriptor, Family};
 
 /// What identifies a written layer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +52,18 @@ pub(crate) fn write_layer<W: Write>(entries: &Entries, mtime: u64, out: W) -> Re
                 tar.append_data(&mut header, path, file)
                     .with_context(|| format!("adding {} to the layer as {path}", source.display()))?;
             }
+            EntryKind::Bytes(bytes) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(bytes.len() as u64);
+                tar.append_data(&mut header, path, &bytes[..])
+                    .with_context(|| format!("adding {path} to the layer"))?;
+            }
+            EntryKind::Symlink(target) => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_size(0);
+                tar.append_link(&mut header, path, target)
+                    .with_context(|| format!("adding the link {path} → {target} to the layer"))?;
+            }
         }
     }
     let tar_hash = tar.into_inner().context("finishing the layer tar")?;
@@ -57,6 +71,23 @@ pub(crate) fn write_layer<W: Write>(entries: &Entries, mtime: u64, out: W) -> Re
     let compressed = gzip.finish().context("finishing the layer gzip stream")?;
     let (out, digest, size) = compressed.finish();
     Ok((out, LayerDigests { digest, diff_id, size }))
+}
+
+/// Writes `entries` as a layer blob into `layout`; returns the manifest's
+/// descriptor for it (in the image's media-type family) and its diff_id.
+pub(crate) fn store_layer(
+    entries: &Entries,
+    mtime: u64,
+    layout: &Layout,
+    family: Family,
+) -> Result<(Descriptor, Digest)> {
+    let digests = layout.put_with(|file| {
+        let (file, digests) = write_layer(entries, mtime, file)?;
+        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        let digest = digests.digest.clone();
+        Ok((digests, digest))
+    })?;
+    Ok((Descriptor::new(family.layer_gzip(), digests.digest, digests.size), digests.diff_id))
 }
 
 #[cfg(test)]

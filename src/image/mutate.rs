@@ -11,7 +11,7 @@ use super::container_config::ContainerConfig;
 use super::context::{BuildContext, CopyRequest, Entries, absolute_dest};
 use super::digest::Digest;
 use super::dockerfile::{CopyStep, Recipe, StepKind};
-use super::layer::write_layer;
+use super::layer::store_layer;
 use super::layout::Layout;
 use super::oci::{Descriptor, Family};
 use super::platform::TargetPlatform;
@@ -118,14 +118,7 @@ fn copy_layer(
     let request = CopyRequest { sources: &sources, dest: &dest, dest_is_dir, chmod: copy.chmod, chown: copy.chown };
     let mut entries = Entries::new();
     context.copy_into(&request, &mut entries)?;
-    let mtime = u64::try_from(epoch).unwrap_or(0);
-    let digests = layout.put_with(|file| {
-        let (file, digests) = write_layer(&entries, mtime, file)?;
-        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        let digest = digests.digest.clone();
-        Ok((digests, digest))
-    })?;
-    Ok((Descriptor::new(family.layer_gzip(), digests.digest, digests.size), digests.diff_id))
+    store_layer(&entries, u64::try_from(epoch).unwrap_or(0), layout, family)
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 //! compatibility tags for a target, and `uv.lock` evaluated for that target
 //! into the wheels to install.
 
+pub(crate) mod base;
+pub(crate) mod install;
 pub(crate) mod lock;
 pub(crate) mod marker;
 pub(crate) mod target;

@@ -1,0 +1,293 @@
+//! The native Python build: a location without a Dockerfile whose project
+//! has a `uv.lock` (in the build directory, else in the nearest directory
+//! above it that holds `pyproject.toml`, within the repository) gets the
+//! image dg's scaffolded Dockerfile would give, without running anything:
+//! the base (`--base-image`, else `python:3.Y-slim-bookworm`) read for its
+//! interpreter and glibc, the lock evaluated for them, the wheels installed
+//! into `/app/.venv` as one reproducible layer (the same lock, base and
+//! platform give the same bytes), the project installed editable as a small
+//! layer, and the code at `/app` as the last.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use flate2::read::GzDecoder;
+
+use super::wheels;
+use super::{BuildKind, Job, LocationImage};
+use crate::config::{Location, Project};
+use crate::image::assemble::{Base, NewLayer, assemble};
+use crate::image::container_config::ContainerConfig;
+use crate::image::context::{BuildContext, CopyRequest, Entries};
+use crate::image::layer::store_layer;
+use crate::image::layout::Layout;
+use crate::image::oci::{Family, media};
+use crate::image::reference::ImageRef;
+use crate::io::files::{self, LOCK_FILE_CAP, PROJECT_FILE_CAP};
+use crate::python::base::{self, BaseFacts};
+use crate::python::choose_python;
+use crate::python::install::{EditableProject, Venv, install_editable, install_wheel};
+use crate::python::lock::{InstallSet, Lock, SyncRequest};
+use crate::python::target::{Libc, Target};
+use crate::registry::transport::Registry;
+use crate::text::human_bytes;
+
+/// Where the code and the environment go, as in dg's Dockerfile.
+const APP: &str = "/app";
+/// What the code layer leaves out by default (a `.dockerignore` can take
+/// them back): a local environment would overwrite the image's.
+const CODE_EXCLUDES: [&str; 3] = [".venv", ".git", "**/__pycache__"];
+
+/// A project's lock, with what it was read from.
+pub(super) struct LockedProject {
+    /// The lock file.
+    pub(super) path: PathBuf,
+    /// The project directory (the lock's), which becomes `/app`.
+    pub(super) dir: PathBuf,
+    pub(super) lock: Lock,
+    /// `.python-version` beside the lock.
+    python_version: Option<String>,
+}
+
+/// The lock of a location's project, if it has one.
+pub(super) fn find_lock(project: &Project, location: &Location) -> Result<Option<LockedProject>> {
+    let repository = files::repository_root(&project.root);
+    let mut dir = Some(location.build_directory.as_path());
+    while let Some(d) = dir.filter(|d| d.starts_with(&repository)) {
+        let path = d.join("uv.lock");
+        if let Some(text) = files::read_inside(&repository, &path, LOCK_FILE_CAP)? {
+            let lock = Lock::parse(&text).with_context(|| format!("reading {}", path.display()))?;
+            let python_version = files::read_inside(&repository, &d.join(".python-version"), 4096)?;
+            return Ok(Some(LockedProject { path, dir: d.to_path_buf(), lock, python_version }));
+        }
+        if d != location.build_directory && d.join("pyproject.toml").exists() {
+            return Ok(None);
+        }
+        dir = d.parent();
+    }
+    Ok(None)
+}
+
+impl LockedProject {
+    /// `python:3.Y-slim-bookworm`, 3.Y from `.python-version` or the lock's
+    /// `requires-python`.
+    fn default_base(&self) -> Result<String> {
+        let requires: Vec<&str> = self.lock.requires_python.as_deref().into_iter().collect();
+        let python = choose_python(self.python_version.as_deref(), &requires)
+            .with_context(|| format!("choosing the Python of {}", self.dir.display()))?;
+        Ok(format!("python:3.{}-slim-bookworm", python.release().get(1).copied().unwrap_or(0)))
+    }
+}
+
+impl Job<'_> {
+    pub(super) fn python(&self, locked: &LockedProject) -> Result<LocationImage> {
+        let name = &self.location.name;
+        let reason = format!("no Dockerfile: the environment is installed from {}", locked.path.display());
+        let image_text = match &self.options.base_image {
+            Some(image) => image.clone(),
+            None => locked.default_base()?,
+        };
+        let image = ImageRef::parse(&image_text).with_context(|| format!("the base image {image_text}"))?;
+        self.progress().info(format!("{name}: native Python build ({reason}) on {image}"));
+        if self.options.offline {
+            return Ok(LocationImage {
+                unresolved_base: Some(format!("{image} (--offline)")),
+                ..self.outcome(BuildKind::Native, reason)
+            });
+        }
+        let (base, registry) = self.resolve_base(&image)?;
+        let (layout_dir, _temp) = self.layout_dir()?;
+        let layout = Layout::create(&layout_dir)?;
+        let facts = self.inspect_base(&registry, &image, &base, &layout)?;
+        let target = self.target(locked, &facts)?;
+        let set = locked
+            .lock
+            .install_set(&target, &SyncRequest::default())
+            .with_context(|| format!("installing {} on {image}", locked.path.display()))?;
+        self.progress().info(format!("  {} packages for {}", set.wheels.len(), target.describe()));
+        let venv = Venv {
+            root: format!("{}/.venv", APP.trim_start_matches('/')),
+            version: version_text(&facts),
+            interpreter: facts.interpreter.clone(),
+        };
+        let layers = vec![
+            self.dependency_layer(&venv, &set, &layout, base.family)?,
+            self.editable_layer(&venv, locked, &set, &layout, base.family)?,
+            self.code_layer(locked, &layout, base.family)?,
+        ];
+        for layer in &layers {
+            self.progress().info(format!(
+                "  layer {} ({}): {}",
+                layer.descriptor.digest.short(),
+                human_bytes(layer.descriptor.size),
+                layer.created_by
+            ));
+        }
+        let config = self.container_config(&base, &venv);
+        let built = assemble(&base, config, layers, self.provenance.epoch)?;
+        let pushed = self.publish(&built, Some((&registry, &image, &base.layers)), &layout, &layout_dir)?;
+        let base_pinned = base.manifest_digest.clone().map(|d| image.with_digest(d).to_string());
+        let digest = built.manifest.digest.clone();
+        self.progress().info(format!("  digest {digest}"));
+        Ok(LocationImage {
+            base: base_pinned,
+            new_layers: built.new_layers,
+            reference: self.target.as_ref().map(|t| t.with_digest(digest.clone()).to_string()),
+            digest: Some(digest),
+            layout: self.options.output_dir.as_ref().map(|_| layout_dir),
+            pushed,
+            ..self.outcome(BuildKind::Native, reason)
+        })
+    }
+
+    /// Reads the base's layers (downloaded into the layout) for its Python
+    /// and glibc.
+    fn inspect_base(&self, registry: &Registry, image: &ImageRef, base: &Base, layout: &Layout) -> Result<BaseFacts> {
+        let n = crate::registry::pull::fetch_missing(registry, &image.repository, &base.layers, layout)
+            .with_context(|| format!("downloading the layers of {image} to read its Python"))?;
+        self.progress().info(format!("  read {image} ({} of layers)", human_bytes(n)));
+        let mut readers: Vec<Box<dyn Read>> = Vec::new();
+        for layer in &base.layers {
+            if !matches!(layer.media_type.as_str(), media::OCI_LAYER_GZIP | media::DOCKER_LAYER_GZIP) {
+                bail!("{image} has a {} layer; the native Python build reads gzip layers", layer.media_type);
+            }
+            let file = File::open(layout.blob_path(&layer.digest))?;
+            readers.push(Box::new(GzDecoder::new(BufReader::new(file))));
+        }
+        let env: Vec<(String, String)> = base.config["config"]["Env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str()?.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+            .collect();
+        let facts = base::inspect(readers, &env).with_context(|| format!("reading the Python of {image}"))?;
+        self.progress().info(format!(
+            "  Python {} at {}, glibc 2.{}",
+            version_text(&facts),
+            facts.interpreter,
+            facts.glibc_minor
+        ));
+        Ok(facts)
+    }
+
+    /// The target the lock is evaluated for; `.python-version` must agree
+    /// with the base.
+    fn target(&self, locked: &LockedProject, facts: &BaseFacts) -> Result<Target> {
+        let minor = facts.version.release().get(1).copied().unwrap_or(0);
+        if let Some(text) = &locked.python_version {
+            let wanted = choose_python(Some(text), &[])?;
+            if wanted.release().get(1) != Some(&minor) {
+                bail!(
+                    ".python-version in {} asks for {}, but the base image has Python 3.{minor}; pass a matching \
+                     --base-image",
+                    locked.dir.display(),
+                    text.trim()
+                );
+            }
+        }
+        let machine = match self.options.platform.architecture.as_str() {
+            "amd64" => "x86_64",
+            "arm64" => "aarch64",
+            other => other,
+        };
+        Ok(Target { python: facts.version.clone(), machine: machine.to_string(), libc: Libc::Glibc(facts.glibc_minor) })
+    }
+
+    /// The virtual environment with every locked wheel: stamped with time 0,
+    /// so that it depends only on the lock, the base and the platform.
+    fn dependency_layer(&self, venv: &Venv, set: &InstallSet, layout: &Layout, family: Family) -> Result<NewLayer> {
+        let cache = wheels::cache_dir(&self.services.env);
+        let data = wheels::fetch_all(self.services.http.as_ref(), &set.wheels, cache.as_ref(), self.progress())?;
+        let mut entries = Entries::new();
+        venv.skeleton(&mut entries);
+        for (wheel, bytes) in set.wheels.iter().zip(&data) {
+            install_wheel(venv, &wheel.name, bytes, &mut entries)
+                .with_context(|| format!("installing {}", wheel.file))?;
+        }
+        let (descriptor, diff_id) = store_layer(&entries, 0, layout, family)?;
+        let created_by = format!("uv sync --frozen --no-dev --no-install-project ({} packages)", set.wheels.len());
+        Ok(NewLayer { descriptor, diff_id, created_by })
+    }
+
+    /// The lock's projects, installed editable.
+    fn editable_layer(
+        &self,
+        venv: &Venv,
+        locked: &LockedProject,
+        set: &InstallSet,
+        layout: &Layout,
+        family: Family,
+    ) -> Result<NewLayer> {
+        let mut entries = Entries::new();
+        let mut names = Vec::new();
+        for (name, dir) in &set.projects {
+            let project = editable_project(locked, name, dir)?;
+            install_editable(venv, &project, &mut entries)?;
+            names.push(name.as_str());
+        }
+        let (descriptor, diff_id) = store_layer(&entries, self.mtime(), layout, family)?;
+        Ok(NewLayer { descriptor, diff_id, created_by: format!("editable install of {}", names.join(", ")) })
+    }
+
+    /// The project directory at `/app`.
+    fn code_layer(&self, locked: &LockedProject, layout: &Layout, family: Family) -> Result<NewLayer> {
+        let context = BuildContext::open_excluding(&locked.dir, &CODE_EXCLUDES)?;
+        let mut entries = Entries::new();
+        let sources = [".".to_string()];
+        let request = CopyRequest { sources: &sources, dest: APP, dest_is_dir: true, chmod: None, chown: None };
+        context.copy_into(&request, &mut entries)?;
+        let (descriptor, diff_id) = store_layer(&entries, self.mtime(), layout, family)?;
+        Ok(NewLayer { descriptor, diff_id, created_by: format!("COPY . {APP}") })
+    }
+
+    fn mtime(&self) -> u64 {
+        u64::try_from(self.provenance.epoch).unwrap_or(0)
+    }
+
+    /// The base's config with the environment first on `PATH`, `/app` as
+    /// the working directory, and the provenance labels.
+    fn container_config(&self, base: &Base, venv: &Venv) -> serde_json::Value {
+        let mut settings = ContainerConfig::from_base(&base.config, HashMap::new(), Vec::new());
+        for (k, v) in self.provenance.labels() {
+            settings.set_label(&k, &v);
+        }
+        let bin = format!("/{}", venv.bin());
+        let path = settings.lookup("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".to_string());
+        settings.set_env("PATH", format!("{bin}:{path}"));
+        settings.set_env("VIRTUAL_ENV", format!("/{}", venv.root));
+        settings.set_workdir(APP);
+        let mut config = base.config.clone();
+        settings.write_into(&mut config);
+        config
+    }
+}
+
+/// `3.12.4` for `pyvenv.cfg`.
+fn version_text(facts: &BaseFacts) -> String {
+    facts.version.release().iter().map(u64::to_string).collect::<Vec<_>>().join(".")
+}
+
+/// A lock project's editable install: its `pyproject.toml` scripts, and
+/// its source root (`src/` when there is one).
+fn editable_project(locked: &LockedProject, name: &str, dir: &str) -> Result<EditableProject> {
+    let project_dir = locked.dir.join(dir);
+    let repository = files::repository_root(&locked.dir);
+    let pyproject_path = project_dir.join("pyproject.toml");
+    let text = files::read_inside(&repository, &pyproject_path, PROJECT_FILE_CAP)?.unwrap_or_default();
+    let pyproject: toml::Table =
+        toml::from_str(&text).with_context(|| format!("reading {}", pyproject_path.display()))?;
+    let table = pyproject.get("project").and_then(toml::Value::as_table);
+    let version = table.and_then(|p| p.get("version")).and_then(toml::Value::as_str).unwrap_or("0.0.0").to_string();
+    let mut scripts = Vec::new();
+    for key in ["scripts", "gui-scripts"] {
+        if let Some(entries) = table.and_then(|p| p.get(key)).and_then(toml::Value::as_table) {
+            scripts.extend(entries.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))));
+        }
+    }
+    let inside = if dir == "." { APP.to_string() } else { format!("{APP}/{}", dir.trim_start_matches("./")) };
+    let source_root = if project_dir.join("src").is_dir() { format!("{inside}/src") } else { inside.clone() };
+    Ok(EditableProject { name: name.to_string(), version, directory: inside, source_root, scripts })
+}
