@@ -279,17 +279,11 @@ fn the_main_error_messages() {
 }
 
 #[test]
-fn a_dg_project_with_a_uv_lock_and_no_dockerfile_is_told_what_its_lock_installs() {
+fn a_dg_project_with_a_uv_lock_and_no_dockerfile_is_planned_as_a_native_python_build() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/python/jaffle-platform");
-    let message = plan_error(&dir);
-    let wanted = [
-        "location \"jaffle-platform\" has no Dockerfile",
-        "uv.lock pins 73 packages for jaffle-platform, each with a wheel for python:3.11-slim-bookworm on linux/amd64",
-        "RUN uv sync --frozen --no-dev",
-    ];
-    for w in wanted {
-        assert!(message.contains(w), "{w:?} missing from {message}");
-    }
-    let arm = plan(&dir, &["--platform", "linux/arm64"]).json()["error"].as_str().unwrap().to_string();
-    assert!(arm.contains("python:3.11-slim-bookworm on linux/arm64/v8 (cp311, manylinux_2_36_aarch64)"), "{arm}");
+    let plan = planned(&dir, &[]);
+    let location = &plan["locations"][0];
+    assert_eq!(location["build"], "native");
+    assert!(location["reason"].as_str().unwrap().contains("jaffle-platform/uv.lock"), "{location}");
+    assert_eq!(location["unresolved_base"], "docker.io/library/python:3.11-slim-bookworm (--offline)", "{location}");
 }
