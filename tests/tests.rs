@@ -21,5 +21,7 @@ mod gitlab_component;
 mod lint;
 /// Real project layouts planned by the dry run.
 mod projects;
+/// The native Python build from uv.lock, run in a chroot, against uv.
+mod python_build;
 /// Hostile servers and files: redirects, paging, symlinks, FIFOs, forks, secrets.
 mod security;

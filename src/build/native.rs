@@ -3,7 +3,7 @@
 //! and a push of only what the registry lacks; offline, the code layers
 //! alone.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -67,20 +67,7 @@ impl Job<'_> {
         if let Some(unresolved) = unresolved {
             return Ok(self.code_layers_only(reason, built.new_layers, unresolved, layout_dir));
         }
-        let source =
-            base_registry.as_ref().zip(from.as_ref()).map(|(r, image)| (r.as_ref(), image, base.layers.as_slice()));
-        let pushed = self.publish(&built, source, &layout, &layout_dir)?;
-        let digest = built.manifest.digest.clone();
-        self.progress().info(format!("  digest {digest}"));
-        Ok(LocationImage {
-            base: base_pinned,
-            new_layers: built.new_layers,
-            reference: self.target.as_ref().map(|t| t.with_digest(digest.clone()).to_string()),
-            digest: Some(digest),
-            layout: self.options.output_dir.as_ref().map(|_| layout_dir),
-            pushed,
-            ..self.outcome(BuildKind::Native, reason)
-        })
+        self.publish(built, &base, base_registry.as_deref(), &layout, layout_dir, reason)
     }
 
     pub(super) fn resolve_base(&self, image: &ImageRef) -> Result<(Base, Arc<Registry>)> {
@@ -92,20 +79,23 @@ impl Job<'_> {
     }
 
     /// Stores the image in its layout, writes the layout out when
-    /// `--output-dir` asks (with the base layers, read from `base`), and
+    /// `--output-dir` asks (with the base layers, read from `registry`), and
     /// pushes what the target lacks (mounting the base's blobs on the same
-    /// registry).
+    /// registry); returns the location's outcome.
     pub(super) fn publish(
         &self,
-        built: &Built,
-        base: Option<(&Registry, &ImageRef, &[Descriptor])>,
+        built: Built,
+        base: &Base,
+        registry: Option<&Registry>,
         layout: &Layout,
-        layout_dir: &Path,
-    ) -> Result<Option<PushStats>> {
+        layout_dir: PathBuf,
+        reason: String,
+    ) -> Result<LocationImage> {
         built.store(layout)?;
+        let source = registry.zip(base.name.as_ref());
         if self.options.output_dir.is_some() {
-            if let Some((registry, image, layers)) = base {
-                let n = pull::fetch_missing(registry, &image.repository, layers, layout)
+            if let Some((registry, image)) = source {
+                let n = pull::fetch_missing(registry, &image.repository, &base.layers, layout)
                     .with_context(|| format!("copying the base layers of {image} into {}", layout_dir.display()))?;
                 if n > 0 {
                     self.progress().info(format!("  downloaded {} of base layers", human_bytes(n)));
@@ -114,11 +104,36 @@ impl Job<'_> {
             layout.set_ref(&built.manifest, &self.tag)?;
             self.progress().info(format!("  wrote oci:{}:{}", layout_dir.display(), self.tag));
         }
-        let (true, Some(target)) = (self.options.push, &self.target) else { return Ok(None) };
+        let pushed = match (self.options.push, &self.target) {
+            (true, Some(target)) => Some(self.push(&built, source, layout, target)?),
+            _ => None,
+        };
+        let digest = built.manifest.digest.clone();
+        self.progress().info(format!("  digest {digest}"));
+        let base_pinned =
+            base.name.as_ref().zip(base.manifest_digest.clone()).map(|(n, d)| n.with_digest(d).to_string());
+        Ok(LocationImage {
+            base: base_pinned,
+            new_layers: built.new_layers,
+            reference: self.target.as_ref().map(|t| t.with_digest(digest.clone()).to_string()),
+            digest: Some(digest),
+            layout: self.options.output_dir.as_ref().map(|_| layout_dir),
+            pushed,
+            ..self.outcome(BuildKind::Native, reason)
+        })
+    }
+
+    fn push(
+        &self,
+        built: &Built,
+        source: Option<(&Registry, &ImageRef)>,
+        layout: &Layout,
+        target: &ImageRef,
+    ) -> Result<PushStats> {
         let registry = self.services.registry(target)?;
         let mut blobs = built.layers.clone();
         blobs.push(built.config.clone());
-        let source = base.map(|(registry, image, _)| BlobSource {
+        let source = source.map(|(registry, image)| BlobSource {
             registry,
             repo: &image.repository,
             same_registry: image.registry == target.registry,
@@ -140,7 +155,7 @@ impl Job<'_> {
             stats.mounted,
             stats.present
         ));
-        Ok(Some(stats))
+        Ok(stats)
     }
 
     /// The outcome of an offline build: code layers only, no image.

@@ -128,19 +128,7 @@ impl Job<'_> {
         }
         let config = self.container_config(&base, &venv);
         let built = assemble(&base, config, layers, self.provenance.epoch)?;
-        let pushed = self.publish(&built, Some((&registry, &image, &base.layers)), &layout, &layout_dir)?;
-        let base_pinned = base.manifest_digest.clone().map(|d| image.with_digest(d).to_string());
-        let digest = built.manifest.digest.clone();
-        self.progress().info(format!("  digest {digest}"));
-        Ok(LocationImage {
-            base: base_pinned,
-            new_layers: built.new_layers,
-            reference: self.target.as_ref().map(|t| t.with_digest(digest.clone()).to_string()),
-            digest: Some(digest),
-            layout: self.options.output_dir.as_ref().map(|_| layout_dir),
-            pushed,
-            ..self.outcome(BuildKind::Native, reason)
-        })
+        self.publish(built, &base, Some(&registry), &layout, layout_dir, reason)
     }
 
     /// Reads the base's layers (downloaded into the layout) for its Python

@@ -1,0 +1,165 @@
+//! The native Python build against real parts: a Python base image made
+//! from Debian's packages (mmdebstrap, umoci), real wheels from the public
+//! package index, a real registry; the image unpacked with umoci and run in
+//! a chroot; uv itself as the reference.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::util::registry::require_tool;
+use crate::util::scenario::test_tools;
+use crate::util::*;
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/python/jaffle-platform")
+}
+
+/// The base image scripts/test builds, pushed to `reg`; returns its name.
+fn push_python_base(reg: &TestRegistry) -> String {
+    let layout = test_tools().join("python-base");
+    assert!(layout.join("index.json").is_file(), "{} is missing; run scripts/test", layout.display());
+    let name = format!("{}/base/python:3.11-bookworm", reg.host);
+    let out = Command::new("skopeo")
+        .args(["copy", "--quiet", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:bookworm", layout.display()))
+        .arg(format!("docker://{name}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "skopeo copy: {}", String::from_utf8_lossy(&out.stderr));
+    name
+}
+
+/// The fixture in a git repository (in `jaffle-platform/`, which names
+/// the location), pushing to `reg`.
+fn jaffle_project(reg: &TestRegistry) -> Project {
+    let p = Project::new();
+    std::fs::create_dir(p.path().join("jaffle-platform")).unwrap();
+    copy_dir(&fixture(), &p.path().join("jaffle-platform"));
+    p.file("jaffle-platform/build.yaml", &format!("registry: {}/acme/jaffle\n", reg.host));
+    p.commit();
+    p
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// The binary building the project, with a wheel cache kept between runs.
+fn build(p: &Project, base: &str, tag: &str) -> serde_json::Value {
+    let cache = test_tools().join("cache");
+    ok(p.cmd().env("XDG_CACHE_HOME", &cache).args([
+        "build",
+        "--json",
+        "--project-dir",
+        "jaffle-platform",
+        "--base-image",
+        base,
+        "--tag",
+        tag,
+    ]))
+    .json()
+}
+
+/// Runs a shell command in the unpacked image as its config says: its
+/// `PATH`, its working directory.
+fn in_image(bundle: &Path, script: &str) -> String {
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    let env: Vec<&str> = config["process"]["env"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let cwd = config["process"]["cwd"].as_str().unwrap();
+    let out = Command::new("chroot")
+        .arg(bundle.join("rootfs"))
+        .args(["/bin/sh", "-c", &format!("cd {cwd} && {script}")])
+        .env_clear()
+        .envs(env.iter().filter_map(|kv| kv.split_once('=')))
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{script}: {text}");
+    text
+}
+
+const LIST_DISTRIBUTIONS: &str = "python -c 'import importlib.metadata as m; \
+    print(\"\\n\".join(sorted(d.metadata[\"Name\"] + \" \" + d.version for d in m.distributions())))'";
+
+fn distributions(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(n, v)| (n.to_lowercase().replace(['_', '.'], "-"), v.to_string()))
+        .collect()
+}
+
+#[test]
+#[ignore = "needs root, mmdebstrap's Python base image, umoci, skopeo, docker-registry, uv and the package index; scripts/test provides them"]
+fn a_dg_project_without_a_dockerfile_runs_dagster_from_its_lock() {
+    require_tool("umoci");
+    let reg = TestRegistry::start(Auth::None);
+    let base = push_python_base(&reg);
+    let p = jaffle_project(&reg);
+    let built = build(&p, &base, "t1");
+    let location = &built["locations"][0];
+    assert_eq!(location["build"], "native", "{built}");
+    let reference = location["reference"].as_str().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let bundle = unpack(reference, None, work.path());
+
+    assert_eq!(in_image(&bundle, "dagster --version").trim(), "dagster, version 1.11.13");
+    in_image(&bundle, "python -c 'import jaffle_platform.definitions'");
+    let installed = distributions(&in_image(&bundle, LIST_DISTRIBUTIONS));
+    assert_eq!(installed.get("jaffle-platform").map(String::as_str), Some("0.1.0"), "the project, editable");
+
+    // The reference: uv sync of the same lock, in the same base, beside it.
+    let reference_env = uv_sync_in(&bundle);
+    let mut ours = installed.clone();
+    ours.remove("jaffle-platform");
+    assert_eq!(ours, reference_env, "the same distributions and versions as uv sync --frozen --no-dev");
+    assert_eq!(ours.len(), 73);
+}
+
+/// `uv sync --frozen --no-dev --no-install-project` of the fixture's lock
+/// inside the image (its base Python, its glibc), into `/tmp/reference`;
+/// its distributions.
+fn uv_sync_in(bundle: &Path) -> BTreeMap<String, String> {
+    let rootfs = bundle.join("rootfs");
+    let dir = rootfs.join("tmp/reference");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["pyproject.toml", "uv.lock"] {
+        std::fs::copy(fixture().join(f), dir.join(f)).unwrap();
+    }
+    std::fs::copy(test_tools().join("venv/bin/uv"), rootfs.join("tmp/uv")).unwrap();
+    // The machine's network and TLS setup (its CA store), as the binary had.
+    std::fs::copy("/etc/resolv.conf", rootfs.join("etc/resolv.conf")).unwrap();
+    std::fs::copy("/etc/ssl/certs/ca-certificates.crt", rootfs.join("tmp/ca.crt")).unwrap();
+    in_image(
+        bundle,
+        "cd /tmp/reference && SSL_CERT_FILE=/tmp/ca.crt UV_NATIVE_TLS=1 UV_PYTHON_DOWNLOADS=never \
+         UV_CACHE_DIR=/tmp/uv-cache /tmp/uv sync --quiet --frozen --no-dev --no-install-project \
+         --python /usr/bin/python3.11",
+    );
+    distributions(&in_image(bundle, &format!("/tmp/reference/.venv/bin/{LIST_DISTRIBUTIONS}")))
+}
+
+#[test]
+#[ignore = "needs root, mmdebstrap's Python base image, umoci, skopeo, docker-registry and the package index; scripts/test provides them"]
+fn a_code_only_change_uploads_only_small_layers_and_keeps_the_dependency_layer() {
+    let reg = TestRegistry::start(Auth::None);
+    let base = push_python_base(&reg);
+    let p = jaffle_project(&reg);
+    let first = build(&p, &base, "t1");
+    p.commit_change("jaffle-platform/src/jaffle_platform/defs/assets.py", "import dagster as dg\n");
+    let second = build(&p, &base, "t2");
+    let deps = |b: &serde_json::Value| b["locations"][0]["new_layers"][0]["digest"].as_str().unwrap().to_string();
+    assert_eq!(deps(&first), deps(&second), "the same lock, base and platform give the same dependency layer");
+    let pushed = &second["locations"][0]["pushed"];
+    assert!(pushed["uploaded_bytes"].as_u64().unwrap() < 1 << 20, "{pushed}");
+}
