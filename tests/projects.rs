@@ -286,4 +286,5 @@ fn a_dg_project_with_a_uv_lock_and_no_dockerfile_is_planned_as_a_native_python_b
     assert_eq!(location["build"], "native");
     assert!(location["reason"].as_str().unwrap().contains("jaffle-platform/uv.lock"), "{location}");
     assert_eq!(location["unresolved_base"], "docker.io/library/python:3.11-slim-bookworm (--offline)", "{location}");
+    assert_eq!(documents(&plan)[0]["working_directory"], "/app", "the image's, as no configuration names one");
 }

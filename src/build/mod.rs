@@ -94,6 +94,9 @@ pub(crate) struct LocationImage {
     pub(crate) layout: Option<PathBuf>,
     /// What the push did (native path).
     pub(crate) pushed: Option<PushStats>,
+    /// The image's working directory, for a location whose configuration
+    /// names none (`/app` for the native Python build).
+    pub(crate) working_directory: Option<String>,
     /// Wall time of this location's build and push.
     pub(crate) seconds: f64,
 }
@@ -116,8 +119,19 @@ impl LocationImage {
             reference: None,
             layout: None,
             pushed: None,
+            working_directory: None,
             seconds: 0.0,
         }
+    }
+
+    /// The location as it is deployed: with the image's working directory
+    /// when its configuration names none.
+    pub(crate) fn deployed(&self, location: &Location) -> Location {
+        let mut deployed = location.clone();
+        if deployed.working_directory.is_none() {
+            deployed.working_directory = self.working_directory.clone();
+        }
+        deployed
     }
 }
 

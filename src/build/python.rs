@@ -95,6 +95,7 @@ impl Job<'_> {
         if self.options.offline {
             return Ok(LocationImage {
                 unresolved_base: Some(format!("{image} (--offline)")),
+                working_directory: Some(APP.to_string()),
                 ..self.outcome(BuildKind::Native, reason)
             });
         }
@@ -128,7 +129,8 @@ impl Job<'_> {
         }
         let config = self.container_config(&base, &venv);
         let built = assemble(&base, config, layers, self.provenance.epoch)?;
-        self.publish(built, &base, Some(&registry), &layout, layout_dir, reason)
+        let image = self.publish(built, &base, Some(&registry), &layout, layout_dir, reason)?;
+        Ok(LocationImage { working_directory: Some(APP.to_string()), ..image })
     }
 
     /// Reads the base's layers (downloaded into the layout) for its Python

@@ -210,7 +210,7 @@ fn operations(
                 .clone()
                 .or_else(|| b.image.clone())
                 .unwrap_or_else(|| "(Dagster+ Serverless registry: no build.registry)".to_string());
-            location_document(l, &image, context)
+            location_document(&b.deployed(l), &image, context)
         })
         .collect();
     ops.push(scoped(documents::DEPLOY_LOCATIONS, json!({ "document": { "locations": documents } })));

@@ -156,7 +156,7 @@ impl<'a> Run<'a> {
             .zip(&state.built)
             .map(|(location, built)| {
                 let image = built.reference.clone().context("the pushed image has no digest")?;
-                Ok(location_document(location, &image, self.context))
+                Ok(location_document(&built.deployed(location), &image, self.context))
             })
             .collect::<Result<_>>()?;
         dagster::deploy_locations(&self.client, &deployment, &documents)
