@@ -163,3 +163,45 @@ fn a_code_only_change_uploads_only_small_layers_and_keeps_the_dependency_layer()
     let pushed = &second["locations"][0]["pushed"];
     assert!(pushed["uploaded_bytes"].as_u64().unwrap() < 1 << 20, "{pushed}");
 }
+
+/// dg's scaffolded Dockerfile (dagster-dg-cli's `deploy_uv_Dockerfile.jinja`,
+/// rendered), its final base pointed at the test registry.
+fn dg_dockerfile(base: &str) -> String {
+    format!(
+        "# Based on: https://github.com/astral-sh/uv-docker-example/blob/main/multistage.Dockerfile\n\
+         FROM ghcr.io/astral-sh/uv:python3.11-bookworm-slim AS builder\n\
+         ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy\nENV UV_PYTHON_DOWNLOADS=0\nWORKDIR /app\n\
+         RUN --mount=type=cache,target=/root/.cache/uv \\\n    --mount=type=bind,source=uv.lock,target=uv.lock \\\n    \
+         --mount=type=bind,source=pyproject.toml,target=pyproject.toml \\\n    \
+         uv sync --frozen --no-install-project --no-dev\nADD . /app\n\
+         RUN --mount=type=cache,target=/root/.cache/uv \\\n    uv sync --frozen --no-dev --package jaffle-platform\n\n\
+         FROM {base}\nCOPY --from=builder /app /app\nENV PATH=\"/app/.venv/bin:$PATH\"\nWORKDIR /app\n\
+         RUN if ! dagster-cloud --version; then \\\n        echo \"Could not find the dagster-cloud package.\"; \\\n        \
+         exit 1; \\\n    fi\n"
+    )
+}
+
+#[test]
+#[ignore = "needs root, mmdebstrap's Python base image, umoci, skopeo, docker-registry and the package index; scripts/test provides them"]
+fn dgs_scaffolded_dockerfile_is_built_natively_unless_external_is_asked() {
+    let reg = TestRegistry::start(Auth::None);
+    let base = push_python_base(&reg);
+    let p = jaffle_project(&reg);
+    p.commit_change("jaffle-platform/Dockerfile", &dg_dockerfile(&base));
+    let built = build(&p, &base, "dg");
+    let location = &built["locations"][0];
+    assert_eq!(location["build"], "native", "{built}");
+    assert!(location["reason"].as_str().unwrap().starts_with("uv sync recognised at line 11 of "), "{location}");
+    let work = tempfile::tempdir().unwrap();
+    let bundle = unpack(location["reference"].as_str().unwrap(), None, work.path());
+    let version = in_image(&bundle, "dagster-cloud --version");
+    assert_eq!(version.trim(), "Dagster Cloud version: 1.11.13", "the Dockerfile's own check");
+    in_image(&bundle, "python -c 'import jaffle_platform.definitions'");
+
+    let plan = ok(p
+        .cmd()
+        .args(["deploy", "--dry-run", "--offline", "--json", "--external", "--deployment", "prod"])
+        .args(["--project-dir", "jaffle-platform"]))
+    .json();
+    assert_eq!(plan["locations"][0]["build"], "external", "--external hands it to a container builder");
+}

@@ -40,6 +40,9 @@ pub(crate) struct Options {
     pub(crate) build_args: Vec<(String, String)>,
     /// `--base-image`, for locations built from their lock.
     pub(crate) base_image: Option<String>,
+    /// `--external`: Dockerfiles go to a container builder even when they
+    /// only install the lock.
+    pub(crate) external: bool,
 }
 
 /// Which path built an image.
@@ -193,11 +196,19 @@ pub(crate) fn build_location(
                 dockerfile::parse(&text).with_context(|| format!("parsing {}", dockerfile_path.display()))?;
             let path = dockerfile::classify(&instructions)
                 .with_context(|| format!("reading {}", dockerfile_path.display()))?;
-            Source::Dockerfile(instructions, path)
+            match (path, options.external) {
+                (BuildPath::External { reason }, false) => {
+                    uv_dockerfile(project, location, &dockerfile_path, instructions, reason)?
+                }
+                (path, _) => Source::Dockerfile(instructions, path),
+            }
         }
-        None => Source::Lock(
-            python::find_lock(project, location)?.ok_or_else(|| no_dockerfile(location, &dockerfile_path))?,
-        ),
+        None => {
+            let locked =
+                python::find_lock(project, location)?.ok_or_else(|| no_dockerfile(location, &dockerfile_path))?;
+            let plan = python::PythonPlan::without_dockerfile(&locked);
+            Source::Lock(Box::new((locked, plan)))
+        }
     };
     let target = if options.push {
         Some(location.target_repository(&project.file)?)
@@ -212,7 +223,7 @@ pub(crate) fn build_location(
     let mut result = match source {
         Source::Dockerfile(_, BuildPath::Native(recipe)) => job.native(&recipe),
         Source::Dockerfile(instructions, BuildPath::External { reason }) => job.external(&instructions, reason),
-        Source::Lock(locked) => job.python(&locked),
+        Source::Lock(planned) => job.python(&planned.0, &planned.1),
     }?;
     result.seconds = started.elapsed().as_secs_f64();
     services.progress.info(format!("  {} done in {:.2}s", location.name, result.seconds));
@@ -236,8 +247,26 @@ fn prebuilt(location: &Location, image: &str, file: &Path) -> Result<LocationIma
 /// What a location's image is built from.
 enum Source {
     Dockerfile(Vec<dockerfile::Instruction>, BuildPath),
-    /// No Dockerfile: the project's lock, installed natively.
-    Lock(python::LockedProject),
+    /// The project's lock, installed natively: no Dockerfile, or one that
+    /// only installs the lock.
+    Lock(Box<(python::LockedProject, python::PythonPlan)>),
+}
+
+/// A Dockerfile the native path cannot build as written: built natively
+/// after all when it only installs the project's lock with uv.
+fn uv_dockerfile(
+    project: &Project,
+    location: &Location,
+    path: &Path,
+    instructions: Vec<dockerfile::Instruction>,
+    reason: String,
+) -> Result<Source> {
+    let external = |instructions| Source::Dockerfile(instructions, BuildPath::External { reason: reason.clone() });
+    let Ok(recipe) = crate::python::dockerfile::recognize(&instructions) else { return Ok(external(instructions)) };
+    match python::find_lock(project, location)? {
+        Some(locked) => Ok(Source::Lock(Box::new((locked, python::PythonPlan::from_dockerfile(recipe, path))))),
+        None => Ok(external(instructions)),
+    }
 }
 
 fn no_dockerfile(location: &Location, path: &Path) -> anyhow::Error {

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use flate2::read::GzDecoder;
@@ -22,6 +22,7 @@ use crate::config::{Location, Project};
 use crate::image::assemble::{Base, NewLayer, assemble};
 use crate::image::container_config::ContainerConfig;
 use crate::image::context::{BuildContext, CopyRequest, Entries};
+use crate::image::dockerfile::StepKind;
 use crate::image::layer::store_layer;
 use crate::image::layout::Layout;
 use crate::image::oci::{Family, media};
@@ -29,8 +30,10 @@ use crate::image::reference::ImageRef;
 use crate::io::files::{self, LOCK_FILE_CAP, PROJECT_FILE_CAP};
 use crate::python::base::{self, BaseFacts};
 use crate::python::choose_python;
+use crate::python::dockerfile::UvSyncRecipe;
 use crate::python::install::{EditableProject, Venv, install_editable, install_wheel};
 use crate::python::lock::{InstallSet, Lock, SyncRequest};
+use crate::python::marker::normalize;
 use crate::python::target::{Libc, Target};
 use crate::registry::transport::Registry;
 use crate::text::human_bytes;
@@ -82,20 +85,78 @@ impl LockedProject {
     }
 }
 
+/// How a lock becomes an image: from dg's defaults (no Dockerfile), or
+/// as a recognised uv Dockerfile says.
+pub(super) struct PythonPlan {
+    /// The base image, as written; `None` for the default.
+    base: Option<String>,
+    /// Where the code and `.venv` go (`/app`).
+    app_dir: String,
+    sync: SyncRequest,
+    /// Whether the lock's projects are installed (editable).
+    install_project: bool,
+    /// The container settings, as Dockerfile steps (ENV, WORKDIR, CMD…).
+    steps: Vec<StepKind>,
+    reason: String,
+    /// Packages the Dockerfile checks are installed.
+    checks: Vec<String>,
+    /// What the native build does not do, said once.
+    skipped: Vec<String>,
+}
+
+impl PythonPlan {
+    /// A location without a Dockerfile: what dg's scaffolded one does.
+    pub(super) fn without_dockerfile(locked: &LockedProject) -> PythonPlan {
+        PythonPlan {
+            base: None,
+            app_dir: APP.to_string(),
+            sync: SyncRequest::default(),
+            install_project: true,
+            steps: vec![
+                StepKind::Env(vec![
+                    ("PATH".into(), format!("{APP}/.venv/bin:$PATH")),
+                    ("VIRTUAL_ENV".into(), format!("{APP}/.venv")),
+                ]),
+                StepKind::Workdir(APP.to_string()),
+            ],
+            reason: format!("no Dockerfile: the environment is installed from {}", locked.path.display()),
+            checks: Vec::new(),
+            skipped: Vec::new(),
+        }
+    }
+
+    /// A Dockerfile that only installs the lock.
+    pub(super) fn from_dockerfile(recipe: UvSyncRecipe, dockerfile: &Path) -> PythonPlan {
+        PythonPlan {
+            base: Some(recipe.base),
+            app_dir: recipe.app_dir,
+            sync: recipe.sync,
+            install_project: recipe.install_project,
+            steps: recipe.steps,
+            reason: format!("uv sync recognised at line {} of {}", recipe.line, dockerfile.display()),
+            checks: recipe.checks,
+            skipped: recipe.skipped,
+        }
+    }
+}
+
 impl Job<'_> {
-    pub(super) fn python(&self, locked: &LockedProject) -> Result<LocationImage> {
+    pub(super) fn python(&self, locked: &LockedProject, plan: &PythonPlan) -> Result<LocationImage> {
         let name = &self.location.name;
-        let reason = format!("no Dockerfile: the environment is installed from {}", locked.path.display());
-        let image_text = match &self.options.base_image {
-            Some(image) => image.clone(),
-            None => locked.default_base()?,
+        let reason = plan.reason.clone();
+        let image_text = match (&plan.base, &self.options.base_image) {
+            (Some(image), _) | (None, Some(image)) => image.clone(),
+            (None, None) => locked.default_base()?,
         };
         let image = ImageRef::parse(&image_text).with_context(|| format!("the base image {image_text}"))?;
         self.progress().info(format!("{name}: native Python build ({reason}) on {image}"));
+        for skipped in &plan.skipped {
+            self.progress().info(format!("  not done natively: {skipped}"));
+        }
         if self.options.offline {
             return Ok(LocationImage {
                 unresolved_base: Some(format!("{image} (--offline)")),
-                working_directory: Some(APP.to_string()),
+                working_directory: Some(plan.app_dir.clone()),
                 ..self.outcome(BuildKind::Native, reason)
             });
         }
@@ -106,19 +167,27 @@ impl Job<'_> {
         let target = self.target(locked, &facts)?;
         let set = locked
             .lock
-            .install_set(&target, &SyncRequest::default())
+            .install_set(&target, &plan.sync)
             .with_context(|| format!("installing {} on {image}", locked.path.display()))?;
         self.progress().info(format!("  {} packages for {}", set.wheels.len(), target.describe()));
+        for package in &plan.checks {
+            if !set.wheels.iter().any(|w| normalize(&w.name) == *package) {
+                bail!(
+                    "the Dockerfile checks that {package} is installed, but {} does not install it",
+                    locked.path.display()
+                );
+            }
+        }
         let venv = Venv {
-            root: format!("{}/.venv", APP.trim_start_matches('/')),
+            root: format!("{}/.venv", plan.app_dir.trim_matches('/')),
             version: version_text(&facts),
             interpreter: facts.interpreter.clone(),
         };
-        let layers = vec![
-            self.dependency_layer(&venv, &set, &layout, base.family)?,
-            self.editable_layer(&venv, locked, &set, &layout, base.family)?,
-            self.code_layer(locked, &layout, base.family)?,
-        ];
+        let mut layers = vec![self.dependency_layer(&venv, &set, &layout, base.family)?];
+        if plan.install_project {
+            layers.push(self.editable_layer(&venv, locked, &set, &plan.app_dir, &layout, base.family)?);
+        }
+        layers.push(self.code_layer(locked, &plan.app_dir, &layout, base.family)?);
         for layer in &layers {
             self.progress().info(format!(
                 "  layer {} ({}): {}",
@@ -127,10 +196,10 @@ impl Job<'_> {
                 layer.created_by
             ));
         }
-        let config = self.container_config(&base, &venv);
+        let config = self.container_config(&base, &plan.steps)?;
         let built = assemble(&base, config, layers, self.provenance.epoch)?;
         let image = self.publish(built, &base, Some(&registry), &layout, layout_dir, reason)?;
-        Ok(LocationImage { working_directory: Some(APP.to_string()), ..image })
+        Ok(LocationImage { working_directory: Some(plan.app_dir.clone()), ..image })
     }
 
     /// Reads the base's layers (downloaded into the layout) for its Python
@@ -208,13 +277,14 @@ impl Job<'_> {
         venv: &Venv,
         locked: &LockedProject,
         set: &InstallSet,
+        app_dir: &str,
         layout: &Layout,
         family: Family,
     ) -> Result<NewLayer> {
         let mut entries = Entries::new();
         let mut names = Vec::new();
         for (name, dir) in &set.projects {
-            let project = editable_project(locked, name, dir)?;
+            let project = editable_project(locked, name, dir, app_dir)?;
             install_editable(venv, &project, &mut entries)?;
             names.push(name.as_str());
         }
@@ -222,36 +292,34 @@ impl Job<'_> {
         Ok(NewLayer { descriptor, diff_id, created_by: format!("editable install of {}", names.join(", ")) })
     }
 
-    /// The project directory at `/app`.
-    fn code_layer(&self, locked: &LockedProject, layout: &Layout, family: Family) -> Result<NewLayer> {
+    /// The project directory at `app_dir`.
+    fn code_layer(&self, locked: &LockedProject, app_dir: &str, layout: &Layout, family: Family) -> Result<NewLayer> {
         let context = BuildContext::open_excluding(&locked.dir, &CODE_EXCLUDES)?;
         let mut entries = Entries::new();
         let sources = [".".to_string()];
-        let request = CopyRequest { sources: &sources, dest: APP, dest_is_dir: true, chmod: None, chown: None };
+        let request = CopyRequest { sources: &sources, dest: app_dir, dest_is_dir: true, chmod: None, chown: None };
         context.copy_into(&request, &mut entries)?;
         let (descriptor, diff_id) = store_layer(&entries, self.mtime(), layout, family)?;
-        Ok(NewLayer { descriptor, diff_id, created_by: format!("COPY . {APP}") })
+        Ok(NewLayer { descriptor, diff_id, created_by: format!("COPY . {app_dir}") })
     }
 
     fn mtime(&self) -> u64 {
         u64::try_from(self.provenance.epoch).unwrap_or(0)
     }
 
-    /// The base's config with the environment first on `PATH`, `/app` as
-    /// the working directory, and the provenance labels.
-    fn container_config(&self, base: &Base, venv: &Venv) -> serde_json::Value {
+    /// The base's config with the plan's settings (the environment first
+    /// on `PATH`, the working directory) and the provenance labels.
+    fn container_config(&self, base: &Base, steps: &[StepKind]) -> Result<serde_json::Value> {
         let mut settings = ContainerConfig::from_base(&base.config, HashMap::new(), Vec::new());
         for (k, v) in self.provenance.labels() {
             settings.set_label(&k, &v);
         }
-        let bin = format!("/{}", venv.bin());
-        let path = settings.lookup("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".to_string());
-        settings.set_env("PATH", format!("{bin}:{path}"));
-        settings.set_env("VIRTUAL_ENV", format!("/{}", venv.root));
-        settings.set_workdir(APP);
+        for step in steps {
+            settings.apply(step)?;
+        }
         let mut config = base.config.clone();
         settings.write_into(&mut config);
-        config
+        Ok(config)
     }
 }
 
@@ -262,7 +330,7 @@ fn version_text(facts: &BaseFacts) -> String {
 
 /// A lock project's editable install: its `pyproject.toml` scripts, and
 /// its source root (`src/` when there is one).
-fn editable_project(locked: &LockedProject, name: &str, dir: &str) -> Result<EditableProject> {
+fn editable_project(locked: &LockedProject, name: &str, dir: &str, app_dir: &str) -> Result<EditableProject> {
     let project_dir = locked.dir.join(dir);
     let repository = files::repository_root(&locked.dir);
     let pyproject_path = project_dir.join("pyproject.toml");
@@ -277,7 +345,8 @@ fn editable_project(locked: &LockedProject, name: &str, dir: &str) -> Result<Edi
             scripts.extend(entries.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))));
         }
     }
-    let inside = if dir == "." { APP.to_string() } else { format!("{APP}/{}", dir.trim_start_matches("./")) };
+    let app_dir = app_dir.trim_end_matches('/');
+    let inside = if dir == "." { app_dir.to_string() } else { format!("{app_dir}/{}", dir.trim_start_matches("./")) };
     let source_root = if project_dir.join("src").is_dir() { format!("{inside}/src") } else { inside.clone() };
     Ok(EditableProject { name: name.to_string(), version, directory: inside, source_root, scripts })
 }

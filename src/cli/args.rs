@@ -63,6 +63,10 @@ pub(super) struct ImageArgs {
     /// [default: python:3.Y-slim-bookworm, 3.Y from .python-version or requires-python].
     #[arg(long, value_name = "IMAGE", env = "DAGSTER_BASE_IMAGE")]
     pub(super) base_image: Option<String>,
+    /// Build Dockerfiles that only run `uv sync` with a container builder too,
+    /// not natively.
+    #[arg(long, env = "DAGSTER_EXTERNAL_BUILD")]
+    pub(super) external: bool,
 }
 
 #[derive(Args)]

@@ -64,6 +64,7 @@ fn deploy_command(args: DeployArgs, env: Env) -> Result<i32> {
         platform: TargetPlatform::parse(&args.image.platform).context("--platform")?,
         insecure_registries: args.image.insecure_registries,
         base_image: args.image.base_image,
+        external: args.image.external,
     }));
     let settings = Settings {
         deployment_named: args.deployment.is_some(),
@@ -192,6 +193,7 @@ fn build_command(args: BuildArgs, env: Env) -> Result<()> {
         offline: args.offline,
         build_args: args.build_args,
         base_image: args.image.base_image,
+        external: args.image.external,
     };
     let mut results = Vec::new();
     for location in locations {

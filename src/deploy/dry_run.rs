@@ -108,6 +108,7 @@ fn build_every_location(options: &DeployOptions, services: &Services, planned: &
         offline: options.offline,
         build_args: Vec::new(),
         base_image: options.base_image.clone(),
+        external: options.external,
     };
     let closing = matches!(planned.decision.action, Action::Close { .. });
     let mut built: Vec<LocationImage> = Vec::new();

@@ -215,6 +215,7 @@ impl<'a> Run<'a> {
             offline: false,
             build_args: Vec::new(),
             base_image: options.base_image.clone(),
+            external: options.external,
         };
         for (i, location) in targets.iter().enumerate() {
             let built = self.progress.group(format!("building {}", location.name), || {

@@ -63,6 +63,8 @@ pub(crate) struct DeployOptions {
     pub(crate) insecure_registries: Vec<String>,
     /// `--base-image`, for locations built from their lock.
     pub(crate) base_image: Option<String>,
+    /// `--external`: uv Dockerfiles go to a container builder too.
+    pub(crate) external: bool,
 }
 
 impl Options {

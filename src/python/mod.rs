@@ -4,6 +4,7 @@
 //! into the wheels to install.
 
 pub(crate) mod base;
+pub(crate) mod dockerfile;
 pub(crate) mod install;
 pub(crate) mod lock;
 pub(crate) mod marker;

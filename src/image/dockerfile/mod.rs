@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail};
 
 use super::words::shell_words;
 use crate::text::excerpt;
-use steps::parse_step;
+pub(crate) use steps::parse_step;
 
 /// One logical instruction (continuations joined).
 #[derive(Clone, Debug, PartialEq)]

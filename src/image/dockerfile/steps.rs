@@ -9,7 +9,7 @@ use crate::image::words::{raw_words, shell_words};
 use crate::text::excerpt;
 
 /// Ok(Ok(step)) natively buildable; Ok(Err(reason)) needs a builder.
-pub(super) fn parse_step(ins: &Instruction) -> Result<std::result::Result<StepKind, String>> {
+pub(crate) fn parse_step(ins: &Instruction) -> Result<std::result::Result<StepKind, String>> {
     let args = ins.args.as_str();
     let kind = match ins.keyword.as_str() {
         "ARG" => {
