@@ -229,17 +229,7 @@ impl super::Job<'_> {
     pub(super) fn external(&self, instructions: &[dockerfile::Instruction], reason: String) -> Result<LocationImage> {
         let name = &self.location.name;
         if self.options.offline || (!self.options.push && self.options.output_dir.is_none()) {
-            let builder = Builder::detect().map(|b| b.name().to_string());
-            let why = if self.options.offline {
-                "not run: --offline, and the builder would pull"
-            } else {
-                "planned, not run"
-            };
-            self.progress().info(format!(
-                "{name}: external build ({reason}) with {}; {why}",
-                builder.as_deref().unwrap_or("docker buildx, podman or buildah (none found here)")
-            ));
-            return Ok(LocationImage { builder, ..self.outcome(BuildKind::External, reason) });
+            return Ok(self.external_planned(reason));
         }
         if cfg!(target_os = "wasi") {
             bail!(
@@ -257,18 +247,7 @@ impl super::Job<'_> {
             );
         };
         self.progress().info(format!("{name}: external build with {} ({reason})", builder.name()));
-        let from_registries = from_registries(instructions);
-        let mut credentials = Vec::new();
-        let mut insecure = false;
-        let target_registry = self.target.iter().map(|t| t.registry.clone());
-        for registry in from_registries.into_iter().chain(target_registry) {
-            insecure |= self.services.is_insecure(&registry);
-            let image = ImageRef { registry: registry.clone(), repository: "x".into(), tag: None, digest: None };
-            let client = self.services.registry(&image)?;
-            if let Some(c) = client.credential() {
-                credentials.push((image.api_host().to_string(), c.clone()));
-            }
-        }
+        let (credentials, insecure) = self.builder_credentials(instructions)?;
         let (layout_dir, _temp) = self.layout_dir()?;
         let local_name =
             format!("localhost/dagster-branch-deploy/{}:{}", name.to_lowercase().replace('_', "-"), self.tag);
@@ -308,6 +287,39 @@ impl super::Job<'_> {
             layout: self.options.output_dir.as_ref().map(|_| layout_dir),
             ..self.outcome(BuildKind::External, reason)
         })
+    }
+
+    /// An external build that is planned, not run (a dry run, offline).
+    fn external_planned(&self, reason: String) -> LocationImage {
+        let builder = Builder::detect().map(|b| b.name().to_string());
+        let why =
+            if self.options.offline { "not run: --offline, and the builder would pull" } else { "planned, not run" };
+        self.progress().info(format!(
+            "{}: external build ({reason}) with {}; {why}",
+            self.location.name,
+            builder.as_deref().unwrap_or("docker buildx, podman or buildah (none found here)")
+        ));
+        LocationImage { builder, ..self.outcome(BuildKind::External, reason) }
+    }
+
+    /// The credentials the builder needs (for every `FROM` registry and the
+    /// target), and whether any of those registries is reached over HTTP.
+    fn builder_credentials(
+        &self,
+        instructions: &[dockerfile::Instruction],
+    ) -> Result<(Vec<(String, Credential)>, bool)> {
+        let mut credentials = Vec::new();
+        let mut insecure = false;
+        let target_registry = self.target.iter().map(|t| t.registry.clone());
+        for registry in from_registries(instructions).into_iter().chain(target_registry) {
+            insecure |= self.services.is_insecure(&registry);
+            let image = ImageRef { registry: registry.clone(), repository: "x".into(), tag: None, digest: None };
+            let client = self.services.registry(&image)?;
+            if let Some(c) = client.credential() {
+                credentials.push((image.api_host().to_string(), c.clone()));
+            }
+        }
+        Ok((credentials, insecure))
     }
 }
 

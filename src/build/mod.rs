@@ -3,6 +3,7 @@
 //! blob by blob) or hand it to a container builder, and report which path
 //! was taken and why, the digest, and what the push did.
 
+mod deps_cache;
 pub(crate) mod external;
 mod native;
 mod python;

@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use flate2::read::GzDecoder;
+use sha2::{Digest as _, Sha256};
 
+use super::deps_cache::{self, DepsInputs};
 use super::wheels;
 use super::{BuildKind, Job, LocationImage};
 use crate::config::{Location, Project};
@@ -51,6 +53,8 @@ pub(super) struct LockedProject {
     /// The project directory (the lock's), which becomes `/app`.
     pub(super) dir: PathBuf,
     pub(super) lock: Lock,
+    /// sha256 of the lock's bytes (hex), which keys the dependency layer.
+    sha256: String,
     /// `.python-version` beside the lock.
     python_version: Option<String>,
 }
@@ -64,7 +68,8 @@ pub(super) fn find_lock(project: &Project, location: &Location) -> Result<Option
         if let Some(text) = files::read_inside(&repository, &path, LOCK_FILE_CAP)? {
             let lock = Lock::parse(&text).with_context(|| format!("reading {}", path.display()))?;
             let python_version = files::read_inside(&repository, &d.join(".python-version"), 4096)?;
-            return Ok(Some(LockedProject { path, dir: d.to_path_buf(), lock, python_version }));
+            let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+            return Ok(Some(LockedProject { path, dir: d.to_path_buf(), lock, sha256, python_version }));
         }
         if d != location.build_directory && d.join("pyproject.toml").exists() {
             return Ok(None);
@@ -142,14 +147,9 @@ impl PythonPlan {
 
 impl Job<'_> {
     pub(super) fn python(&self, locked: &LockedProject, plan: &PythonPlan) -> Result<LocationImage> {
-        let name = &self.location.name;
         let reason = plan.reason.clone();
-        let image_text = match (&plan.base, &self.options.base_image) {
-            (Some(image), _) | (None, Some(image)) => image.clone(),
-            (None, None) => locked.default_base()?,
-        };
-        let image = ImageRef::parse(&image_text).with_context(|| format!("the base image {image_text}"))?;
-        self.progress().info(format!("{name}: native Python build ({reason}) on {image}"));
+        let image = self.python_base(locked, plan)?;
+        self.progress().info(format!("{}: native Python build ({reason}) on {image}", self.location.name));
         for skipped in &plan.skipped {
             self.progress().info(format!("  not done natively: {skipped}"));
         }
@@ -163,8 +163,86 @@ impl Job<'_> {
         let (base, registry) = self.resolve_base(&image)?;
         let (layout_dir, _temp) = self.layout_dir()?;
         let layout = Layout::create(&layout_dir)?;
-        let facts = self.inspect_base(&registry, &image, &base, &layout)?;
-        let target = self.target(locked, &facts)?;
+        let venv_root = format!("{}/.venv", plan.app_dir.trim_matches('/'));
+        let base_digest = base.manifest_digest.clone().context("the base image has no manifest digest")?;
+        let deps_tag = deps_cache::tag(&DepsInputs {
+            lock_sha256: &locked.sha256,
+            sync: &plan.sync,
+            base_digest: &base_digest,
+            platform: &self.options.platform,
+            venv_root: &venv_root,
+        });
+        let cached = self.cached_dependencies(&deps_tag, &layout)?;
+        let facts = match &cached {
+            Some((_, facts)) => facts.clone(),
+            None => self.inspect_base(&registry, &image, &base, &layout)?,
+        };
+        let set = self.install_set(locked, plan, &facts, &image)?;
+        let venv = Venv { root: venv_root, version: version_text(&facts), interpreter: facts.interpreter.clone() };
+        let fresh = cached.is_none();
+        let deps = match cached {
+            Some((layer, _)) => layer,
+            None => self.dependency_layer(&venv, &set, &layout, base.family)?,
+        };
+        let layers = self.layers(deps.clone(), (&venv, &set), locked, plan, (&layout, base.family))?;
+        let config = self.container_config(&base, &plan.steps)?;
+        let built = assemble(&base, config, layers, self.provenance.epoch)?;
+        let image = self.publish(built, &base, Some(&registry), &layout, layout_dir, reason)?;
+        if let (true, true, Some(target)) = (fresh, self.options.push, &self.target) {
+            let target_registry = self.services.registry(target)?;
+            let platform = &self.options.platform;
+            deps_cache::record(&target_registry, target, &deps_tag, &deps, &facts, platform, &layout)?;
+            self.progress().info(format!("  recorded the dependency layer as {}:{deps_tag}", target.repository));
+        }
+        Ok(LocationImage { working_directory: Some(plan.app_dir.clone()), ..image })
+    }
+
+    /// The image's new layers: the dependencies, the editable install
+    /// (unless `--no-install-project`), the code.
+    fn layers(
+        &self,
+        deps: NewLayer,
+        (venv, set): (&Venv, &InstallSet),
+        locked: &LockedProject,
+        plan: &PythonPlan,
+        (layout, family): (&Layout, Family),
+    ) -> Result<Vec<NewLayer>> {
+        let mut layers = vec![deps];
+        if plan.install_project {
+            layers.push(self.editable_layer(venv, locked, set, &plan.app_dir, layout, family)?);
+        }
+        layers.push(self.code_layer(locked, &plan.app_dir, layout, family)?);
+        for layer in &layers {
+            self.progress().info(format!(
+                "  layer {} ({}): {}",
+                layer.descriptor.digest.short(),
+                human_bytes(layer.descriptor.size),
+                layer.created_by
+            ));
+        }
+        Ok(layers)
+    }
+
+    /// The base image: the Dockerfile's, else `--base-image`, else the
+    /// default for the project's Python.
+    fn python_base(&self, locked: &LockedProject, plan: &PythonPlan) -> Result<ImageRef> {
+        let text = match (&plan.base, &self.options.base_image) {
+            (Some(image), _) | (None, Some(image)) => image.clone(),
+            (None, None) => locked.default_base()?,
+        };
+        ImageRef::parse(&text).with_context(|| format!("the base image {text}"))
+    }
+
+    /// The lock evaluated for the base's Python and glibc, and the
+    /// packages the Dockerfile checks for.
+    fn install_set(
+        &self,
+        locked: &LockedProject,
+        plan: &PythonPlan,
+        facts: &BaseFacts,
+        image: &ImageRef,
+    ) -> Result<InstallSet> {
+        let target = self.target(locked, facts)?;
         let set = locked
             .lock
             .install_set(&target, &plan.sync)
@@ -178,28 +256,33 @@ impl Job<'_> {
                 );
             }
         }
-        let venv = Venv {
-            root: format!("{}/.venv", plan.app_dir.trim_matches('/')),
-            version: version_text(&facts),
-            interpreter: facts.interpreter.clone(),
+        Ok(set)
+    }
+
+    /// The dependency layer recorded under `tag` in the target repository,
+    /// with the base's Python; fetched into the layout only when a layout
+    /// is written. A repository that cannot be read is a miss, said once.
+    fn cached_dependencies(&self, tag: &str, layout: &Layout) -> Result<Option<(NewLayer, BaseFacts)>> {
+        let Some(target) = &self.target else { return Ok(None) };
+        let registry = self.services.registry(target)?;
+        let found = match deps_cache::find(&registry, &target.repository, tag) {
+            Ok(found) => found,
+            Err(e) => {
+                self.progress()
+                    .warn(format!("could not look up {}:{tag}; building the dependencies ({e:#})", target.repository));
+                None
+            }
         };
-        let mut layers = vec![self.dependency_layer(&venv, &set, &layout, base.family)?];
-        if plan.install_project {
-            layers.push(self.editable_layer(&venv, locked, &set, &plan.app_dir, &layout, base.family)?);
+        let Some((layer, facts)) = found else { return Ok(None) };
+        self.progress().info(format!(
+            "  dependency layer {} found as {}:{tag}",
+            layer.descriptor.digest.short(),
+            target.repository
+        ));
+        if self.options.output_dir.is_some() {
+            crate::registry::pull::fetch_blob(&registry, &target.repository, &layer.descriptor.digest, layout)?;
         }
-        layers.push(self.code_layer(locked, &plan.app_dir, &layout, base.family)?);
-        for layer in &layers {
-            self.progress().info(format!(
-                "  layer {} ({}): {}",
-                layer.descriptor.digest.short(),
-                human_bytes(layer.descriptor.size),
-                layer.created_by
-            ));
-        }
-        let config = self.container_config(&base, &plan.steps)?;
-        let built = assemble(&base, config, layers, self.provenance.epoch)?;
-        let image = self.publish(built, &base, Some(&registry), &layout, layout_dir, reason)?;
-        Ok(LocationImage { working_directory: Some(plan.app_dir.clone()), ..image })
+        Ok(Some((layer, facts)))
     }
 
     /// Reads the base's layers (downloaded into the layout) for its Python

@@ -44,6 +44,7 @@ impl Base {
 }
 
 /// A layer a build wrote into the layout.
+#[derive(Clone, Debug)]
 pub(crate) struct NewLayer {
     /// The compressed blob, as the manifest lists it.
     pub(crate) descriptor: Descriptor,

@@ -53,7 +53,7 @@ pub(crate) fn resolve_base(registry: &Registry, image: &ImageRef, platform: &Tar
 }
 
 /// A small blob, verified, in memory.
-fn read_blob(registry: &Registry, repo: &str, digest: &Digest) -> Result<Vec<u8>> {
+pub(crate) fn read_blob(registry: &Registry, repo: &str, digest: &Digest) -> Result<Vec<u8>> {
     let bytes = get_blob(registry, repo, digest)?.read_limited(16 << 20)?;
     let actual = Digest::of(&bytes);
     if &actual != digest {

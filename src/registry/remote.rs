@@ -42,8 +42,24 @@ pub(crate) fn get_manifest(registry: &Registry, repo: &str, reference: &str) -> 
         let err = registry.error("GET", &url, response);
         return Err(err.context(format!("{}/{repo}:{reference} was not found", registry.name())));
     }
+    read_manifest(registry, &url, reference, response)
+}
+
+/// The same, `None` when the registry has no such manifest (or no such
+/// repository yet).
+pub(crate) fn find_manifest(registry: &Registry, repo: &str, reference: &str) -> Result<Option<FetchedManifest>> {
+    let url = registry.url(&format!("/v2/{repo}/manifests/{reference}"));
+    let req = Request::new("GET", &url).header("accept", media::ACCEPT_MANIFESTS);
+    let response = registry.send(&req, &[pull_scope(repo)])?;
+    if response.status == 404 {
+        return Ok(None);
+    }
+    read_manifest(registry, &url, reference, response).map(Some)
+}
+
+fn read_manifest(registry: &Registry, url: &str, reference: &str, response: Response) -> Result<FetchedManifest> {
     if response.status != 200 {
-        return Err(registry.error("GET", &url, response));
+        return Err(registry.error("GET", url, response));
     }
     let content_type = response.header("content-type").unwrap_or("").split(';').next().unwrap_or("").trim().to_string();
     let bytes = response.read_limited(4 << 20).context("reading the manifest")?;
