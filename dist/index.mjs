@@ -27,6 +27,7 @@ const VARIABLES = {
   locations: "DAGSTER_LOCATIONS",
   "github-token": "GITHUB_TOKEN",
   "location-load-timeout": "DAGSTER_CLOUD_LOCATION_LOAD_TIMEOUT",
+  "base-image": "DAGSTER_BASE_IMAGE",
 };
 // Boolean input → [variable, the value of the input that sets it].
 const SWITCHES = {
@@ -35,6 +36,7 @@ const SWITCHES = {
   "delete-on-close": ["DAGSTER_DELETE_ON_CLOSE", "true"],
   "dry-run": ["DAGSTER_DRY_RUN", "true"],
   "allow-fork": ["DAGSTER_ALLOW_FORK", "true"],
+  "external-build": ["DAGSTER_EXTERNAL_BUILD", "true"],
 };
 
 function fail(message) {
