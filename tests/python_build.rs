@@ -202,3 +202,139 @@ fn dgs_scaffolded_dockerfile_is_built_natively_unless_external_is_asked() {
     .json();
     assert_eq!(plan["locations"][0]["build"], "external", "--external hands it to a container builder");
 }
+
+/// A wheel made here: a module, a `.data` script with `#!python`, and a
+/// console entry point.
+fn demo_wheel() -> Vec<u8> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let files = [
+        ("demo/__init__.py", "def main():\n    print('demo')\n"),
+        ("demo-1.0.data/scripts/demo-tool", "#!python\nimport demo\n"),
+        ("demo-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n"),
+        ("demo-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"),
+        ("demo-1.0.dist-info/entry_points.txt", "[console_scripts]\ndemo = demo:main\n"),
+        ("demo-1.0.dist-info/RECORD", "demo/__init__.py,,\n"),
+    ];
+    for (name, text) in files {
+        zip.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+        zip.write_all(text.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+/// A base with only what the build reads: a `python3.11` in `PATH` and a
+/// glibc that says its version (built natively from scratch).
+fn push_fake_python_base(registry: &str) -> String {
+    let base = Project::new();
+    base.file("python3.11", "not really python\n");
+    base.file("libc.so.6", "GNU C Library (Debian GLIBC 2.36-9) stable release version 2.36.\n");
+    base.file(
+        "Dockerfile",
+        "FROM scratch\nCOPY python3.11 /usr/bin/python3.11\nCOPY libc.so.6 /lib/x86_64-linux-gnu/libc.so.6\nENV PATH=/usr/bin\n",
+    );
+    base.file("dagster_cloud.yaml", &dagster_cloud_yaml(&[("base", ".", &format!("{registry}/base/fake-python"))]));
+    ok(base.cmd().args(["build", "--tag", "3.11"]));
+    format!("{registry}/base/fake-python:3.11")
+}
+
+/// A project whose lock takes `demo` from a private index at `index`.
+fn private_index_project(reg: &TestRegistry, index: &str, wheel: &[u8], hash: &str) -> Project {
+    let p = Project::new();
+    p.file(
+        "app/pyproject.toml",
+        &format!(
+            "[project]\nname = \"app\"\nversion = \"0.1.0\"\nrequires-python = \">=3.11\"\ndependencies = [\"demo\"]\n\n\
+             [[tool.uv.index]]\nname = \"internal\"\nurl = \"{index}/simple\"\n\n\
+             [tool.dg]\ndirectory_type = \"project\"\n\n[tool.dg.project]\nroot_module = \"app\"\n"
+        ),
+    );
+    p.file(
+        "app/uv.lock",
+        &format!(
+            "version = 1\nrevision = 3\nrequires-python = \">=3.11\"\n\n[[package]]\nname = \"app\"\nversion = \"0.1.0\"\n\
+             source = {{ editable = \".\" }}\ndependencies = [\n    {{ name = \"demo\" }},\n]\n\n[[package]]\nname = \"demo\"\n\
+             version = \"1.0\"\nsource = {{ registry = \"{index}/simple\" }}\nwheels = [\n    {{ url = \
+             \"{index}/files/demo-1.0-py3-none-any.whl\", hash = \"sha256:{hash}\", size = {} }},\n]\n",
+            wheel.len()
+        ),
+    );
+    p.file("app/app/__init__.py", "");
+    p.file("app/build.yaml", &format!("registry: {}/acme/app\n", reg.host));
+    p.commit();
+    p
+}
+
+#[test]
+#[ignore = "needs docker-registry and umoci; scripts/test installs them"]
+fn wheels_from_a_private_index_are_checked_against_the_lock_and_installed_by_the_spec() {
+    use sha2::Digest as _;
+    let reg = TestRegistry::start(Auth::None);
+    let base = push_fake_python_base(&reg.host);
+    let wheel = demo_wheel();
+    let served = wheel.clone();
+    let index = crate::util::server::Server::start(move |req| {
+        let wanted = format!("Basic {}", base64_encode("alice:s3cret-index"));
+        match (req.target.as_str(), req.header("authorization")) {
+            ("/files/demo-1.0-py3-none-any.whl", Some(auth)) if auth == wanted => {
+                crate::util::server::Reply::new(200).body(served.clone())
+            }
+            _ => crate::util::server::Reply::new(401).header("www-authenticate", "Basic realm=\"index\""),
+        }
+    });
+    let hash = hex::encode(sha2::Sha256::digest(&wheel));
+    let p = private_index_project(&reg, &index.url(), &wheel, &hash);
+    let build = |env: &[(&str, &str)]| {
+        let mut c = p.cmd();
+        c.env("XDG_CACHE_HOME", p.home.path().join("cache")).envs(env.iter().copied());
+        c.args(["build", "--project-dir", "app", "--base-image", &base, "--tag", "t"]);
+        c
+    };
+    let err = fails(&mut build(&[])).stderr();
+    assert!(err.contains("answered 401") && err.contains("UV_INDEX_<NAME>_USERNAME"), "{err}");
+
+    let creds = [("UV_INDEX_INTERNAL_USERNAME", "alice"), ("UV_INDEX_INTERNAL_PASSWORD", "s3cret-index")];
+    let run = ok(&mut build(&creds));
+    assert!(!leaks(&run, "s3cret-index"), "the index password is never printed");
+    let work = tempfile::tempdir().unwrap();
+    let bundle = unpack(&format!("{}/acme/app:t", reg.host), None, work.path());
+    let venv = bundle.join("rootfs/app/.venv");
+    let site = venv.join("lib/python3.11/site-packages");
+    assert!(site.join("demo/__init__.py").is_file());
+    let launcher = std::fs::read_to_string(venv.join("bin/demo")).unwrap();
+    assert!(
+        launcher.starts_with("#!/app/.venv/bin/python\n") && launcher.contains("from demo import main"),
+        "{launcher}"
+    );
+    let script = std::fs::read_to_string(venv.join("bin/demo-tool")).unwrap();
+    assert_eq!(script, "#!/app/.venv/bin/python\nimport demo\n", "#!python is the environment's interpreter");
+    let record = std::fs::read_to_string(site.join("demo-1.0.dist-info/RECORD")).unwrap();
+    for line in [
+        "demo/__init__.py,sha256=",
+        "../../../bin/demo,sha256=",
+        "../../../bin/demo-tool,sha256=",
+        "demo-1.0.dist-info/RECORD,,",
+    ] {
+        assert!(record.contains(line), "{line:?} missing from RECORD:\n{record}");
+    }
+    assert_eq!(std::fs::read_to_string(site.join("demo-1.0.dist-info/INSTALLER")).unwrap(), "dagster-branch-deploy\n");
+    assert_eq!(std::fs::read_link(venv.join("bin/python")).unwrap(), Path::new("/usr/bin/python3.11"));
+    assert_eq!(
+        std::fs::read_to_string(site.join("_app.pth")).unwrap(),
+        "/app\n",
+        "the project, editable (flat layout)"
+    );
+
+    // A wheel whose bytes are not the lock's is refused, and not cached.
+    p.commit_change(
+        "app/uv.lock",
+        &std::fs::read_to_string(p.path().join("app/uv.lock")).unwrap().replace(&hash, &"0".repeat(64)),
+    );
+    let err = fails(&mut build(&creds)).stderr();
+    assert!(err.contains("does not match the lock") && err.contains(&hash), "{err}");
+}
+
+fn base64_encode(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}

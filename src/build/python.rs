@@ -33,6 +33,7 @@ use crate::io::files::{self, LOCK_FILE_CAP, PROJECT_FILE_CAP};
 use crate::python::base::{self, BaseFacts};
 use crate::python::choose_python;
 use crate::python::dockerfile::UvSyncRecipe;
+use crate::python::index_auth::{self, IndexCredential};
 use crate::python::install::{EditableProject, Venv, install_editable, install_wheel};
 use crate::python::lock::{InstallSet, Lock, SyncRequest};
 use crate::python::marker::normalize;
@@ -182,7 +183,7 @@ impl Job<'_> {
         let fresh = cached.is_none();
         let deps = match cached {
             Some((layer, _)) => layer,
-            None => self.dependency_layer(&venv, &set, &layout, base.family)?,
+            None => self.dependency_layer(&venv, locked, &set, &layout, base.family)?,
         };
         let layers = self.layers(deps.clone(), (&venv, &set), locked, plan, (&layout, base.family))?;
         let config = self.container_config(&base, &plan.steps)?;
@@ -340,9 +341,21 @@ impl Job<'_> {
 
     /// The virtual environment with every locked wheel: stamped with time 0,
     /// so that it depends only on the lock, the base and the platform.
-    fn dependency_layer(&self, venv: &Venv, set: &InstallSet, layout: &Layout, family: Family) -> Result<NewLayer> {
+    fn dependency_layer(
+        &self,
+        venv: &Venv,
+        locked: &LockedProject,
+        set: &InstallSet,
+        layout: &Layout,
+        family: Family,
+    ) -> Result<NewLayer> {
         let cache = wheels::cache_dir(&self.services.env);
-        let data = wheels::fetch_all(self.services.http.as_ref(), &set.wheels, cache.as_ref(), self.progress())?;
+        let credentials = self.index_credentials(locked)?;
+        for c in &credentials {
+            self.progress().mask(c.password.expose());
+        }
+        let http = self.services.http.as_ref();
+        let data = wheels::fetch_all(http, &set.wheels, &credentials, cache.as_ref(), self.progress())?;
         let mut entries = Entries::new();
         venv.skeleton(&mut entries);
         for (wheel, bytes) in set.wheels.iter().zip(&data) {
@@ -352,6 +365,37 @@ impl Job<'_> {
         let (descriptor, diff_id) = store_layer(&entries, 0, layout, family)?;
         let created_by = format!("uv sync --frozen --no-dev --no-install-project ({} packages)", set.wheels.len());
         Ok(NewLayer { descriptor, diff_id, created_by })
+    }
+
+    /// The index credentials for the lock's wheels: the project's named
+    /// indexes (`[[tool.uv.index]]`) with their `UV_INDEX_*` variables, the
+    /// index URLs' userinfo, and `~/.netrc` (or `NETRC`).
+    fn index_credentials(&self, locked: &LockedProject) -> Result<Vec<IndexCredential>> {
+        let env = &self.services.env;
+        let repository = files::repository_root(&locked.dir);
+        let pyproject = files::read_inside(&repository, &locked.dir.join("pyproject.toml"), PROJECT_FILE_CAP)?;
+        let table: toml::Table = match pyproject {
+            Some(text) => {
+                toml::from_str(&text).with_context(|| format!("reading {}/pyproject.toml", locked.dir.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        let indexes: Vec<(String, String)> = table
+            .get("tool")
+            .and_then(|t| t.get("uv"))
+            .and_then(|u| u.get("index"))
+            .and_then(toml::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|i| Some((i.get("name")?.as_str()?.to_string(), i.get("url")?.as_str()?.to_string())))
+            .collect();
+        let netrc_path = match (env.get("NETRC"), env.get("HOME")) {
+            (Some(path), _) => Some(PathBuf::from(path)),
+            (None, Some(home)) => Some(PathBuf::from(home).join(".netrc")),
+            (None, None) => None,
+        };
+        let netrc = netrc_path.and_then(|p| std::fs::read_to_string(p).ok());
+        Ok(index_auth::credentials(&indexes, &|name| env.get(name).map(str::to_string), netrc.as_deref()))
     }
 
     /// The lock's projects, installed editable.

@@ -15,6 +15,7 @@ use crate::env::Env;
 use crate::io::http::{Http, Request, redact_url};
 use crate::parallel;
 use crate::progress::Progress;
+use crate::python::index_auth::{IndexCredential, for_url};
 use crate::python::lock::LockedWheel;
 use crate::text::human_bytes;
 
@@ -37,6 +38,7 @@ pub(crate) fn cache_dir(env: &Env) -> Option<PathBuf> {
 pub(crate) fn fetch_all(
     http: &dyn Http,
     wheels: &[LockedWheel],
+    credentials: &[IndexCredential],
     cache: Option<&PathBuf>,
     progress: &Progress,
 ) -> Result<Vec<Vec<u8>>> {
@@ -50,7 +52,8 @@ pub(crate) fn fetch_all(
         {
             return Ok(data);
         }
-        let data = download(http, wheel).with_context(|| format!("downloading {} {}", wheel.name, wheel.version))?;
+        let data = download(http, wheel, credentials)
+            .with_context(|| format!("downloading {} {}", wheel.name, wheel.version))?;
         downloaded.fetch_add(1, Ordering::Relaxed);
         bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
         if let Some(path) = &cached {
@@ -69,14 +72,33 @@ pub(crate) fn fetch_all(
     Ok(all)
 }
 
-fn download(http: &dyn Http, wheel: &LockedWheel) -> Result<Vec<u8>> {
+fn download(http: &dyn Http, wheel: &LockedWheel, credentials: &[IndexCredential]) -> Result<Vec<u8>> {
     let url = &wheel.url;
     if !url.starts_with("https://") && !url.starts_with("http://") {
         bail!("the lock's URL {} is not http(s)", redact_url(url));
     }
-    let response = http.send(&Request::new("GET", url))?;
-    if response.status != 200 {
-        bail!("GET {} answered {}", redact_url(url), response.status);
+    let mut request = Request::new("GET", url);
+    let credential = for_url(credentials, url);
+    if let Some(c) = credential {
+        request = request.header("authorization", c.basic());
+    }
+    let response = http.send(&request)?;
+    match (response.status, credential) {
+        (200, _) => {}
+        (401 | 403, Some(c)) => bail!(
+            "GET {} answered {}: the index refused the credential from {} (user {:?})",
+            redact_url(url),
+            response.status,
+            c.source,
+            c.username
+        ),
+        (401 | 403, None) => bail!(
+            "GET {} answered {}: the index wants credentials; name it in pyproject.toml's [[tool.uv.index]] and \
+             set UV_INDEX_<NAME>_USERNAME and UV_INDEX_<NAME>_PASSWORD (or a ~/.netrc entry for its host)",
+            redact_url(url),
+            response.status
+        ),
+        (status, _) => bail!("GET {} answered {status}", redact_url(url)),
     }
     let limit = wheel.size.map_or(MAX_WHEEL, |s| s.min(MAX_WHEEL));
     let data = response.read_limited(limit).with_context(|| format!("reading {}", redact_url(url)))?;

@@ -5,6 +5,7 @@
 
 pub(crate) mod base;
 pub(crate) mod dockerfile;
+pub(crate) mod index_auth;
 pub(crate) mod install;
 pub(crate) mod lock;
 pub(crate) mod marker;
