@@ -104,6 +104,10 @@ fn a_dg_project_without_a_dockerfile_runs_dagster_from_its_lock() {
     let built = build(&p, &base, "t1");
     let location = &built["locations"][0];
     assert_eq!(location["build"], "native", "{built}");
+    let packages = location["python"]["packages"].as_array().unwrap();
+    assert_eq!(packages.len(), 73);
+    assert!(packages.contains(&serde_json::json!("dagster==1.11.13")));
+    assert!(location["python"]["dependency_layer_key"].as_str().unwrap().starts_with("deps-"));
     let reference = location["reference"].as_str().unwrap();
     let work = tempfile::tempdir().unwrap();
     let bundle = unpack(reference, None, work.path());

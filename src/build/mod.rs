@@ -101,6 +101,8 @@ pub(crate) struct LocationImage {
     /// The image's working directory, for a location whose configuration
     /// names none (`/app` for the native Python build).
     pub(crate) working_directory: Option<String>,
+    /// What the native Python build installed.
+    pub(crate) python: Option<PythonInstall>,
     /// Wall time of this location's build and push.
     pub(crate) seconds: f64,
 }
@@ -124,6 +126,7 @@ impl LocationImage {
             layout: None,
             pushed: None,
             working_directory: None,
+            python: None,
             seconds: 0.0,
         }
     }
@@ -137,6 +140,16 @@ impl LocationImage {
         }
         deployed
     }
+}
+
+/// What the native Python build installed: the lock's packages for the
+/// target, and the tag its dependency layer is recorded under.
+#[derive(Debug, Serialize)]
+pub(crate) struct PythonInstall {
+    /// `name==version`, sorted by name.
+    pub(crate) packages: Vec<String>,
+    /// `deps-<key>`.
+    pub(crate) dependency_layer_key: String,
 }
 
 /// Fails when `--output-dir` was asked for and a location's layout could

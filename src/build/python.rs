@@ -19,7 +19,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::deps_cache::{self, DepsInputs};
 use super::wheels;
-use super::{BuildKind, Job, LocationImage};
+use super::{BuildKind, Job, LocationImage, PythonInstall};
 use crate::config::{Location, Project};
 use crate::image::assemble::{Base, NewLayer, assemble};
 use crate::image::container_config::ContainerConfig;
@@ -195,7 +195,9 @@ impl Job<'_> {
             deps_cache::record(&target_registry, target, &deps_tag, &deps, &facts, platform, &layout)?;
             self.progress().info(format!("  recorded the dependency layer as {}:{deps_tag}", target.repository));
         }
-        Ok(LocationImage { working_directory: Some(plan.app_dir.clone()), ..image })
+        let packages = set.wheels.iter().map(|w| format!("{}=={}", w.name, w.version)).collect();
+        let python = PythonInstall { packages, dependency_layer_key: deps_tag };
+        Ok(LocationImage { working_directory: Some(plan.app_dir.clone()), python: Some(python), ..image })
     }
 
     /// The image's new layers: the dependencies, the editable install

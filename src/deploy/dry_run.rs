@@ -240,6 +240,13 @@ fn print_plan(plan: &DryRun) {
         };
         println!("  {}: {} build, {}", l.location, l.build.label(l.builder.as_deref()), l.reason);
         println!("    image {image}");
+        if let Some(python) = &l.python {
+            let shown: Vec<&str> = python.packages.iter().take(8).map(String::as_str).collect();
+            let more = python.packages.len().saturating_sub(shown.len());
+            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+            println!("    {} packages: {}{more}", python.packages.len(), shown.join(", "));
+            println!("    dependency layer {}", python.dependency_layer_key);
+        }
         if let Some(layout) = &l.layout {
             println!("    layout {}", layout.display());
         }
