@@ -173,3 +173,51 @@ fn the_webassembly_build_honours_https_proxy_and_ssl_cert_file() {
     assert!(proxy.targets().iter().any(|t| t == "registry.test:443"), "{:?}", proxy.targets());
     assert!(reg.requests().iter().any(|r| r.starts_with("PUT /v2/acme/etl/manifests/w1")));
 }
+
+/// A pull request of a project built from its uv.lock (no Dockerfile),
+/// through the action; returns the scenario and the pushed image.
+fn deploy_python_project(build: Build, index: &str, wheel: &[u8], hash: &str) -> (Scenario, String) {
+    use crate::util::python::{push_fake_python_base, write_app};
+    let s = Scenario::new(review::github());
+    let base = push_fake_python_base(&s.reg.host);
+    write_app(&s.project, "app", index, wheel, hash, &s.reg.host);
+    let yaml = dagster_cloud_yaml(&[("app", "app", &format!("{}/acme/app", s.reg.host))]);
+    let sha = s.project.commit_change("dagster_cloud.yaml", &yaml);
+    let action = ActionDir::with(build);
+    let opened = s.event("pull_request.opened.json", &sha, |_| {});
+    ok(&mut s.action(&action, "pull_request", &opened, &[("base-image", &base)]));
+    let images: serde_json::Value = serde_json::from_str(&s.outputs()["images"]).unwrap();
+    let image = images["app"].as_str().unwrap().to_string();
+    (s, image)
+}
+
+#[test]
+#[ignore = "needs Node 24, the WebAssembly bundle and docker-registry; scripts/test installs and runs them"]
+fn the_action_builds_a_uv_lock_natively_and_the_webassembly_build_gives_the_same_dependency_layer() {
+    use sha2::Digest as _;
+    let wheel = crate::util::python::demo_wheel();
+    let served = wheel.clone();
+    let index = crate::util::server::Server::start(move |req| {
+        let found = req.target == "/files/demo-1.0-py3-none-any.whl";
+        crate::util::server::Reply::new(if found { 200 } else { 404 }).body(if found {
+            served.clone()
+        } else {
+            Vec::new()
+        })
+    });
+    let hash = hex::encode(sha2::Sha256::digest(&wheel));
+    let dependency_layer = |s: &Scenario, image: &str| {
+        let manifest = skopeo_inspect(image, None, &["--raw"]);
+        let layers = manifest["layers"].as_array().unwrap();
+        let d = s.dagster.branch_deployments()[0].clone();
+        assert_eq!(s.dagster.documents(&d.name)["app"]["working_directory"], "/app");
+        layers[layers.len() - 3]["digest"].as_str().unwrap().to_string()
+    };
+    let (native, native_image) = deploy_python_project(Build::Native, &index.url(), &wheel, &hash);
+    let (wasm, wasm_image) = deploy_python_project(Build::Wasm, &index.url(), &wheel, &hash);
+    assert_eq!(
+        dependency_layer(&native, &native_image),
+        dependency_layer(&wasm, &wasm_image),
+        "the same lock, base and platform give the same layer from either build"
+    );
+}

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::util::python::{demo_wheel, push_fake_python_base, write_app};
 use crate::util::registry::require_tool;
 use crate::util::scenario::test_tools;
 use crate::util::*;
@@ -207,64 +208,10 @@ fn dgs_scaffolded_dockerfile_is_built_natively_unless_external_is_asked() {
     assert_eq!(plan["locations"][0]["build"], "external", "--external hands it to a container builder");
 }
 
-/// A wheel made here: a module, a `.data` script with `#!python`, and a
-/// console entry point.
-fn demo_wheel() -> Vec<u8> {
-    use std::io::Write;
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let files = [
-        ("demo/__init__.py", "def main():\n    print('demo')\n"),
-        ("demo-1.0.data/scripts/demo-tool", "#!python\nimport demo\n"),
-        ("demo-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n"),
-        ("demo-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"),
-        ("demo-1.0.dist-info/entry_points.txt", "[console_scripts]\ndemo = demo:main\n"),
-        ("demo-1.0.dist-info/RECORD", "demo/__init__.py,,\n"),
-    ];
-    for (name, text) in files {
-        zip.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
-        zip.write_all(text.as_bytes()).unwrap();
-    }
-    zip.finish().unwrap().into_inner()
-}
-
-/// A base with only what the build reads: a `python3.11` in `PATH` and a
-/// glibc that says its version (built natively from scratch).
-fn push_fake_python_base(registry: &str) -> String {
-    let base = Project::new();
-    base.file("python3.11", "not really python\n");
-    base.file("libc.so.6", "GNU C Library (Debian GLIBC 2.36-9) stable release version 2.36.\n");
-    base.file(
-        "Dockerfile",
-        "FROM scratch\nCOPY python3.11 /usr/bin/python3.11\nCOPY libc.so.6 /lib/x86_64-linux-gnu/libc.so.6\nENV PATH=/usr/bin\n",
-    );
-    base.file("dagster_cloud.yaml", &dagster_cloud_yaml(&[("base", ".", &format!("{registry}/base/fake-python"))]));
-    ok(base.cmd().args(["build", "--tag", "3.11"]));
-    format!("{registry}/base/fake-python:3.11")
-}
-
 /// A project whose lock takes `demo` from a private index at `index`.
 fn private_index_project(reg: &TestRegistry, index: &str, wheel: &[u8], hash: &str) -> Project {
     let p = Project::new();
-    p.file(
-        "app/pyproject.toml",
-        &format!(
-            "[project]\nname = \"app\"\nversion = \"0.1.0\"\nrequires-python = \">=3.11\"\ndependencies = [\"demo\"]\n\n\
-             [[tool.uv.index]]\nname = \"internal\"\nurl = \"{index}/simple\"\n\n\
-             [tool.dg]\ndirectory_type = \"project\"\n\n[tool.dg.project]\nroot_module = \"app\"\n"
-        ),
-    );
-    p.file(
-        "app/uv.lock",
-        &format!(
-            "version = 1\nrevision = 3\nrequires-python = \">=3.11\"\n\n[[package]]\nname = \"app\"\nversion = \"0.1.0\"\n\
-             source = {{ editable = \".\" }}\ndependencies = [\n    {{ name = \"demo\" }},\n]\n\n[[package]]\nname = \"demo\"\n\
-             version = \"1.0\"\nsource = {{ registry = \"{index}/simple\" }}\nwheels = [\n    {{ url = \
-             \"{index}/files/demo-1.0-py3-none-any.whl\", hash = \"sha256:{hash}\", size = {} }},\n]\n",
-            wheel.len()
-        ),
-    );
-    p.file("app/app/__init__.py", "");
-    p.file("app/build.yaml", &format!("registry: {}/acme/app\n", reg.host));
+    write_app(&p, "app", index, wheel, hash, &reg.host);
     p.commit();
     p
 }

@@ -5,6 +5,7 @@
 pub mod dagster;
 pub mod faults;
 pub mod proxy;
+pub mod python;
 pub mod registry;
 pub mod review;
 pub mod scenario;
