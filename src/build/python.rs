@@ -133,6 +133,9 @@ impl PythonPlan {
 
     /// A Dockerfile that only installs the lock.
     pub(super) fn from_dockerfile(recipe: UvSyncRecipe, dockerfile: &Path) -> PythonPlan {
+        let mut skipped = recipe.skipped;
+        skipped.sort();
+        skipped.dedup();
         PythonPlan {
             base: Some(recipe.base),
             app_dir: recipe.app_dir,
@@ -141,7 +144,7 @@ impl PythonPlan {
             steps: recipe.steps,
             reason: format!("uv sync recognised at line {} of {}", recipe.line, dockerfile.display()),
             checks: recipe.checks,
-            skipped: recipe.skipped,
+            skipped,
         }
     }
 }

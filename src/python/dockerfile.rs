@@ -191,7 +191,11 @@ fn run(ins: &Instruction, workdir: &str, recipe: &mut UvSyncRecipe) -> Result<()
     let mut flags = flags.iter();
     while let Some(flag) = flags.next() {
         match flag.as_str() {
-            "--frozen" | "--locked" | "--no-editable" | "--compile-bytecode" | "--no-cache" | "--quiet" | "-q" => {}
+            "--frozen" | "--locked" | "--no-cache" | "--quiet" | "-q" => {}
+            "--compile-bytecode" => recipe.skipped.push("--compile-bytecode (bytecode is compiled on first import)".into()),
+            "--no-editable" => recipe.skipped.push(
+                "--no-editable: the project is installed editable, its code at the same place in the image".into(),
+            ),
             "--no-install-project" => install_project = false,
             "--no-dev" => dev = false,
             "--package" => package = Some(flags.next().ok_or_else(not_uv)?.clone()),
