@@ -289,3 +289,30 @@ fn base64_encode(text: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(text)
 }
+
+#[test]
+#[ignore = "needs docker-registry and skopeo; scripts/test installs them"]
+fn several_platforms_give_one_image_each_under_an_index() {
+    use sha2::Digest as _;
+    let reg = TestRegistry::start(Auth::None);
+    let base = push_fake_python_base(&reg.host);
+    let wheel = demo_wheel();
+    let served = wheel.clone();
+    let index = crate::util::server::Server::start(move |_| crate::util::server::Reply::new(200).body(served.clone()));
+    let p = private_index_project(&reg, &index.url(), &wheel, &hex::encode(sha2::Sha256::digest(&wheel)));
+    let mut c = p.cmd();
+    c.env("XDG_CACHE_HOME", p.home.path().join("cache"));
+    c.args(["build", "--json", "--project-dir", "app", "--base-image", &base, "--tag", "multi"]);
+    let built = ok(c.args(["--platform", "linux/amd64,linux/arm64"])).json();
+    let platforms = &built["locations"][0]["platforms"];
+    assert_eq!(platforms.as_array().unwrap().len(), 2, "{built}");
+    let raw = skopeo_inspect(&format!("{}/acme/app:multi", reg.host), None, &["--raw"]);
+    assert_eq!(raw["mediaType"], "application/vnd.oci.image.index.v1+json");
+    let archs: Vec<&str> =
+        raw["manifests"].as_array().unwrap().iter().map(|m| m["platform"]["architecture"].as_str().unwrap()).collect();
+    assert_eq!(archs, ["amd64", "arm64"]);
+    let arm = skopeo_inspect(&format!("{}/acme/app:multi", reg.host), None, &["--override-arch", "arm64"]);
+    assert_eq!(arm["Architecture"], "arm64");
+    let digest = built["locations"][0]["digest"].as_str().unwrap();
+    assert!(built["locations"][0]["reference"].as_str().unwrap().ends_with(digest), "deployed by the index's digest");
+}

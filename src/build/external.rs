@@ -259,7 +259,7 @@ impl super::Job<'_> {
                     builder,
                     context: &self.location.build_directory,
                     dockerfile: self.dockerfile,
-                    platform: &self.options.platform,
+                    platform: &self.platform,
                     local_name: &local_name,
                     build_args: &self.options.build_args,
                     credentials: &credentials,

@@ -5,6 +5,7 @@
 
 mod deps_cache;
 pub(crate) mod external;
+mod multi;
 mod native;
 mod python;
 mod wheels;
@@ -28,7 +29,8 @@ use crate::registry::push::PushStats;
 
 /// How to build.
 pub(crate) struct Options {
-    pub(crate) platform: TargetPlatform,
+    /// One image per platform; more than one are pushed under an index.
+    pub(crate) platforms: Vec<TargetPlatform>,
     /// Tag for every image (default `<location>-<commit sha, 12 chars>`).
     pub(crate) tag: Option<String>,
     /// Where to write an OCI layout per location.
@@ -103,6 +105,11 @@ pub(crate) struct LocationImage {
     pub(crate) working_directory: Option<String>,
     /// What the native Python build installed.
     pub(crate) python: Option<PythonInstall>,
+    /// The platforms of a multi-platform image, each with its manifest.
+    pub(crate) platforms: Vec<PlatformImage>,
+    /// The manifest's descriptor (for an index over several platforms).
+    #[serde(skip)]
+    pub(crate) manifest: Option<Descriptor>,
     /// Wall time of this location's build and push.
     pub(crate) seconds: f64,
 }
@@ -127,6 +134,8 @@ impl LocationImage {
             pushed: None,
             working_directory: None,
             python: None,
+            platforms: Vec::new(),
+            manifest: None,
             seconds: 0.0,
         }
     }
@@ -140,6 +149,13 @@ impl LocationImage {
         }
         deployed
     }
+}
+
+/// One platform's image of a multi-platform build.
+#[derive(Debug, Serialize)]
+pub(crate) struct PlatformImage {
+    pub(crate) platform: String,
+    pub(crate) digest: Option<Digest>,
 }
 
 /// What the native Python build installed: the lock's packages for the
@@ -233,12 +249,10 @@ pub(crate) fn build_location(
     };
     let tag = tag_for(&location.name, options.tag.as_deref(), provenance)?;
     let target = target.map(|t| t.with_tag(&tag)).transpose()?;
-    let job = Job { services, location, options, provenance, tag, target, dockerfile: &dockerfile_path };
-    let mut result = match source {
-        Source::Dockerfile(_, BuildPath::Native(recipe)) => job.native(&recipe),
-        Source::Dockerfile(instructions, BuildPath::External { reason }) => job.external(&instructions, reason),
-        Source::Lock(planned) => job.python(&planned.0, &planned.1),
-    }?;
+    let platform = options.platforms.first().context("no platform to build for")?.clone();
+    let dockerfile = &dockerfile_path;
+    let job = Job { services, location, options, provenance, tag, target, dockerfile, platform, by_digest: false };
+    let mut result = if options.platforms.len() > 1 { job.build_platforms(&source)? } else { job.build(&source)? };
     result.seconds = started.elapsed().as_secs_f64();
     services.progress.info(format!("  {} done in {:.2}s", location.name, result.seconds));
     Ok(result)
@@ -294,6 +308,7 @@ fn no_dockerfile(location: &Location, path: &Path) -> anyhow::Error {
     )
 }
 
+#[derive(Clone)]
 struct Job<'a> {
     services: &'a Services,
     location: &'a Location,
@@ -302,9 +317,25 @@ struct Job<'a> {
     tag: String,
     target: Option<ImageRef>,
     dockerfile: &'a Path,
+    /// The platform this job builds.
+    platform: TargetPlatform,
+    /// One platform of several: its manifest is pushed by digest, and the
+    /// index gets the tag.
+    by_digest: bool,
 }
 
 impl Job<'_> {
+    /// Builds the image for this job's platform.
+    fn build(&self, source: &Source) -> Result<LocationImage> {
+        match source {
+            Source::Dockerfile(_, BuildPath::Native(recipe)) => self.native(recipe),
+            Source::Dockerfile(instructions, BuildPath::External { reason }) => {
+                self.external(instructions, reason.clone())
+            }
+            Source::Lock(planned) => self.python(&planned.0, &planned.1),
+        }
+    }
+
     fn progress(&self) -> &Progress {
         &self.services.progress
     }

@@ -27,7 +27,7 @@ impl Job<'_> {
         let keywords = recipe_keywords(recipe);
         let reason = format!("the Dockerfile uses only {keywords}");
         self.progress().info(format!("{}: native build ({reason})", self.location.name));
-        let platform = &self.options.platform;
+        let platform = &self.platform;
         let from = mutate::resolve_from(recipe, platform, &self.options.build_args)?;
         let (base, base_registry, unresolved) = match &from {
             None => (Base::scratch(platform), None, None),
@@ -71,7 +71,7 @@ impl Job<'_> {
     }
 
     pub(super) fn resolve_base(&self, image: &ImageRef) -> Result<(Base, Arc<Registry>)> {
-        let platform = &self.options.platform;
+        let platform = &self.platform;
         let registry = self.services.registry(image)?;
         let base = pull::resolve_base(&registry, image, platform)
             .with_context(|| format!("resolving the base image {image} for {platform}"))?;
@@ -101,8 +101,10 @@ impl Job<'_> {
                     self.progress().info(format!("  downloaded {} of base layers", human_bytes(n)));
                 }
             }
-            layout.set_ref(&built.manifest, &self.tag)?;
-            self.progress().info(format!("  wrote oci:{}:{}", layout_dir.display(), self.tag));
+            if !self.by_digest {
+                layout.set_ref(&built.manifest, &self.tag)?;
+                self.progress().info(format!("  wrote oci:{}:{}", layout_dir.display(), self.tag));
+            }
         }
         let pushed = match (self.options.push, &self.target) {
             (true, Some(target)) => Some(self.push(&built, source, layout, target)?),
@@ -114,6 +116,7 @@ impl Job<'_> {
             base.name.as_ref().zip(base.manifest_digest.clone()).map(|(n, d)| n.with_digest(d).to_string());
         Ok(LocationImage {
             base: base_pinned,
+            manifest: Some(built.manifest.clone()),
             new_layers: built.new_layers,
             reference: self.target.as_ref().map(|t| t.with_digest(digest.clone()).to_string()),
             digest: Some(digest),
@@ -138,10 +141,12 @@ impl Job<'_> {
             repo: &image.repository,
             same_registry: image.registry == target.registry,
         });
+        // One platform of several is pushed by digest; the index gets the tag.
+        let tag = if self.by_digest { built.manifest.digest.to_string() } else { self.tag.clone() };
         let request = PushRequest {
             target: &registry,
             repo: &target.repository,
-            tag: &self.tag,
+            tag: &tag,
             manifest: &built.manifest,
             blobs: &blobs,
             layout,

@@ -173,7 +173,7 @@ impl Job<'_> {
             lock_sha256: &locked.sha256,
             sync: &plan.sync,
             base_digest: &base_digest,
-            platform: &self.options.platform,
+            platform: &self.platform,
             venv_root: &venv_root,
         });
         let cached = self.cached_dependencies(&deps_tag, &layout)?;
@@ -194,7 +194,7 @@ impl Job<'_> {
         let image = self.publish(built, &base, Some(&registry), &layout, layout_dir, reason)?;
         if let (true, true, Some(target)) = (fresh, self.options.push, &self.target) {
             let target_registry = self.services.registry(target)?;
-            let platform = &self.options.platform;
+            let platform = &self.platform;
             deps_cache::record(&target_registry, target, &deps_tag, &deps, &facts, platform, &layout)?;
             self.progress().info(format!("  recorded the dependency layer as {}:{deps_tag}", target.repository));
         }
@@ -336,7 +336,7 @@ impl Job<'_> {
                 );
             }
         }
-        let machine = match self.options.platform.architecture.as_str() {
+        let machine = match self.platform.architecture.as_str() {
             "amd64" => "x86_64",
             "arm64" => "aarch64",
             other => other,

@@ -53,7 +53,7 @@ pub(super) struct ProjectArgs {
 
 #[derive(Args)]
 pub(super) struct ImageArgs {
-    /// The platform to build for.
+    /// The platform to build for; several, comma-separated, give one image each under an index (native builds).
     #[arg(long, value_name = "OS/ARCH", default_value = "linux/amd64", env = "DAGSTER_BUILD_PLATFORM")]
     pub(super) platform: String,
     /// A registry to reach over plain HTTP (loopback registries always are).

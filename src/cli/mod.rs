@@ -61,7 +61,7 @@ fn deploy_command(args: DeployArgs, env: Env) -> Result<i32> {
         wait: !args.no_wait,
         wait_options,
         heartbeat_timeout_given: heartbeat_given,
-        platform: TargetPlatform::parse(&args.image.platform).context("--platform")?,
+        platforms: TargetPlatform::parse_list(&args.image.platform).context("--platform")?,
         insecure_registries: args.image.insecure_registries,
         base_image: args.image.base_image,
         external: args.image.external,
@@ -169,7 +169,7 @@ fn check_command(args: CheckArgs, env: Env) -> Result<i32> {
 
 fn build_command(args: BuildArgs, env: Env) -> Result<()> {
     let progress = Progress::new(&env, args.json);
-    let platform = TargetPlatform::parse(&args.image.platform).context("--platform")?;
+    let platforms = TargetPlatform::parse_list(&args.image.platform).context("--platform")?;
     let project = Project::load(&args.project.project_dir, args.project.dagster_cloud_yaml_path.as_deref())?;
     let locations = project.select(&args.locations)?;
     if let Some(tag) = &args.tag {
@@ -186,7 +186,7 @@ fn build_command(args: BuildArgs, env: Env) -> Result<()> {
     let http = crate::io::http_client()?;
     let services = Services::new(http, env, progress, args.image.insecure_registries);
     let options = Options {
-        platform,
+        platforms,
         tag: args.tag,
         output_dir: args.output_dir,
         push: !args.no_push,

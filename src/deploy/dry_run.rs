@@ -101,7 +101,7 @@ pub(crate) fn run(
 /// location is tried, so that one run reports every problem.
 fn build_every_location(options: &DeployOptions, services: &Services, planned: &Planned) -> Result<Vec<LocationImage>> {
     let build_options = build::Options {
-        platform: options.platform.clone(),
+        platforms: options.platforms.clone(),
         tag: None,
         output_dir: options.output_dir.clone(),
         push: false,

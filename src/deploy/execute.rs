@@ -208,7 +208,7 @@ impl<'a> Run<'a> {
         state: &mut State,
     ) -> Result<()> {
         let build_options = build::Options {
-            platform: options.platform.clone(),
+            platforms: options.platforms.clone(),
             tag: None,
             output_dir: options.output_dir.clone(),
             push: true,

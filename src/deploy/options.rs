@@ -58,7 +58,8 @@ pub(crate) struct DeployOptions {
     /// Whether the agent heartbeat timeout was given (else it depends on
     /// the agent type).
     pub(crate) heartbeat_timeout_given: bool,
-    pub(crate) platform: TargetPlatform,
+    /// The image platforms (more than one: an index over them).
+    pub(crate) platforms: Vec<TargetPlatform>,
     /// Registries reached over plain HTTP.
     pub(crate) insecure_registries: Vec<String>,
     /// `--base-image`, for locations built from their lock.

@@ -19,6 +19,22 @@ pub(crate) struct TargetPlatform {
 }
 
 impl TargetPlatform {
+    /// Parses a comma-separated list (`linux/amd64,linux/arm64`), each
+    /// platform once.
+    pub(crate) fn parse_list(s: &str) -> Result<Vec<TargetPlatform>> {
+        let mut out: Vec<TargetPlatform> = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let platform = TargetPlatform::parse(part)?;
+            if !out.contains(&platform) {
+                out.push(platform);
+            }
+        }
+        if out.is_empty() {
+            bail!("no platform given: expected os/arch, like linux/amd64");
+        }
+        Ok(out)
+    }
+
     /// Parses `os/arch[/variant]`.
     pub(crate) fn parse(s: &str) -> Result<TargetPlatform> {
         let parts: Vec<&str> = s.split('/').collect();

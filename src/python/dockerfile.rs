@@ -192,7 +192,9 @@ fn run(ins: &Instruction, workdir: &str, recipe: &mut UvSyncRecipe) -> Result<()
     while let Some(flag) = flags.next() {
         match flag.as_str() {
             "--frozen" | "--locked" | "--no-cache" | "--quiet" | "-q" => {}
-            "--compile-bytecode" => recipe.skipped.push("--compile-bytecode (bytecode is compiled on first import)".into()),
+            "--compile-bytecode" => {
+                recipe.skipped.push("--compile-bytecode (bytecode is compiled on first import)".into())
+            }
             "--no-editable" => recipe.skipped.push(
                 "--no-editable: the project is installed editable, its code at the same place in the image".into(),
             ),

@@ -27,7 +27,8 @@ pub fn demo_wheel() -> Vec<u8> {
 }
 
 /// A base with only what the build reads: a `python3.11` in `PATH` and a
-/// glibc that says its version (built natively from scratch).
+/// glibc that says its version (built natively from scratch, for amd64 and
+/// arm64).
 pub fn push_fake_python_base(registry: &str) -> String {
     let base = Project::new();
     base.file("python3.11", "not really python\n");
@@ -37,7 +38,7 @@ pub fn push_fake_python_base(registry: &str) -> String {
         "FROM scratch\nCOPY python3.11 /usr/bin/python3.11\nCOPY libc.so.6 /lib/x86_64-linux-gnu/libc.so.6\nENV PATH=/usr/bin\n",
     );
     base.file("dagster_cloud.yaml", &dagster_cloud_yaml(&[("base", ".", &format!("{registry}/base/fake-python"))]));
-    ok(base.cmd().args(["build", "--tag", "3.11"]));
+    ok(base.cmd().args(["build", "--tag", "3.11", "--platform", "linux/amd64,linux/arm64"]));
     format!("{registry}/base/fake-python:3.11")
 }
 
