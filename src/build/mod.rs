@@ -8,6 +8,7 @@ pub(crate) mod external;
 mod multi;
 mod native;
 mod python;
+mod python_project;
 mod wheels;
 
 use std::path::{Path, PathBuf};
@@ -234,9 +235,9 @@ pub(crate) fn build_location(
             }
         }
         None => {
-            let locked =
-                python::find_lock(project, location)?.ok_or_else(|| no_dockerfile(location, &dockerfile_path))?;
-            let plan = python::PythonPlan::without_dockerfile(&locked);
+            let locked = python_project::find_lock(project, location)?
+                .ok_or_else(|| no_dockerfile(location, &dockerfile_path))?;
+            let plan = python_project::PythonPlan::without_dockerfile(&locked);
             Source::Lock(Box::new((locked, plan)))
         }
     };
@@ -277,7 +278,7 @@ enum Source {
     Dockerfile(Vec<dockerfile::Instruction>, BuildPath),
     /// The project's lock, installed natively: no Dockerfile, or one that
     /// only installs the lock.
-    Lock(Box<(python::LockedProject, python::PythonPlan)>),
+    Lock(Box<(python_project::LockedProject, python_project::PythonPlan)>),
 }
 
 /// A Dockerfile the native path cannot build as written: built natively
@@ -291,8 +292,8 @@ fn uv_dockerfile(
 ) -> Result<Source> {
     let external = |instructions| Source::Dockerfile(instructions, BuildPath::External { reason: reason.clone() });
     let Ok(recipe) = crate::python::dockerfile::recognize(&instructions) else { return Ok(external(instructions)) };
-    match python::find_lock(project, location)? {
-        Some(locked) => Ok(Source::Lock(Box::new((locked, python::PythonPlan::from_dockerfile(recipe, path))))),
+    match python_project::find_lock(project, location)? {
+        Some(locked) => Ok(Source::Lock(Box::new((locked, python_project::PythonPlan::from_dockerfile(recipe, path))))),
         None => Ok(external(instructions)),
     }
 }

@@ -1,26 +1,21 @@
-//! The native Python build: a location without a Dockerfile whose project
-//! has a `uv.lock` (in the build directory, else in the nearest directory
-//! above it that holds `pyproject.toml`, within the repository) gets the
-//! image dg's scaffolded Dockerfile would give, without running anything:
-//! the base (`--base-image`, else `python:3.Y-slim-bookworm`) read for its
-//! interpreter and glibc, the lock evaluated for them, the wheels installed
-//! into `/app/.venv` as one reproducible layer (the same lock, base and
-//! platform give the same bytes), the project installed editable as a small
-//! layer, and the code at `/app` as the last.
+//! The native Python build, as a job (what it is asked is in
+//! `python_project`): the base read for its interpreter and glibc (or the
+//! dependency layer found again by its key), the lock evaluated for them,
+//! the wheels installed into the environment as one reproducible layer, the
+//! project installed editable as a small layer, the code as the last, and
+//! the config as dg's Dockerfile (or the recognised one) leaves it.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Read};
-use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use flate2::read::GzDecoder;
-use sha2::{Digest as _, Sha256};
 
 use super::deps_cache::{self, DepsInputs};
+use super::python_project::{CODE_EXCLUDES, LockedProject, PythonPlan, editable_project};
 use super::wheels;
 use super::{BuildKind, Job, LocationImage, PythonInstall};
-use crate::config::{Location, Project};
 use crate::image::assemble::{Base, NewLayer, assemble};
 use crate::image::container_config::ContainerConfig;
 use crate::image::context::{BuildContext, CopyRequest, Entries};
@@ -29,125 +24,14 @@ use crate::image::layer::store_layer;
 use crate::image::layout::Layout;
 use crate::image::oci::{Family, media};
 use crate::image::reference::ImageRef;
-use crate::io::files::{self, LOCK_FILE_CAP, PROJECT_FILE_CAP};
 use crate::python::base::{self, BaseFacts};
 use crate::python::choose_python;
-use crate::python::dockerfile::UvSyncRecipe;
-use crate::python::index_auth::{self, IndexCredential};
-use crate::python::install::{EditableProject, Venv, install_editable, install_wheel};
-use crate::python::lock::{InstallSet, Lock, SyncRequest};
+use crate::python::install::{Venv, install_editable, install_wheel};
+use crate::python::lock::InstallSet;
 use crate::python::marker::normalize;
 use crate::python::target::{Libc, Target};
 use crate::registry::transport::Registry;
 use crate::text::human_bytes;
-
-/// Where the code and the environment go, as in dg's Dockerfile.
-const APP: &str = "/app";
-/// What the code layer leaves out by default (a `.dockerignore` can take
-/// them back): a local environment would overwrite the image's.
-const CODE_EXCLUDES: [&str; 3] = [".venv", ".git", "**/__pycache__"];
-
-/// A project's lock, with what it was read from.
-pub(super) struct LockedProject {
-    /// The lock file.
-    pub(super) path: PathBuf,
-    /// The project directory (the lock's), which becomes `/app`.
-    pub(super) dir: PathBuf,
-    pub(super) lock: Lock,
-    /// sha256 of the lock's bytes (hex), which keys the dependency layer.
-    sha256: String,
-    /// `.python-version` beside the lock.
-    python_version: Option<String>,
-}
-
-/// The lock of a location's project, if it has one.
-pub(super) fn find_lock(project: &Project, location: &Location) -> Result<Option<LockedProject>> {
-    let repository = files::repository_root(&project.root);
-    let mut dir = Some(location.build_directory.as_path());
-    while let Some(d) = dir.filter(|d| d.starts_with(&repository)) {
-        let path = d.join("uv.lock");
-        if let Some(text) = files::read_inside(&repository, &path, LOCK_FILE_CAP)? {
-            let lock = Lock::parse(&text).with_context(|| format!("reading {}", path.display()))?;
-            let python_version = files::read_inside(&repository, &d.join(".python-version"), 4096)?;
-            let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
-            return Ok(Some(LockedProject { path, dir: d.to_path_buf(), lock, sha256, python_version }));
-        }
-        if d != location.build_directory && d.join("pyproject.toml").exists() {
-            return Ok(None);
-        }
-        dir = d.parent();
-    }
-    Ok(None)
-}
-
-impl LockedProject {
-    /// `python:3.Y-slim-bookworm`, 3.Y from `.python-version` or the lock's
-    /// `requires-python`.
-    fn default_base(&self) -> Result<String> {
-        let requires: Vec<&str> = self.lock.requires_python.as_deref().into_iter().collect();
-        let python = choose_python(self.python_version.as_deref(), &requires)
-            .with_context(|| format!("choosing the Python of {}", self.dir.display()))?;
-        Ok(format!("python:3.{}-slim-bookworm", python.release().get(1).copied().unwrap_or(0)))
-    }
-}
-
-/// How a lock becomes an image: from dg's defaults (no Dockerfile), or
-/// as a recognised uv Dockerfile says.
-pub(super) struct PythonPlan {
-    /// The base image, as written; `None` for the default.
-    base: Option<String>,
-    /// Where the code and `.venv` go (`/app`).
-    app_dir: String,
-    sync: SyncRequest,
-    /// Whether the lock's projects are installed (editable).
-    install_project: bool,
-    /// The container settings, as Dockerfile steps (ENV, WORKDIR, CMD…).
-    steps: Vec<StepKind>,
-    reason: String,
-    /// Packages the Dockerfile checks are installed.
-    checks: Vec<String>,
-    /// What the native build does not do, said once.
-    skipped: Vec<String>,
-}
-
-impl PythonPlan {
-    /// A location without a Dockerfile: what dg's scaffolded one does.
-    pub(super) fn without_dockerfile(locked: &LockedProject) -> PythonPlan {
-        PythonPlan {
-            base: None,
-            app_dir: APP.to_string(),
-            sync: SyncRequest::default(),
-            install_project: true,
-            steps: vec![
-                StepKind::Env(vec![
-                    ("PATH".into(), format!("{APP}/.venv/bin:$PATH")),
-                    ("VIRTUAL_ENV".into(), format!("{APP}/.venv")),
-                ]),
-                StepKind::Workdir(APP.to_string()),
-            ],
-            reason: format!("no Dockerfile: the environment is installed from {}", locked.path.display()),
-            checks: Vec::new(),
-            skipped: Vec::new(),
-        }
-    }
-
-    /// A Dockerfile that only installs the lock.
-    pub(super) fn from_dockerfile(recipe: UvSyncRecipe, dockerfile: &Path) -> PythonPlan {
-        let mut skipped = recipe.skipped;
-        skipped.sort();
-        skipped.dedup();
-        PythonPlan {
-            base: Some(recipe.base),
-            app_dir: recipe.app_dir,
-            sync: recipe.sync,
-            install_project: recipe.install_project,
-            steps: recipe.steps,
-            reason: format!("uv sync recognised at line {} of {}", recipe.line, dockerfile.display()),
-            checks: recipe.checks,
-            skipped,
-        }
-    }
-}
 
 impl Job<'_> {
     pub(super) fn python(&self, locked: &LockedProject, plan: &PythonPlan) -> Result<LocationImage> {
@@ -355,7 +239,7 @@ impl Job<'_> {
         family: Family,
     ) -> Result<NewLayer> {
         let cache = wheels::cache_dir(&self.services.env);
-        let credentials = self.index_credentials(locked)?;
+        let credentials = locked.index_credentials(&self.services.env)?;
         for c in &credentials {
             self.progress().mask(c.password.expose());
         }
@@ -370,37 +254,6 @@ impl Job<'_> {
         let (descriptor, diff_id) = store_layer(&entries, 0, layout, family)?;
         let created_by = format!("uv sync --frozen --no-dev --no-install-project ({} packages)", set.wheels.len());
         Ok(NewLayer { descriptor, diff_id, created_by })
-    }
-
-    /// The index credentials for the lock's wheels: the project's named
-    /// indexes (`[[tool.uv.index]]`) with their `UV_INDEX_*` variables, the
-    /// index URLs' userinfo, and `~/.netrc` (or `NETRC`).
-    fn index_credentials(&self, locked: &LockedProject) -> Result<Vec<IndexCredential>> {
-        let env = &self.services.env;
-        let repository = files::repository_root(&locked.dir);
-        let pyproject = files::read_inside(&repository, &locked.dir.join("pyproject.toml"), PROJECT_FILE_CAP)?;
-        let table: toml::Table = match pyproject {
-            Some(text) => {
-                toml::from_str(&text).with_context(|| format!("reading {}/pyproject.toml", locked.dir.display()))?
-            }
-            None => toml::Table::new(),
-        };
-        let indexes: Vec<(String, String)> = table
-            .get("tool")
-            .and_then(|t| t.get("uv"))
-            .and_then(|u| u.get("index"))
-            .and_then(toml::Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|i| Some((i.get("name")?.as_str()?.to_string(), i.get("url")?.as_str()?.to_string())))
-            .collect();
-        let netrc_path = match (env.get("NETRC"), env.get("HOME")) {
-            (Some(path), _) => Some(PathBuf::from(path)),
-            (None, Some(home)) => Some(PathBuf::from(home).join(".netrc")),
-            (None, None) => None,
-        };
-        let netrc = netrc_path.and_then(|p| std::fs::read_to_string(p).ok());
-        Ok(index_auth::credentials(&indexes, &|name| env.get(name).map(str::to_string), netrc.as_deref()))
     }
 
     /// The lock's projects, installed editable.
@@ -458,27 +311,4 @@ impl Job<'_> {
 /// `3.12.4` for `pyvenv.cfg`.
 fn version_text(facts: &BaseFacts) -> String {
     facts.version.release().iter().map(u64::to_string).collect::<Vec<_>>().join(".")
-}
-
-/// A lock project's editable install: its `pyproject.toml` scripts, and
-/// its source root (`src/` when there is one).
-fn editable_project(locked: &LockedProject, name: &str, dir: &str, app_dir: &str) -> Result<EditableProject> {
-    let project_dir = locked.dir.join(dir);
-    let repository = files::repository_root(&locked.dir);
-    let pyproject_path = project_dir.join("pyproject.toml");
-    let text = files::read_inside(&repository, &pyproject_path, PROJECT_FILE_CAP)?.unwrap_or_default();
-    let pyproject: toml::Table =
-        toml::from_str(&text).with_context(|| format!("reading {}", pyproject_path.display()))?;
-    let table = pyproject.get("project").and_then(toml::Value::as_table);
-    let version = table.and_then(|p| p.get("version")).and_then(toml::Value::as_str).unwrap_or("0.0.0").to_string();
-    let mut scripts = Vec::new();
-    for key in ["scripts", "gui-scripts"] {
-        if let Some(entries) = table.and_then(|p| p.get(key)).and_then(toml::Value::as_table) {
-            scripts.extend(entries.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))));
-        }
-    }
-    let app_dir = app_dir.trim_end_matches('/');
-    let inside = if dir == "." { app_dir.to_string() } else { format!("{app_dir}/{}", dir.trim_start_matches("./")) };
-    let source_root = if project_dir.join("src").is_dir() { format!("{inside}/src") } else { inside.clone() };
-    Ok(EditableProject { name: name.to_string(), version, directory: inside, source_root, scripts })
 }

@@ -1,0 +1,187 @@
+//! What a native Python build is asked to do: the location's project and
+//! its lock (found beside the build directory or above it, within the
+//! repository), the plan (dg's defaults without a Dockerfile, or what a
+//! recognised uv Dockerfile says), the index credentials for its wheels, and
+//! each workspace project's editable install.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use sha2::{Digest as _, Sha256};
+
+use crate::config::{Location, Project};
+use crate::env::Env;
+use crate::image::dockerfile::StepKind;
+use crate::io::files::{self, LOCK_FILE_CAP, PROJECT_FILE_CAP};
+use crate::python::choose_python;
+use crate::python::dockerfile::UvSyncRecipe;
+use crate::python::index_auth::{self, IndexCredential};
+use crate::python::install::EditableProject;
+use crate::python::lock::{Lock, SyncRequest};
+
+/// Where the code and the environment go, as in dg's Dockerfile.
+pub(super) const APP: &str = "/app";
+/// What the code layer leaves out by default (a `.dockerignore` can take
+/// them back): a local environment would overwrite the image's.
+pub(super) const CODE_EXCLUDES: [&str; 3] = [".venv", ".git", "**/__pycache__"];
+
+/// A project's lock, with what it was read from.
+pub(super) struct LockedProject {
+    /// The lock file.
+    pub(super) path: PathBuf,
+    /// The project directory (the lock's), which becomes `/app`.
+    pub(super) dir: PathBuf,
+    pub(super) lock: Lock,
+    /// sha256 of the lock's bytes (hex), which keys the dependency layer.
+    pub(super) sha256: String,
+    /// `.python-version` beside the lock.
+    pub(super) python_version: Option<String>,
+}
+
+/// The lock of a location's project, if it has one.
+pub(super) fn find_lock(project: &Project, location: &Location) -> Result<Option<LockedProject>> {
+    let repository = files::repository_root(&project.root);
+    let mut dir = Some(location.build_directory.as_path());
+    while let Some(d) = dir.filter(|d| d.starts_with(&repository)) {
+        let path = d.join("uv.lock");
+        if let Some(text) = files::read_inside(&repository, &path, LOCK_FILE_CAP)? {
+            let lock = Lock::parse(&text).with_context(|| format!("reading {}", path.display()))?;
+            let python_version = files::read_inside(&repository, &d.join(".python-version"), 4096)?;
+            let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+            return Ok(Some(LockedProject { path, dir: d.to_path_buf(), lock, sha256, python_version }));
+        }
+        if d != location.build_directory && d.join("pyproject.toml").exists() {
+            return Ok(None);
+        }
+        dir = d.parent();
+    }
+    Ok(None)
+}
+
+impl LockedProject {
+    /// The index credentials for the lock's wheels: the project's named
+    /// indexes (`[[tool.uv.index]]`) with their `UV_INDEX_*` variables, the
+    /// index URLs' userinfo, and `~/.netrc` (or `NETRC`).
+    pub(super) fn index_credentials(&self, env: &Env) -> Result<Vec<IndexCredential>> {
+        let locked = self;
+        let repository = files::repository_root(&locked.dir);
+        let pyproject = files::read_inside(&repository, &locked.dir.join("pyproject.toml"), PROJECT_FILE_CAP)?;
+        let table: toml::Table = match pyproject {
+            Some(text) => {
+                toml::from_str(&text).with_context(|| format!("reading {}/pyproject.toml", locked.dir.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        let indexes: Vec<(String, String)> = table
+            .get("tool")
+            .and_then(|t| t.get("uv"))
+            .and_then(|u| u.get("index"))
+            .and_then(toml::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|i| Some((i.get("name")?.as_str()?.to_string(), i.get("url")?.as_str()?.to_string())))
+            .collect();
+        let netrc_path = match (env.get("NETRC"), env.get("HOME")) {
+            (Some(path), _) => Some(PathBuf::from(path)),
+            (None, Some(home)) => Some(PathBuf::from(home).join(".netrc")),
+            (None, None) => None,
+        };
+        let netrc = netrc_path.and_then(|p| std::fs::read_to_string(p).ok());
+        Ok(index_auth::credentials(&indexes, &|name| env.get(name).map(str::to_string), netrc.as_deref()))
+    }
+
+    /// `python:3.Y-slim-bookworm`, 3.Y from `.python-version` or the lock's
+    /// `requires-python`.
+    pub(super) fn default_base(&self) -> Result<String> {
+        let requires: Vec<&str> = self.lock.requires_python.as_deref().into_iter().collect();
+        let python = choose_python(self.python_version.as_deref(), &requires)
+            .with_context(|| format!("choosing the Python of {}", self.dir.display()))?;
+        Ok(format!("python:3.{}-slim-bookworm", python.release().get(1).copied().unwrap_or(0)))
+    }
+}
+
+/// How a lock becomes an image: from dg's defaults (no Dockerfile), or
+/// as a recognised uv Dockerfile says.
+pub(super) struct PythonPlan {
+    /// The base image, as written; `None` for the default.
+    pub(super) base: Option<String>,
+    /// Where the code and `.venv` go (`/app`).
+    pub(super) app_dir: String,
+    pub(super) sync: SyncRequest,
+    /// Whether the lock's projects are installed (editable).
+    pub(super) install_project: bool,
+    /// The container settings, as Dockerfile steps (ENV, WORKDIR, CMD…).
+    pub(super) steps: Vec<StepKind>,
+    pub(super) reason: String,
+    /// Packages the Dockerfile checks are installed.
+    pub(super) checks: Vec<String>,
+    /// What the native build does not do, said once.
+    pub(super) skipped: Vec<String>,
+}
+
+impl PythonPlan {
+    /// A location without a Dockerfile: what dg's scaffolded one does.
+    pub(super) fn without_dockerfile(locked: &LockedProject) -> PythonPlan {
+        PythonPlan {
+            base: None,
+            app_dir: APP.to_string(),
+            sync: SyncRequest::default(),
+            install_project: true,
+            steps: vec![
+                StepKind::Env(vec![
+                    ("PATH".into(), format!("{APP}/.venv/bin:$PATH")),
+                    ("VIRTUAL_ENV".into(), format!("{APP}/.venv")),
+                ]),
+                StepKind::Workdir(APP.to_string()),
+            ],
+            reason: format!("no Dockerfile: the environment is installed from {}", locked.path.display()),
+            checks: Vec::new(),
+            skipped: Vec::new(),
+        }
+    }
+
+    /// A Dockerfile that only installs the lock.
+    pub(super) fn from_dockerfile(recipe: UvSyncRecipe, dockerfile: &Path) -> PythonPlan {
+        let mut skipped = recipe.skipped;
+        skipped.sort();
+        skipped.dedup();
+        PythonPlan {
+            base: Some(recipe.base),
+            app_dir: recipe.app_dir,
+            sync: recipe.sync,
+            install_project: recipe.install_project,
+            steps: recipe.steps,
+            reason: format!("uv sync recognised at line {} of {}", recipe.line, dockerfile.display()),
+            checks: recipe.checks,
+            skipped,
+        }
+    }
+}
+
+/// A lock project's editable install: its `pyproject.toml` scripts, and
+/// its source root (`src/` when there is one).
+pub(super) fn editable_project(
+    locked: &LockedProject,
+    name: &str,
+    dir: &str,
+    app_dir: &str,
+) -> Result<EditableProject> {
+    let project_dir = locked.dir.join(dir);
+    let repository = files::repository_root(&locked.dir);
+    let pyproject_path = project_dir.join("pyproject.toml");
+    let text = files::read_inside(&repository, &pyproject_path, PROJECT_FILE_CAP)?.unwrap_or_default();
+    let pyproject: toml::Table =
+        toml::from_str(&text).with_context(|| format!("reading {}", pyproject_path.display()))?;
+    let table = pyproject.get("project").and_then(toml::Value::as_table);
+    let version = table.and_then(|p| p.get("version")).and_then(toml::Value::as_str).unwrap_or("0.0.0").to_string();
+    let mut scripts = Vec::new();
+    for key in ["scripts", "gui-scripts"] {
+        if let Some(entries) = table.and_then(|p| p.get(key)).and_then(toml::Value::as_table) {
+            scripts.extend(entries.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))));
+        }
+    }
+    let app_dir = app_dir.trim_end_matches('/');
+    let inside = if dir == "." { app_dir.to_string() } else { format!("{app_dir}/{}", dir.trim_start_matches("./")) };
+    let source_root = if project_dir.join("src").is_dir() { format!("{inside}/src") } else { inside.clone() };
+    Ok(EditableProject { name: name.to_string(), version, directory: inside, source_root, scripts })
+}
