@@ -316,3 +316,75 @@ fn several_platforms_give_one_image_each_under_an_index() {
     let digest = built["locations"][0]["digest"].as_str().unwrap();
     assert!(built["locations"][0]["reference"].as_str().unwrap().ends_with(digest), "deployed by the index's digest");
 }
+
+/// A project with a `pyproject.toml` and no lock, depending on `demo`
+/// from the local index (its only index).
+fn unlocked_project(reg: &TestRegistry, index: &str) -> Project {
+    let p = Project::new();
+    p.file(
+        "app/pyproject.toml",
+        &format!(
+            "[project]\nname = \"app\"\nversion = \"0.1.0\"\nrequires-python = \">=3.11\"\ndependencies = [\"demo\"]\n\n\
+             [[tool.uv.index]]\nname = \"internal\"\nurl = \"{index}/simple\"\ndefault = true\n\n\
+             [tool.dg]\ndirectory_type = \"project\"\n\n[tool.dg.project]\nroot_module = \"app\"\n"
+        ),
+    );
+    p.file("app/app/__init__.py", "");
+    p.file("app/build.yaml", &format!("registry: {}/acme/app\n", reg.host));
+    p.commit();
+    p
+}
+
+/// A local index with `demo`: the JSON simple API (PEP 691) and the wheel.
+fn demo_index(wheel: Vec<u8>) -> crate::util::server::Server {
+    use sha2::Digest as _;
+    let hash = hex::encode(sha2::Sha256::digest(&wheel));
+    crate::util::server::Server::start(move |req| {
+        use crate::util::server::Reply;
+        match req.target.as_str() {
+            "/simple/demo/" => Reply::new(200).header("content-type", "application/vnd.pypi.simple.v1+json").body(
+                serde_json::json!({
+                    "meta": { "api-version": "1.1" },
+                    "name": "demo",
+                    "files": [{ "filename": "demo-1.0-py3-none-any.whl", "url": "../../files/demo-1.0-py3-none-any.whl",
+                                "hashes": { "sha256": hash } }],
+                })
+                .to_string()
+                .into_bytes(),
+            ),
+            "/files/demo-1.0-py3-none-any.whl" => Reply::new(200).body(wheel.clone()),
+            _ => Reply::new(404),
+        }
+    })
+}
+
+#[test]
+#[ignore = "needs docker-registry, uv, a python3 and the package index (for the pinned uv); scripts/test provides them"]
+fn a_project_without_a_lock_is_locked_with_uv_without_touching_the_checkout() {
+    let reg = TestRegistry::start(Auth::None);
+    let base = push_fake_python_base(&reg.host);
+    let index = demo_index(demo_wheel());
+    let p = unlocked_project(&reg, &index.url());
+    let run = |path: &str, extra: &[&str]| {
+        let mut c = p.cmd();
+        c.env("PATH", path).env("XDG_CACHE_HOME", p.home.path().join("cache")).env("UV_PYTHON_DOWNLOADS", "never");
+        c.args(["build", "--project-dir", "app", "--base-image", &base, "--tag", "t"]).args(extra);
+        c
+    };
+    let dry = ["deploy", "--dry-run", "--offline", "--deployment", "prod", "--project-dir", "app"];
+    let plan = ok(p.cmd().args(dry)).stdout();
+    assert!(plan.contains("`uv lock --directory") && plan.contains("would lock it first"), "{plan}");
+
+    // uv from PATH (scripts/test installs it), the system's python3.
+    let with_uv = format!("{}:/usr/bin:/bin", test_tools().join("venv/bin").display());
+    let log = ok(&mut run(&with_uv, &[])).stderr();
+    assert!(log.contains("no uv.lock in") && log.contains("locking with"), "{log}");
+    assert!(log.contains("1 packages for cp311"), "{log}");
+    assert!(!p.path().join("app/uv.lock").exists(), "the checkout is not written");
+
+    // No uv on PATH: the pinned release is fetched from the package index,
+    // checked, and kept.
+    let log = ok(&mut run("/usr/bin:/bin", &[])).stderr();
+    assert!(log.contains("fetching uv 0.13.9"), "{log}");
+    assert!(p.home.path().join("cache/dagster-branch-deploy/uv/0.13.9/uv").is_file());
+}

@@ -9,6 +9,9 @@ mod multi;
 mod native;
 mod python;
 mod python_project;
+mod uv_lock;
+
+use python_project::PythonProject;
 mod wheels;
 
 use std::path::{Path, PathBuf};
@@ -234,12 +237,14 @@ pub(crate) fn build_location(
                 (path, _) => Source::Dockerfile(instructions, path),
             }
         }
-        None => {
-            let locked = python_project::find_lock(project, location)?
-                .ok_or_else(|| no_dockerfile(location, &dockerfile_path))?;
-            let plan = python_project::PythonPlan::without_dockerfile(&locked);
-            Source::Lock(Box::new((locked, plan)))
-        }
+        None => match python_project::find_project(project, location)? {
+            Some(PythonProject::Locked(locked)) => {
+                let plan = python_project::PythonPlan::without_dockerfile(&locked);
+                Source::Lock(Box::new((*locked, plan)))
+            }
+            Some(PythonProject::Unlocked(dir)) => Source::Unlocked(dir),
+            None => return Err(no_dockerfile(location, &dockerfile_path)),
+        },
     };
     let target = if options.push {
         Some(location.target_repository(&project.file)?)
@@ -279,6 +284,8 @@ enum Source {
     /// The project's lock, installed natively: no Dockerfile, or one that
     /// only installs the lock.
     Lock(Box<(python_project::LockedProject, python_project::PythonPlan)>),
+    /// No Dockerfile, and a Python project without a lock: uv locks it.
+    Unlocked(PathBuf),
 }
 
 /// A Dockerfile the native path cannot build as written: built natively
@@ -292,18 +299,20 @@ fn uv_dockerfile(
 ) -> Result<Source> {
     let external = |instructions| Source::Dockerfile(instructions, BuildPath::External { reason: reason.clone() });
     let Ok(recipe) = crate::python::dockerfile::recognize(&instructions) else { return Ok(external(instructions)) };
-    match python_project::find_lock(project, location)? {
-        Some(locked) => Ok(Source::Lock(Box::new((locked, python_project::PythonPlan::from_dockerfile(recipe, path))))),
-        None => Ok(external(instructions)),
+    match python_project::find_project(project, location)? {
+        Some(PythonProject::Locked(locked)) => {
+            Ok(Source::Lock(Box::new((*locked, python_project::PythonPlan::from_dockerfile(recipe, path)))))
+        }
+        _ => Ok(external(instructions)),
     }
 }
 
 fn no_dockerfile(location: &Location, path: &Path) -> anyhow::Error {
     anyhow::anyhow!(
-        "location {:?} has no Dockerfile at {}, and its project has no uv.lock to install. Create the lock with \
-         `uv lock`, or write a Dockerfile; a minimal one, on a base image that already has your dependencies \
-         (built natively in seconds):\n    FROM ghcr.io/acme/dagster-base:1\n    WORKDIR /opt/dagster/app\n    \
-         COPY . .",
+        "location {:?} has no Dockerfile at {}, and no uv.lock, nor a pyproject.toml with a [project] table to lock, \
+         in its directory or above it. Name its dependencies in pyproject.toml's [project] (it is then locked with uv \
+         and built natively; setup.py alone is not read), or add a Dockerfile; a minimal one, on a base image that already has your dependencies (built natively in seconds):\n    \
+         FROM ghcr.io/acme/dagster-base:1\n    WORKDIR /opt/dagster/app\n    COPY . .",
         location.name,
         path.display()
     )
@@ -334,6 +343,7 @@ impl Job<'_> {
                 self.external(instructions, reason.clone())
             }
             Source::Lock(planned) => self.python(&planned.0, &planned.1),
+            Source::Unlocked(dir) => self.unlocked(dir),
         }
     }
 

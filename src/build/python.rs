@@ -8,12 +8,14 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Read};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use flate2::read::GzDecoder;
 
 use super::deps_cache::{self, DepsInputs};
-use super::python_project::{CODE_EXCLUDES, LockedProject, PythonPlan, editable_project};
+use super::python_project::{APP, CODE_EXCLUDES, LockedProject, PythonPlan, editable_project};
+use super::uv_lock;
 use super::wheels;
 use super::{BuildKind, Job, LocationImage, PythonInstall};
 use crate::image::assemble::{Base, NewLayer, assemble};
@@ -34,6 +36,22 @@ use crate::registry::transport::Registry;
 use crate::text::human_bytes;
 
 impl Job<'_> {
+    /// A project without a lock: locked with uv first (offline, only
+    /// planned).
+    pub(super) fn unlocked(&self, dir: &Path) -> Result<LocationImage> {
+        if self.options.offline {
+            let reason = format!("no Dockerfile and no uv.lock: `{}` would lock it first", uv_lock::command(dir));
+            self.progress().info(format!("{}: native Python build ({reason}); --offline", self.location.name));
+            return Ok(LocationImage {
+                unresolved_base: Some("(the lock decides it; --offline)".to_string()),
+                working_directory: Some(APP.to_string()),
+                ..self.outcome(BuildKind::Native, reason)
+            });
+        }
+        let locked = uv_lock::lock(self.services, dir)?;
+        self.python(&locked, &PythonPlan::without_dockerfile(&locked))
+    }
+
     pub(super) fn python(&self, locked: &LockedProject, plan: &PythonPlan) -> Result<LocationImage> {
         let reason = plan.reason.clone();
         let image = self.python_base(locked, plan)?;

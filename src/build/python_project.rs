@@ -38,20 +38,28 @@ pub(super) struct LockedProject {
     pub(super) python_version: Option<String>,
 }
 
-/// The lock of a location's project, if it has one.
-pub(super) fn find_lock(project: &Project, location: &Location) -> Result<Option<LockedProject>> {
+/// A location's Python project: its directory, with its `uv.lock` when
+/// it has one.
+pub(super) enum PythonProject {
+    Locked(Box<LockedProject>),
+    /// A `pyproject.toml` with a `[project]` table, and no lock.
+    Unlocked(PathBuf),
+}
+
+/// The Python project of a location: the build directory, else the nearest
+/// directory above it with a `pyproject.toml`, within the repository.
+pub(super) fn find_project(project: &Project, location: &Location) -> Result<Option<PythonProject>> {
     let repository = files::repository_root(&project.root);
     let mut dir = Some(location.build_directory.as_path());
     while let Some(d) = dir.filter(|d| d.starts_with(&repository)) {
         let path = d.join("uv.lock");
         if let Some(text) = files::read_inside(&repository, &path, LOCK_FILE_CAP)? {
-            let lock = Lock::parse(&text).with_context(|| format!("reading {}", path.display()))?;
-            let python_version = files::read_inside(&repository, &d.join(".python-version"), 4096)?;
-            let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
-            return Ok(Some(LockedProject { path, dir: d.to_path_buf(), lock, sha256, python_version }));
+            return Ok(Some(PythonProject::Locked(Box::new(LockedProject::read(d, path, &text)?))));
         }
-        if d != location.build_directory && d.join("pyproject.toml").exists() {
-            return Ok(None);
+        if let Some(text) = files::read_inside(&repository, &d.join("pyproject.toml"), PROJECT_FILE_CAP)? {
+            // Only a `[project]` table can be locked; setup.py projects cannot.
+            let lockable = toml::from_str::<toml::Table>(&text).is_ok_and(|t| t.contains_key("project"));
+            return Ok(lockable.then(|| PythonProject::Unlocked(d.to_path_buf())));
         }
         dir = d.parent();
     }
@@ -59,6 +67,16 @@ pub(super) fn find_lock(project: &Project, location: &Location) -> Result<Option
 }
 
 impl LockedProject {
+    /// A project directory and its lock's text (`path` names it in
+    /// messages: the file, or where `uv lock` made it).
+    pub(super) fn read(dir: &Path, path: PathBuf, text: &str) -> Result<LockedProject> {
+        let repository = files::repository_root(dir);
+        let lock = Lock::parse(text).with_context(|| format!("reading {}", path.display()))?;
+        let python_version = files::read_inside(&repository, &dir.join(".python-version"), 4096)?;
+        let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+        Ok(LockedProject { path, dir: dir.to_path_buf(), lock, sha256, python_version })
+    }
+
     /// The index credentials for the lock's wheels: the project's named
     /// indexes (`[[tool.uv.index]]`) with their `UV_INDEX_*` variables, the
     /// index URLs' userinfo, and `~/.netrc` (or `NETRC`).

@@ -1,0 +1,163 @@
+//! Projects with a `pyproject.toml` and no lock: `uv lock` is run on a copy
+//! of the project (the checkout is never written), and the build goes on
+//! from that lock. The `uv` on `PATH` is used, else a pinned release from
+//! the package index (the `uv` wheel carries its static binary), its
+//! sha256 checked, kept in the cache. uv needs a Python to lock for: the
+//! runner's, or one it downloads.
+
+use std::io::{Cursor, Read};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest as _, Sha256};
+
+use super::python_project::LockedProject;
+use crate::env::Env;
+use crate::io::http::{Http, Request, redact_url};
+use crate::io::process;
+use crate::progress::Progress;
+use crate::registry::pool::Services;
+
+/// The uv release fetched when none is on `PATH`.
+const UV_VERSION: &str = "0.13.9";
+/// Its wheels for the runner's machine, as PyPI lists them.
+const UV_WHEELS: [(&str, &str, &str); 2] = [
+    (
+        "x86_64",
+        "uv-0.13.9-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        "d7f459fe4fd247d830351c75686d3996ace3c6f3f728eb0e85a30b7ada0cef19",
+    ),
+    (
+        "aarch64",
+        "uv-0.13.9-py3-none-manylinux_2_17_aarch64.manylinux2014_aarch64.musllinux_1_1_aarch64.whl",
+        "5435c5ce14a56431208ca0996416d310f1598e8c2c8ba707688985a16bb82dbe",
+    ),
+];
+/// What is left out of the copy uv locks.
+const SKIPPED: [&str; 4] = [".git", ".venv", "node_modules", "__pycache__"];
+
+/// The command that makes the lock, for messages.
+pub(super) fn command(dir: &Path) -> String {
+    format!("uv lock --directory {}", dir.display())
+}
+
+/// Locks the project in `dir` with uv.
+pub(super) fn lock(services: &Services, dir: &Path) -> Result<LockedProject> {
+    if cfg!(target_os = "wasi") {
+        bail!(
+            "{} has a pyproject.toml and no uv.lock, and the WebAssembly build cannot run uv; run `{}` and commit \
+             uv.lock",
+            dir.display(),
+            command(dir)
+        );
+    }
+    let progress = &services.progress;
+    let uv = uv_program(services)?;
+    let scratch = crate::io::scratch_dir().context("creating a directory to lock in")?;
+    let copy = scratch.path().join("project");
+    copy_project(dir, &copy).with_context(|| format!("copying {} to lock it", dir.display()))?;
+    progress.info(format!("  no uv.lock in {}: locking with {} (uv lock)", dir.display(), uv.display()));
+    let uv_text = uv.to_str().context("uv's path is not UTF-8")?;
+    let copy_text = copy.to_str().context("the scratch directory's path is not UTF-8")?;
+    let out = process::run(uv_text, &["lock", "--quiet", "--directory", copy_text], None, None, &[])?;
+    if !out.success {
+        bail!("{} failed:\n{}", command(dir), crate::text::shorten(&out.stderr, 2000));
+    }
+    let text = std::fs::read_to_string(copy.join("uv.lock")).context("reading the lock uv made")?;
+    LockedProject::read(dir, dir.join("uv.lock (made by uv lock)"), &text)
+}
+
+/// `uv` on `PATH`, else the pinned release from the index.
+fn uv_program(services: &Services) -> Result<PathBuf> {
+    let env = &services.env;
+    let on_path = env.get("PATH").unwrap_or("").split(':').map(|d| Path::new(d).join("uv")).find(|p| p.is_file());
+    if let Some(uv) = on_path {
+        return Ok(uv);
+    }
+    let cache = super::wheels::cache_dir(env)
+        .map(|d| d.with_file_name("uv").join(UV_VERSION))
+        .context("no uv on PATH, and no HOME for a cache to fetch it into")?;
+    let uv = cache.join("uv");
+    if uv.is_file() {
+        return Ok(uv);
+    }
+    fetch_uv(services.http.as_ref(), env, &uv, &services.progress)?;
+    Ok(uv)
+}
+
+/// Downloads the pinned uv wheel (its URL from the index's JSON simple
+/// API, PEP 691), checks it against the pinned sha256, and unpacks the
+/// binary to `target`.
+fn fetch_uv(http: &dyn Http, env: &Env, target: &Path, progress: &Progress) -> Result<()> {
+    let arch = std::env::consts::ARCH;
+    let Some((_, file, sha256)) = UV_WHEELS.iter().find(|(a, _, _)| *a == arch) else {
+        bail!("no uv on PATH, and no pinned uv release for {arch}; install uv");
+    };
+    let index = ["UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL"]
+        .iter()
+        .find_map(|v| env.get(v))
+        .unwrap_or("https://pypi.org/simple")
+        .trim_end_matches('/');
+    let listing = http
+        .send(&Request::new("GET", format!("{index}/uv/")).header("accept", "application/vnd.pypi.simple.v1+json"))
+        .with_context(|| format!("listing uv's files at {}", redact_url(index)))?;
+    if listing.status != 200 {
+        bail!("GET {}/uv/ answered {}", redact_url(index), listing.status);
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&listing.read_limited(16 << 20)?).context("reading uv's file list")?;
+    let url = json["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["filename"] == *file)
+        .and_then(|f| f["url"].as_str())
+        .with_context(|| format!("the index {} does not list {file}", redact_url(index)))?;
+    let url = crate::urls::resolve(&format!("{index}/uv/"), url);
+    progress.info(format!("  fetching uv {UV_VERSION} ({file})"));
+    let response = http.send(&Request::new("GET", &url))?;
+    if response.status != 200 {
+        bail!("GET {} answered {}", redact_url(&url), response.status);
+    }
+    let wheel = response.read_limited(256 << 20)?;
+    let actual = hex::encode(Sha256::digest(&wheel));
+    if actual != *sha256 {
+        bail!("{file} from {} has sha256 {actual}, not the pinned {sha256}; refusing to run it", redact_url(&url));
+    }
+    let mut zip = zip::ZipArchive::new(Cursor::new(&wheel[..])).context("the uv wheel is not a zip archive")?;
+    let mut binary = Vec::new();
+    zip.by_name(&format!("uv-{UV_VERSION}.data/scripts/uv"))
+        .context("the uv wheel has no uv binary")?
+        .read_to_end(&mut binary)?;
+    let dir = target.parent().context("uv's cache directory")?;
+    std::fs::create_dir_all(dir)?;
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut temp, &binary)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o755))?;
+    }
+    temp.persist(target).with_context(|| format!("keeping uv at {}", target.display()))?;
+    Ok(())
+}
+
+/// Copies the project for uv to lock, without its environments, git data
+/// or links.
+fn copy_project(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if SKIPPED.iter().any(|s| name == *s) {
+            continue;
+        }
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_project(&entry.path(), &to.join(&name))?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), to.join(&name))?;
+        }
+    }
+    Ok(())
+}
