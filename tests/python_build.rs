@@ -388,3 +388,34 @@ fn a_project_without_a_lock_is_locked_with_uv_without_touching_the_checkout() {
     assert!(log.contains("fetching uv 0.13.9"), "{log}");
     assert!(p.home.path().join("cache/dagster-branch-deploy/uv/0.13.9/uv").is_file());
 }
+
+#[test]
+#[ignore = "needs docker-registry and umoci; scripts/test installs them"]
+fn a_pylock_toml_is_installed_like_a_uv_lock() {
+    use sha2::Digest as _;
+    let reg = TestRegistry::start(Auth::None);
+    let base = push_fake_python_base(&reg.host);
+    let wheel = demo_wheel();
+    let hash = hex::encode(sha2::Sha256::digest(&wheel));
+    let index = demo_index(wheel.clone());
+    let p = private_index_project(&reg, &index.url(), &wheel, &hash);
+    std::fs::remove_file(p.path().join("app/uv.lock")).unwrap();
+    let pylock = format!(
+        "lock-version = \"1.0\"\ncreated-by = \"uv\"\nrequires-python = \">=3.11\"\n\n[[packages]]\nname = \"demo\"\n\
+         version = \"1.0\"\nindex = \"{0}/simple\"\nwheels = [{{ url = \"{0}/files/demo-1.0-py3-none-any.whl\", \
+         size = {1}, hashes = {{ sha256 = \"{hash}\" }} }}]\n\n[[packages]]\nname = \"app\"\n\
+         directory = {{ path = \".\", editable = true }}\n",
+        index.url(),
+        wheel.len()
+    );
+    p.commit_change("app/pylock.toml", &pylock);
+    let mut c = p.cmd();
+    c.env("XDG_CACHE_HOME", p.home.path().join("cache"));
+    let log = ok(c.args(["build", "--project-dir", "app", "--base-image", &base, "--tag", "t"])).stderr();
+    assert!(log.contains("installed from") && log.contains("pylock.toml"), "{log}");
+    assert!(log.contains("1 packages for cp311"), "{log}");
+    let work = tempfile::tempdir().unwrap();
+    let bundle = unpack(&format!("{}/acme/app:t", reg.host), None, work.path());
+    let site = bundle.join("rootfs/app/.venv/lib/python3.11/site-packages");
+    assert!(site.join("demo/__init__.py").is_file() && site.join("_app.pth").is_file());
+}

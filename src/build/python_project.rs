@@ -17,7 +17,8 @@ use crate::python::choose_python;
 use crate::python::dockerfile::UvSyncRecipe;
 use crate::python::index_auth::{self, IndexCredential};
 use crate::python::install::EditableProject;
-use crate::python::lock::{Lock, SyncRequest};
+use crate::python::lock::SyncRequest;
+use crate::python::{LOCK_FILES, LockFile};
 
 /// Where the code and the environment go, as in dg's Dockerfile.
 pub(super) const APP: &str = "/app";
@@ -31,7 +32,7 @@ pub(super) struct LockedProject {
     pub(super) path: PathBuf,
     /// The project directory (the lock's), which becomes `/app`.
     pub(super) dir: PathBuf,
-    pub(super) lock: Lock,
+    pub(super) lock: LockFile,
     /// sha256 of the lock's bytes (hex), which keys the dependency layer.
     pub(super) sha256: String,
     /// `.python-version` beside the lock.
@@ -52,9 +53,11 @@ pub(super) fn find_project(project: &Project, location: &Location) -> Result<Opt
     let repository = files::repository_root(&project.root);
     let mut dir = Some(location.build_directory.as_path());
     while let Some(d) = dir.filter(|d| d.starts_with(&repository)) {
-        let path = d.join("uv.lock");
-        if let Some(text) = files::read_inside(&repository, &path, LOCK_FILE_CAP)? {
-            return Ok(Some(PythonProject::Locked(Box::new(LockedProject::read(d, path, &text)?))));
+        for name in LOCK_FILES {
+            let path = d.join(name);
+            if let Some(text) = files::read_inside(&repository, &path, LOCK_FILE_CAP)? {
+                return Ok(Some(PythonProject::Locked(Box::new(LockedProject::read(d, path, &text)?))));
+            }
         }
         if let Some(text) = files::read_inside(&repository, &d.join("pyproject.toml"), PROJECT_FILE_CAP)? {
             // Only a `[project]` table can be locked; setup.py projects cannot.
@@ -71,7 +74,8 @@ impl LockedProject {
     /// messages: the file, or where `uv lock` made it).
     pub(super) fn read(dir: &Path, path: PathBuf, text: &str) -> Result<LockedProject> {
         let repository = files::repository_root(dir);
-        let lock = Lock::parse(text).with_context(|| format!("reading {}", path.display()))?;
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("uv.lock");
+        let lock = LockFile::parse(name, text).with_context(|| format!("reading {}", path.display()))?;
         let python_version = files::read_inside(&repository, &dir.join(".python-version"), 4096)?;
         let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
         Ok(LockedProject { path, dir: dir.to_path_buf(), lock, sha256, python_version })
@@ -111,7 +115,7 @@ impl LockedProject {
     /// `python:3.Y-slim-bookworm`, 3.Y from `.python-version` or the lock's
     /// `requires-python`.
     pub(super) fn default_base(&self) -> Result<String> {
-        let requires: Vec<&str> = self.lock.requires_python.as_deref().into_iter().collect();
+        let requires: Vec<&str> = self.lock.requires_python().into_iter().collect();
         let python = choose_python(self.python_version.as_deref(), &requires)
             .with_context(|| format!("choosing the Python of {}", self.dir.display()))?;
         Ok(format!("python:3.{}-slim-bookworm", python.release().get(1).copied().unwrap_or(0)))

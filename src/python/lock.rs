@@ -217,45 +217,74 @@ impl Lock {
         target: &Target,
     ) -> Result<LockedWheel> {
         let version = package.version.clone().unwrap_or_default();
-        let what = format!("{} {version}", package.name);
         if !package.source.contains_key("registry") {
             let kind = package.source.keys().next().map_or("unknown", String::as_str);
             bail!(
-                "{what} comes from a {kind} source, which the native build does not install yet; use a Dockerfile or --external"
+                "{} {version} comes from a {kind} source, which the native build does not install yet; use a \
+                 Dockerfile or --external",
+                package.name
             );
         }
-        let mut best: Option<(usize, &Distribution, String)> = None;
-        for wheel in &package.wheels {
-            let url = wheel.url.as_deref().with_context(|| format!("{what}: a wheel has no url"))?;
-            let name = WheelName::parse(url).with_context(|| format!("{what}: {}", shorten(url, 200)))?;
-            let rank = name.tags.iter().filter_map(|t| ranks.get(t)).min();
-            if let Some(&rank) = rank
-                && best.as_ref().is_none_or(|(r, _, _)| rank < *r)
-            {
-                let file = url.rsplit('/').next().unwrap_or(url).to_string();
-                best = Some((rank, wheel, file));
-            }
-        }
-        let Some((_, wheel, file)) = best else {
-            let has_sdist = if package.sdist.is_some() { "only a source distribution and " } else { "" };
-            bail!(
-                "{what} has {has_sdist}no wheel for the target ({}); the native build installs wheels only: pin a \
-                 version with a wheel for it, build the image from a Dockerfile, or pass --external",
-                target.describe()
-            );
-        };
-        let hash = wheel.hash.as_deref().with_context(|| format!("{what}: the lock gives {file} no hash"))?;
-        let sha256 = hash.strip_prefix("sha256:").filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
-        let sha256 = sha256.with_context(|| format!("{what}: {file} has no sha256 hash in the lock"))?;
-        Ok(LockedWheel {
-            name: package.name.clone(),
-            version,
-            url: wheel.url.clone().unwrap_or_default(),
-            sha256: sha256.to_ascii_lowercase(),
-            size: wheel.size,
-            file,
-        })
+        let candidates: Vec<WheelCandidate> = package
+            .wheels
+            .iter()
+            .map(|w| WheelCandidate { url: w.url.clone(), sha256: w.hash.clone(), size: w.size })
+            .collect();
+        best_wheel(&package.name, &version, &candidates, package.sdist.is_some(), ranks, target)
     }
+}
+
+/// A wheel a lock offers for a package.
+pub(crate) struct WheelCandidate {
+    pub(crate) url: Option<String>,
+    /// `sha256:<hex>` or `<hex>`.
+    pub(crate) sha256: Option<String>,
+    pub(crate) size: Option<u64>,
+}
+
+/// The package's best wheel for the target's tags, with its hash; an
+/// error naming the package, the target and the way out when none fits.
+pub(crate) fn best_wheel(
+    name: &str,
+    version: &str,
+    candidates: &[WheelCandidate],
+    has_sdist: bool,
+    ranks: &HashMap<super::wheel_name::Tag, usize>,
+    target: &Target,
+) -> Result<LockedWheel> {
+    let what = format!("{name} {version}");
+    let mut best: Option<(usize, &WheelCandidate, String)> = None;
+    for wheel in candidates {
+        let url = wheel.url.as_deref().with_context(|| format!("{what}: a wheel has no url"))?;
+        let parsed = WheelName::parse(url).with_context(|| format!("{what}: {}", shorten(url, 200)))?;
+        let rank = parsed.tags.iter().filter_map(|t| ranks.get(t)).min();
+        if let Some(&rank) = rank
+            && best.as_ref().is_none_or(|(r, _, _)| rank < *r)
+        {
+            let file = url.rsplit('/').next().unwrap_or(url).to_string();
+            best = Some((rank, wheel, file));
+        }
+    }
+    let Some((_, wheel, file)) = best else {
+        let only_sdist = if has_sdist { "only a source distribution and " } else { "" };
+        bail!(
+            "{what} has {only_sdist}no wheel for the target ({}); the native build installs wheels only: pin a \
+             version with a wheel for it, build the image from a Dockerfile, or pass --external",
+            target.describe()
+        );
+    };
+    let hash = wheel.sha256.as_deref().with_context(|| format!("{what}: the lock gives {file} no hash"))?;
+    let hex = hash.strip_prefix("sha256:").unwrap_or(hash);
+    let valid = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    let sha256 = valid.then_some(hex).with_context(|| format!("{what}: {file} has no sha256 hash in the lock"))?;
+    Ok(LockedWheel {
+        name: name.to_string(),
+        version: version.to_string(),
+        url: wheel.url.clone().unwrap_or_default(),
+        sha256: sha256.to_ascii_lowercase(),
+        size: wheel.size,
+        file,
+    })
 }
 
 /// The directory of a project the lock installs from source (`editable`,

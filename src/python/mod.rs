@@ -9,6 +9,7 @@ pub(crate) mod index_auth;
 pub(crate) mod install;
 pub(crate) mod lock;
 pub(crate) mod marker;
+pub(crate) mod pylock;
 pub(crate) mod target;
 pub(crate) mod version;
 pub(crate) mod wheel_name;
@@ -16,6 +17,44 @@ pub(crate) mod wheel_name;
 use anyhow::{Context, Result, bail};
 
 use version::{Version, satisfies};
+
+/// A lock file of either format.
+pub(crate) enum LockFile {
+    /// `uv.lock`.
+    Uv(lock::Lock),
+    /// `pylock.toml` (PEP 751).
+    Pylock(pylock::Pylock),
+}
+
+/// The lock files looked for, in order.
+pub(crate) const LOCK_FILES: [&str; 2] = ["uv.lock", "pylock.toml"];
+
+impl LockFile {
+    /// Parses a lock file by its name (one of [`LOCK_FILES`]).
+    pub(crate) fn parse(name: &str, text: &str) -> Result<LockFile> {
+        match name {
+            "pylock.toml" => pylock::Pylock::parse(text).map(LockFile::Pylock),
+            _ => lock::Lock::parse(text).map(LockFile::Uv),
+        }
+    }
+
+    pub(crate) fn requires_python(&self) -> Option<&str> {
+        match self {
+            LockFile::Uv(l) => l.requires_python.as_deref(),
+            LockFile::Pylock(l) => l.requires_python.as_deref(),
+        }
+    }
+
+    /// The wheels and projects to install on `target`; a `pylock.toml` is
+    /// already resolved for its groups and extras, so `sync` is the uv
+    /// lock's alone.
+    pub(crate) fn install_set(&self, target: &target::Target, sync: &lock::SyncRequest) -> Result<lock::InstallSet> {
+        match self {
+            LockFile::Uv(l) => l.install_set(target, sync),
+            LockFile::Pylock(l) => l.install_set(target),
+        }
+    }
+}
 
 /// The newest CPython minor version a build may pick (`python:3.14-slim`).
 const NEWEST_MINOR: u64 = 14;
