@@ -25,7 +25,7 @@ pub(crate) fn origin(url: &str) -> &str {
 }
 
 /// Resolves `location` against `base` (RFC 3986 reference resolution for
-/// the forms registries use).
+/// the forms registries and package indexes use, `..` segments included).
 pub(crate) fn resolve(base: &str, location: &str) -> String {
     if location.contains("://") {
         location.to_string()
@@ -33,12 +33,44 @@ pub(crate) fn resolve(base: &str, location: &str) -> String {
         let scheme = base.split("://").next().unwrap_or("https");
         format!("{scheme}:{location}")
     } else if location.starts_with('/') {
-        format!("{}{location}", origin(base))
+        format!("{}{}", origin(base), remove_dot_segments(location))
     } else {
         let path = base.split(['?', '#']).next().unwrap_or(base);
         let dir = &path[..path.rfind('/').map_or(path.len(), |i| i + 1)];
-        format!("{dir}{location}")
+        let origin = origin(dir);
+        format!("{origin}{}", remove_dot_segments(&format!("{}{location}", &dir[origin.len()..])))
     }
+}
+
+/// RFC 3986 section 5.2.4 for a path (its query kept as is): `.` and `..`
+/// segments go, never above the root.
+fn remove_dot_segments(path: &str) -> String {
+    let (path, query) = match path.find(['?', '#']) {
+        Some(i) => path.split_at(i),
+        None => (path, ""),
+    };
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').collect();
+    for (i, segment) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        match *segment {
+            "." => {
+                if last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                if out.len() > 1 {
+                    out.pop();
+                }
+                if last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    format!("{}{query}", out.join("/"))
 }
 
 /// Appends `name=value` (value encoded) to a URL's query.
@@ -61,6 +93,10 @@ mod tests {
         );
         assert_eq!(resolve(base, "u2"), "http://127.0.0.1:5000/v2/app/blobs/uploads/u2");
         assert_eq!(resolve("https://h/a/b?q", "//cdn/x"), "https://cdn/x");
+        let page = "http://127.0.0.1:1/simple/demo/";
+        assert_eq!(resolve(page, "../../files/demo.whl"), "http://127.0.0.1:1/files/demo.whl");
+        assert_eq!(resolve(page, "../../../../x.whl#sha256=1"), "http://127.0.0.1:1/x.whl#sha256=1");
+        assert_eq!(resolve(page, "./a/./b"), "http://127.0.0.1:1/simple/demo/a/b");
     }
 
     #[test]

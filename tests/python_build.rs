@@ -419,3 +419,40 @@ fn a_pylock_toml_is_installed_like_a_uv_lock() {
     let site = bundle.join("rootfs/app/.venv/lib/python3.11/site-packages");
     assert!(site.join("demo/__init__.py").is_file() && site.join("_app.pth").is_file());
 }
+
+#[test]
+#[ignore = "needs docker-registry and umoci; scripts/test installs them"]
+fn a_hashed_requirements_txt_finds_its_wheels_through_the_json_simple_api() {
+    use sha2::Digest as _;
+    let reg = TestRegistry::start(Auth::None);
+    let base = push_fake_python_base(&reg.host);
+    let wheel = demo_wheel();
+    let hash = hex::encode(sha2::Sha256::digest(&wheel));
+    let index = demo_index(wheel.clone());
+    let p = private_index_project(&reg, &index.url(), &wheel, &hash);
+    std::fs::remove_file(p.path().join("app/uv.lock")).unwrap();
+    let requirements =
+        format!("--index-url {}/simple\n-e .\ndemo==1.0 \\\n    --hash=sha256:{hash}\n    # via app\n", index.url());
+    p.commit_change("app/requirements.txt", &requirements);
+    let mut c = p.cmd();
+    c.env("XDG_CACHE_HOME", p.home.path().join("cache"));
+    let log = ok(c.args(["build", "--project-dir", "app", "--base-image", &base, "--tag", "t"])).stderr();
+    assert!(log.contains("requirements.txt") && log.contains("1 packages for cp311"), "{log}");
+    assert!(
+        index.received().iter().any(|r| r.target == "/simple/demo/"
+            && r.header("accept").is_some_and(|a| a.contains("vnd.pypi.simple.v1+json")))
+    );
+    let work = tempfile::tempdir().unwrap();
+    let bundle = unpack(&format!("{}/acme/app:t", reg.host), None, work.path());
+    let site = bundle.join("rootfs/app/.venv/lib/python3.11/site-packages");
+    assert!(site.join("demo/__init__.py").is_file());
+    assert!(site.join("_app.pth").is_file(), "-e . names the project by path; its name comes from pyproject.toml");
+
+    // A requirements file that is not pinned with hashes is no lock.
+    p.commit_change("app/requirements.txt", "demo\n");
+    let mut c = p.cmd();
+    c.env("PATH", "/nowhere").env("XDG_CACHE_HOME", p.home.path().join("cache"));
+    let dry = ["deploy", "--dry-run", "--offline", "--deployment", "prod", "--project-dir", "app"];
+    let plan = ok(c.args(dry)).stdout();
+    assert!(plan.contains("would lock it first"), "with a [project], it is locked with uv: {plan}");
+}

@@ -9,6 +9,7 @@ mod multi;
 mod native;
 mod python;
 mod python_project;
+mod simple_index;
 mod uv_lock;
 
 use python_project::PythonProject;

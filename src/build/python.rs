@@ -15,6 +15,7 @@ use flate2::read::GzDecoder;
 
 use super::deps_cache::{self, DepsInputs};
 use super::python_project::{APP, CODE_EXCLUDES, LockedProject, PythonPlan, editable_project};
+use super::simple_index::{SimpleIndex, default_index};
 use super::uv_lock;
 use super::wheels;
 use super::{BuildKind, Job, LocationImage, PythonInstall};
@@ -151,9 +152,11 @@ impl Job<'_> {
         image: &ImageRef,
     ) -> Result<InstallSet> {
         let target = self.target(locked, facts)?;
+        let credentials = locked.index_credentials(&self.services.env)?;
+        let index = SimpleIndex { http: self.services.http.as_ref(), credentials: &credentials };
         let set = locked
             .lock
-            .install_set(&target, &plan.sync)
+            .install_set(&target, &plan.sync, &default_index(&self.services.env), &index)
             .with_context(|| format!("installing {} on {image}", locked.path.display()))?;
         self.progress().info(format!("  {} packages for {}", set.wheels.len(), target.describe()));
         for package in &plan.checks {

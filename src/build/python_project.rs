@@ -55,8 +55,10 @@ pub(super) fn find_project(project: &Project, location: &Location) -> Result<Opt
     while let Some(d) = dir.filter(|d| d.starts_with(&repository)) {
         for name in LOCK_FILES {
             let path = d.join(name);
-            if let Some(text) = files::read_inside(&repository, &path, LOCK_FILE_CAP)? {
-                return Ok(Some(PythonProject::Locked(Box::new(LockedProject::read(d, path, &text)?))));
+            if let Some(text) = files::read_inside(&repository, &path, LOCK_FILE_CAP)?
+                && let Some(locked) = LockedProject::read(d, path, &text)?
+            {
+                return Ok(Some(PythonProject::Locked(Box::new(locked))));
             }
         }
         if let Some(text) = files::read_inside(&repository, &d.join("pyproject.toml"), PROJECT_FILE_CAP)? {
@@ -72,13 +74,16 @@ pub(super) fn find_project(project: &Project, location: &Location) -> Result<Opt
 impl LockedProject {
     /// A project directory and its lock's text (`path` names it in
     /// messages: the file, or where `uv lock` made it).
-    pub(super) fn read(dir: &Path, path: PathBuf, text: &str) -> Result<LockedProject> {
+    /// `None` for a requirements file that is no lock.
+    pub(super) fn read(dir: &Path, path: PathBuf, text: &str) -> Result<Option<LockedProject>> {
         let repository = files::repository_root(dir);
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("uv.lock");
-        let lock = LockFile::parse(name, text).with_context(|| format!("reading {}", path.display()))?;
+        let Some(lock) = LockFile::parse(name, text).with_context(|| format!("reading {}", path.display()))? else {
+            return Ok(None);
+        };
         let python_version = files::read_inside(&repository, &dir.join(".python-version"), 4096)?;
         let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
-        Ok(LockedProject { path, dir: dir.to_path_buf(), lock, sha256, python_version })
+        Ok(Some(LockedProject { path, dir: dir.to_path_buf(), lock, sha256, python_version }))
     }
 
     /// The index credentials for the lock's wheels: the project's named
@@ -196,6 +201,20 @@ pub(super) fn editable_project(
         toml::from_str(&text).with_context(|| format!("reading {}", pyproject_path.display()))?;
     let table = pyproject.get("project").and_then(toml::Value::as_table);
     let version = table.and_then(|p| p.get("version")).and_then(toml::Value::as_str).unwrap_or("0.0.0").to_string();
+    // A requirements file names its projects by path only (`-e .`).
+    let name = match name {
+        "" => table.and_then(|p| p.get("name")).and_then(toml::Value::as_str).map_or_else(
+            || {
+                project_dir
+                    .canonicalize()
+                    .ok()
+                    .and_then(|d| d.file_name()?.to_str().map(str::to_string))
+                    .unwrap_or("project".into())
+            },
+            str::to_string,
+        ),
+        name => name.to_string(),
+    };
     let mut scripts = Vec::new();
     for key in ["scripts", "gui-scripts"] {
         if let Some(entries) = table.and_then(|p| p.get(key)).and_then(toml::Value::as_table) {
@@ -205,5 +224,5 @@ pub(super) fn editable_project(
     let app_dir = app_dir.trim_end_matches('/');
     let inside = if dir == "." { app_dir.to_string() } else { format!("{app_dir}/{}", dir.trim_start_matches("./")) };
     let source_root = if project_dir.join("src").is_dir() { format!("{inside}/src") } else { inside.clone() };
-    Ok(EditableProject { name: name.to_string(), version, directory: inside, source_root, scripts })
+    Ok(EditableProject { name, version, directory: inside, source_root, scripts })
 }

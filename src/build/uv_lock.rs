@@ -12,10 +12,12 @@ use anyhow::{Context, Result, bail};
 use sha2::{Digest as _, Sha256};
 
 use super::python_project::LockedProject;
+use super::simple_index::{SimpleIndex, default_index};
 use crate::env::Env;
 use crate::io::http::{Http, Request, redact_url};
 use crate::io::process;
 use crate::progress::Progress;
+use crate::python::requirements::IndexFiles;
 use crate::registry::pool::Services;
 
 /// The uv release fetched when none is on `PATH`.
@@ -64,7 +66,7 @@ pub(super) fn lock(services: &Services, dir: &Path) -> Result<LockedProject> {
         bail!("{} failed:\n{}", command(dir), crate::text::shorten(&out.stderr, 2000));
     }
     let text = std::fs::read_to_string(copy.join("uv.lock")).context("reading the lock uv made")?;
-    LockedProject::read(dir, dir.join("uv.lock (made by uv lock)"), &text)
+    LockedProject::read(dir, dir.join("uv.lock (made by uv lock)"), &text)?.context("uv made no lock")
 }
 
 /// `uv` on `PATH`, else the pinned release from the index.
@@ -93,27 +95,12 @@ fn fetch_uv(http: &dyn Http, env: &Env, target: &Path, progress: &Progress) -> R
     let Some((_, file, sha256)) = UV_WHEELS.iter().find(|(a, _, _)| *a == arch) else {
         bail!("no uv on PATH, and no pinned uv release for {arch}; install uv");
     };
-    let index = ["UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL"]
-        .iter()
-        .find_map(|v| env.get(v))
-        .unwrap_or("https://pypi.org/simple")
-        .trim_end_matches('/');
-    let listing = http
-        .send(&Request::new("GET", format!("{index}/uv/")).header("accept", "application/vnd.pypi.simple.v1+json"))
-        .with_context(|| format!("listing uv's files at {}", redact_url(index)))?;
-    if listing.status != 200 {
-        bail!("GET {}/uv/ answered {}", redact_url(index), listing.status);
-    }
-    let json: serde_json::Value =
-        serde_json::from_slice(&listing.read_limited(16 << 20)?).context("reading uv's file list")?;
-    let url = json["files"]
-        .as_array()
+    let index = default_index(env);
+    let listed = SimpleIndex { http, credentials: &[] }.files(&index, "uv")?;
+    let (_, url, _) = listed
         .into_iter()
-        .flatten()
-        .find(|f| f["filename"] == *file)
-        .and_then(|f| f["url"].as_str())
-        .with_context(|| format!("the index {} does not list {file}", redact_url(index)))?;
-    let url = crate::urls::resolve(&format!("{index}/uv/"), url);
+        .find(|(name, _, _)| name == file)
+        .with_context(|| format!("the index {} does not list {file}", redact_url(&index)))?;
     progress.info(format!("  fetching uv {UV_VERSION} ({file})"));
     let response = http.send(&Request::new("GET", &url))?;
     if response.status != 200 {

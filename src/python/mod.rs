@@ -10,6 +10,7 @@ pub(crate) mod install;
 pub(crate) mod lock;
 pub(crate) mod marker;
 pub(crate) mod pylock;
+pub(crate) mod requirements;
 pub(crate) mod target;
 pub(crate) mod version;
 pub(crate) mod wheel_name;
@@ -24,17 +25,21 @@ pub(crate) enum LockFile {
     Uv(lock::Lock),
     /// `pylock.toml` (PEP 751).
     Pylock(pylock::Pylock),
+    /// A `requirements.txt` pinning everything with hashes.
+    Requirements(requirements::Requirements),
 }
 
 /// The lock files looked for, in order.
-pub(crate) const LOCK_FILES: [&str; 2] = ["uv.lock", "pylock.toml"];
+pub(crate) const LOCK_FILES: [&str; 3] = ["uv.lock", "pylock.toml", "requirements.txt"];
 
 impl LockFile {
-    /// Parses a lock file by its name (one of [`LOCK_FILES`]).
-    pub(crate) fn parse(name: &str, text: &str) -> Result<LockFile> {
+    /// Parses a lock file by its name (one of [`LOCK_FILES`]); `None` for a
+    /// `requirements.txt` that does not pin everything with hashes.
+    pub(crate) fn parse(name: &str, text: &str) -> Result<Option<LockFile>> {
         match name {
-            "pylock.toml" => pylock::Pylock::parse(text).map(LockFile::Pylock),
-            _ => lock::Lock::parse(text).map(LockFile::Uv),
+            "pylock.toml" => pylock::Pylock::parse(text).map(|l| Some(LockFile::Pylock(l))),
+            "requirements.txt" => Ok(requirements::Requirements::parse(text)?.map(LockFile::Requirements)),
+            _ => lock::Lock::parse(text).map(|l| Some(LockFile::Uv(l))),
         }
     }
 
@@ -42,16 +47,25 @@ impl LockFile {
         match self {
             LockFile::Uv(l) => l.requires_python.as_deref(),
             LockFile::Pylock(l) => l.requires_python.as_deref(),
+            LockFile::Requirements(_) => None,
         }
     }
 
-    /// The wheels and projects to install on `target`; a `pylock.toml` is
-    /// already resolved for its groups and extras, so `sync` is the uv
-    /// lock's alone.
-    pub(crate) fn install_set(&self, target: &target::Target, sync: &lock::SyncRequest) -> Result<lock::InstallSet> {
+    /// The wheels and projects to install on `target`. `pylock.toml` and
+    /// requirements are already resolved for their groups and extras, so
+    /// `sync` is the uv lock's alone; requirements name no files, so their
+    /// wheels are looked up on `index` through `files`.
+    pub(crate) fn install_set(
+        &self,
+        target: &target::Target,
+        sync: &lock::SyncRequest,
+        index: &str,
+        files: &dyn requirements::IndexFiles,
+    ) -> Result<lock::InstallSet> {
         match self {
             LockFile::Uv(l) => l.install_set(target, sync),
             LockFile::Pylock(l) => l.install_set(target),
+            LockFile::Requirements(r) => r.install_set(target, index, files),
         }
     }
 }
