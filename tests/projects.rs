@@ -179,10 +179,11 @@ fn the_dg_docs_workspace_with_a_deployment_environment_beside_its_projects() {
 }
 
 #[test]
-fn the_serverless_quickstart_reads_dagster_cloud_yaml_first_and_needs_a_dockerfile_to_build() {
-    let message = plan_error(&fixture("serverless-quickstart"));
-    assert!(message.contains("1 of 1 locations cannot be deployed"), "{message}");
-    assert!(message.contains("my-project: location \"my-project\" has no Dockerfile"), "{message}");
+fn the_serverless_quickstart_reads_dagster_cloud_yaml_first_and_locks_its_setup_py() {
+    let plan = planned(&fixture("serverless-quickstart"), &[]);
+    let reason = plan["locations"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("uv pip compile --universal --generate-hashes") && reason.contains("setup.py"), "{reason}");
+    assert_eq!(plan["locations"][0]["location"], "my-project");
 }
 
 /// A copy of a fixture outside any git checkout, so that the plan does not
@@ -250,7 +251,10 @@ fn the_main_error_messages() {
     let no_root_module = tempfile::tempdir().unwrap();
     std::fs::write(no_root_module.path().join("dg.toml"), "directory_type = \"project\"\n[project]\n").unwrap();
     let hybrid = detached_copy("hybrid-quickstart");
+    // The Serverless quickstart without its setup.py: nothing names its
+    // dependencies.
     let serverless = detached_copy("serverless-quickstart");
+    std::fs::remove_file(serverless.path().join("setup.py")).unwrap();
 
     let dry = ["deploy", "--dry-run", "--offline"];
     let file = ["deploy", "--dry-run", "--offline", "--dagster-cloud-yaml-path", "cloud_workspace.yaml"];

@@ -456,3 +456,30 @@ fn a_hashed_requirements_txt_finds_its_wheels_through_the_json_simple_api() {
     let plan = ok(c.args(dry)).stdout();
     assert!(plan.contains("would lock it first"), "with a [project], it is locked with uv: {plan}");
 }
+
+#[test]
+#[ignore = "needs docker-registry, uv and a python3; scripts/test provides them"]
+fn a_loose_requirements_txt_is_compiled_with_hashes_by_uv() {
+    let reg = TestRegistry::start(Auth::None);
+    let base = push_fake_python_base(&reg.host);
+    let index = demo_index(demo_wheel());
+    let p = Project::new();
+    p.file(
+        "app/pyproject.toml",
+        "[tool.dg]\ndirectory_type = \"project\"\n\n[tool.dg.project]\nroot_module = \"app\"\n",
+    );
+    p.file("app/requirements.txt", "demo\n");
+    p.file("app/app/__init__.py", "");
+    p.file("app/build.yaml", &format!("registry: {}/acme/app\n", reg.host));
+    p.commit();
+    let with_uv = format!("{}:/usr/bin:/bin", test_tools().join("venv/bin").display());
+    let mut c = p.cmd();
+    c.env("PATH", with_uv).env("UV_INDEX_URL", format!("{}/simple", index.url())).env("UV_PYTHON_DOWNLOADS", "never");
+    c.env("XDG_CACHE_HOME", p.home.path().join("cache"));
+    let log = ok(c.args(["build", "--project-dir", "app", "--base-image", &base, "--tag", "t"])).stderr();
+    assert!(
+        log.contains("uv pip compile --universal --generate-hashes") && log.contains("1 packages for cp311"),
+        "{log}"
+    );
+    assert!(!p.path().join("app/requirements.lock").exists(), "the checkout is not written");
+}

@@ -243,7 +243,7 @@ pub(crate) fn build_location(
                 let plan = python_project::PythonPlan::without_dockerfile(&locked);
                 Source::Lock(Box::new((*locked, plan)))
             }
-            Some(PythonProject::Unlocked(dir)) => Source::Unlocked(dir),
+            Some(PythonProject::Unlocked(dir, kind)) => Source::Unlocked(dir, kind),
             None => return Err(no_dockerfile(location, &dockerfile_path)),
         },
     };
@@ -286,7 +286,7 @@ enum Source {
     /// only installs the lock.
     Lock(Box<(python_project::LockedProject, python_project::PythonPlan)>),
     /// No Dockerfile, and a Python project without a lock: uv locks it.
-    Unlocked(PathBuf),
+    Unlocked(PathBuf, python_project::Unpinned),
 }
 
 /// A Dockerfile the native path cannot build as written: built natively
@@ -310,9 +310,10 @@ fn uv_dockerfile(
 
 fn no_dockerfile(location: &Location, path: &Path) -> anyhow::Error {
     anyhow::anyhow!(
-        "location {:?} has no Dockerfile at {}, and no uv.lock, nor a pyproject.toml with a [project] table to lock, \
-         in its directory or above it. Name its dependencies in pyproject.toml's [project] (it is then locked with uv \
-         and built natively; setup.py alone is not read), or add a Dockerfile; a minimal one, on a base image that already has your dependencies (built natively in seconds):\n    \
+        "location {:?} has no Dockerfile at {}, and nothing that names its Python dependencies (uv.lock, \
+         pylock.toml, requirements.txt, setup.py, or pyproject.toml with a [project] table) in its directory or above \
+         it. Name them in pyproject.toml's [project] (it is then locked with uv and built natively), or add a \
+         Dockerfile; a minimal one, on a base image that already has your dependencies (built natively in seconds):\n    \
          FROM ghcr.io/acme/dagster-base:1\n    WORKDIR /opt/dagster/app\n    COPY . .",
         location.name,
         path.display()
@@ -344,7 +345,7 @@ impl Job<'_> {
                 self.external(instructions, reason.clone())
             }
             Source::Lock(planned) => self.python(&planned.0, &planned.1),
-            Source::Unlocked(dir) => self.unlocked(dir),
+            Source::Unlocked(dir, kind) => self.unlocked(dir, *kind),
         }
     }
 

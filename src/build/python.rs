@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use flate2::read::GzDecoder;
 
 use super::deps_cache::{self, DepsInputs};
-use super::python_project::{APP, CODE_EXCLUDES, LockedProject, PythonPlan, editable_project};
+use super::python_project::{APP, CODE_EXCLUDES, LockedProject, PythonPlan, Unpinned, editable_project};
 use super::simple_index::{SimpleIndex, default_index};
 use super::uv_lock;
 use super::wheels;
@@ -39,9 +39,9 @@ use crate::text::human_bytes;
 impl Job<'_> {
     /// A project without a lock: locked with uv first (offline, only
     /// planned).
-    pub(super) fn unlocked(&self, dir: &Path) -> Result<LocationImage> {
+    pub(super) fn unlocked(&self, dir: &Path, kind: Unpinned) -> Result<LocationImage> {
         if self.options.offline {
-            let reason = format!("no Dockerfile and no uv.lock: `{}` would lock it first", uv_lock::command(dir));
+            let reason = format!("no Dockerfile and no lock: `{}` would lock it first", uv_lock::command(dir, kind));
             self.progress().info(format!("{}: native Python build ({reason}); --offline", self.location.name));
             return Ok(LocationImage {
                 unresolved_base: Some("(the lock decides it; --offline)".to_string()),
@@ -49,7 +49,7 @@ impl Job<'_> {
                 ..self.outcome(BuildKind::Native, reason)
             });
         }
-        let locked = uv_lock::lock(self.services, dir)?;
+        let locked = uv_lock::lock(self.services, dir, kind)?;
         self.python(&locked, &PythonPlan::without_dockerfile(&locked))
     }
 

@@ -43,8 +43,19 @@ pub(super) struct LockedProject {
 /// it has one.
 pub(super) enum PythonProject {
     Locked(Box<LockedProject>),
-    /// A `pyproject.toml` with a `[project]` table, and no lock.
-    Unlocked(PathBuf),
+    /// No lock: what declares its dependencies, for uv to lock.
+    Unlocked(PathBuf, Unpinned),
+}
+
+/// What a project without a lock declares its dependencies in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Unpinned {
+    /// `pyproject.toml`'s `[project]`: `uv lock`.
+    Pyproject,
+    /// A `requirements.txt` without hashes: `uv pip compile`.
+    Requirements,
+    /// `setup.py`: `uv pip compile`, and the project installed editable.
+    SetupPy,
 }
 
 /// The Python project of a location: the build directory, else the nearest
@@ -56,15 +67,30 @@ pub(super) fn find_project(project: &Project, location: &Location) -> Result<Opt
         for name in LOCK_FILES {
             let path = d.join(name);
             if let Some(text) = files::read_inside(&repository, &path, LOCK_FILE_CAP)?
-                && let Some(locked) = LockedProject::read(d, path, &text)?
+                && let Some(locked) = LockedProject::read(d, name, path, &text)?
             {
                 return Ok(Some(PythonProject::Locked(Box::new(locked))));
             }
         }
-        if let Some(text) = files::read_inside(&repository, &d.join("pyproject.toml"), PROJECT_FILE_CAP)? {
-            // Only a `[project]` table can be locked; setup.py projects cannot.
-            let lockable = toml::from_str::<toml::Table>(&text).is_ok_and(|t| t.contains_key("project"));
-            return Ok(lockable.then(|| PythonProject::Unlocked(d.to_path_buf())));
+        let read = |name: &str| files::read_inside(&repository, &d.join(name), LOCK_FILE_CAP);
+        let pyproject = read("pyproject.toml")?;
+        let has_project = pyproject
+            .as_deref()
+            .is_some_and(|t| toml::from_str::<toml::Table>(t).is_ok_and(|t| t.contains_key("project")));
+        let unpinned = if has_project {
+            Some(Unpinned::Pyproject)
+        } else if read("requirements.txt")?.is_some() {
+            Some(Unpinned::Requirements)
+        } else if read("setup.py")?.is_some() {
+            Some(Unpinned::SetupPy)
+        } else {
+            None
+        };
+        if let Some(kind) = unpinned {
+            return Ok(Some(PythonProject::Unlocked(d.to_path_buf(), kind)));
+        }
+        if pyproject.is_some() {
+            return Ok(None);
         }
         dir = d.parent();
     }
@@ -74,11 +100,11 @@ pub(super) fn find_project(project: &Project, location: &Location) -> Result<Opt
 impl LockedProject {
     /// A project directory and its lock's text (`path` names it in
     /// messages: the file, or where `uv lock` made it).
-    /// `None` for a requirements file that is no lock.
-    pub(super) fn read(dir: &Path, path: PathBuf, text: &str) -> Result<Option<LockedProject>> {
+    /// `None` for a requirements file that is no lock. `kind` is one of
+    /// [`LOCK_FILES`].
+    pub(super) fn read(dir: &Path, kind: &str, path: PathBuf, text: &str) -> Result<Option<LockedProject>> {
         let repository = files::repository_root(dir);
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("uv.lock");
-        let Some(lock) = LockFile::parse(name, text).with_context(|| format!("reading {}", path.display()))? else {
+        let Some(lock) = LockFile::parse(kind, text).with_context(|| format!("reading {}", path.display()))? else {
             return Ok(None);
         };
         let python_version = files::read_inside(&repository, &dir.join(".python-version"), 4096)?;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use sha2::{Digest as _, Sha256};
 
-use super::python_project::LockedProject;
+use super::python_project::{LockedProject, Unpinned};
 use super::simple_index::{SimpleIndex, default_index};
 use crate::env::Env;
 use crate::io::http::{Http, Request, redact_url};
@@ -39,18 +39,30 @@ const UV_WHEELS: [(&str, &str, &str); 2] = [
 const SKIPPED: [&str; 4] = [".git", ".venv", "node_modules", "__pycache__"];
 
 /// The command that makes the lock, for messages.
-pub(super) fn command(dir: &Path) -> String {
-    format!("uv lock --directory {}", dir.display())
+pub(super) fn command(dir: &Path, kind: Unpinned) -> String {
+    match kind {
+        Unpinned::Pyproject => format!("uv lock --directory {}", dir.display()),
+        Unpinned::Requirements | Unpinned::SetupPy => format!(
+            "uv pip compile --universal --generate-hashes {} -o {}",
+            dir.join(input(kind)).display(),
+            dir.join("requirements.txt").display()
+        ),
+    }
 }
 
-/// Locks the project in `dir` with uv.
-pub(super) fn lock(services: &Services, dir: &Path) -> Result<LockedProject> {
+/// What `uv pip compile` reads.
+fn input(kind: Unpinned) -> &'static str {
+    if kind == Unpinned::SetupPy { "setup.py" } else { "requirements.txt" }
+}
+
+/// Locks the project in `dir` with uv: `uv lock` for a `[project]`, else a
+/// hashed requirements file from `uv pip compile`.
+pub(super) fn lock(services: &Services, dir: &Path, kind: Unpinned) -> Result<LockedProject> {
     if cfg!(target_os = "wasi") {
         bail!(
-            "{} has a pyproject.toml and no uv.lock, and the WebAssembly build cannot run uv; run `{}` and commit \
-             uv.lock",
+            "{} has no lock, and the WebAssembly build cannot run uv; run `{}` and commit what it writes",
             dir.display(),
-            command(dir)
+            command(dir, kind)
         );
     }
     let progress = &services.progress;
@@ -58,15 +70,38 @@ pub(super) fn lock(services: &Services, dir: &Path) -> Result<LockedProject> {
     let scratch = crate::io::scratch_dir().context("creating a directory to lock in")?;
     let copy = scratch.path().join("project");
     copy_project(dir, &copy).with_context(|| format!("copying {} to lock it", dir.display()))?;
-    progress.info(format!("  no uv.lock in {}: locking with {} (uv lock)", dir.display(), uv.display()));
+    progress.info(format!("  no uv.lock in {}: locking with {} ({})", dir.display(), uv.display(), command(dir, kind)));
     let uv_text = uv.to_str().context("uv's path is not UTF-8")?;
-    let copy_text = copy.to_str().context("the scratch directory's path is not UTF-8")?;
-    let out = process::run(uv_text, &["lock", "--quiet", "--directory", copy_text], None, None, &[])?;
+    let args: Vec<&str> = match kind {
+        Unpinned::Pyproject => vec!["lock", "--quiet"],
+        Unpinned::Requirements | Unpinned::SetupPy => {
+            vec![
+                "pip",
+                "compile",
+                "--quiet",
+                "--universal",
+                "--generate-hashes",
+                input(kind),
+                "-o",
+                "requirements.lock",
+            ]
+        }
+    };
+    let out = process::run(uv_text, &args, Some(&copy), None, &[])?;
     if !out.success {
-        bail!("{} failed:\n{}", command(dir), crate::text::shorten(&out.stderr, 2000));
+        bail!("{} failed:\n{}", command(dir, kind), crate::text::shorten(&out.stderr, 2000));
     }
-    let text = std::fs::read_to_string(copy.join("uv.lock")).context("reading the lock uv made")?;
-    LockedProject::read(dir, dir.join("uv.lock (made by uv lock)"), &text)?.context("uv made no lock")
+    let (made, lock_kind) = match kind {
+        Unpinned::Pyproject => ("uv.lock", "uv.lock"),
+        Unpinned::Requirements | Unpinned::SetupPy => ("requirements.lock", "requirements.txt"),
+    };
+    let mut text = std::fs::read_to_string(copy.join(made)).context("reading the lock uv made")?;
+    if kind == Unpinned::SetupPy {
+        // The project itself, as `pip install -e .` would have it.
+        text.insert_str(0, "-e .\n");
+    }
+    let path = dir.join(format!("{made} (made by uv)"));
+    LockedProject::read(dir, lock_kind, path, &text)?.context("uv's output pins nothing with hashes")
 }
 
 /// `uv` on `PATH`, else the pinned release from the index.
