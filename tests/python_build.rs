@@ -389,62 +389,87 @@ fn a_project_without_a_lock_is_locked_with_uv_without_touching_the_checkout() {
     assert!(p.home.path().join("cache/dagster-branch-deploy/uv/0.13.9/uv").is_file());
 }
 
+/// A registry with the fake Python base, and a local index serving `demo`.
+struct DemoWorld {
+    reg: TestRegistry,
+    base: String,
+    wheel: Vec<u8>,
+    hash: String,
+    index: crate::util::server::Server,
+}
+
+impl DemoWorld {
+    fn new() -> DemoWorld {
+        use sha2::Digest as _;
+        let reg = TestRegistry::start(Auth::None);
+        let base = push_fake_python_base(&reg.host);
+        let wheel = demo_wheel();
+        let hash = hex::encode(sha2::Sha256::digest(&wheel));
+        let index = demo_index(wheel.clone());
+        DemoWorld { reg, base, wheel, hash, index }
+    }
+
+    /// The app project with its lock file replaced by `file` holding `text`.
+    fn project_locked_by(&self, file: &str, text: &str) -> Project {
+        let p = private_index_project(&self.reg, &self.index.url(), &self.wheel, &self.hash);
+        std::fs::remove_file(p.path().join("app/uv.lock")).unwrap();
+        p.commit_change(&format!("app/{file}"), text);
+        p
+    }
+
+    /// Builds `app` with `extra` flags; its log.
+    fn build(&self, p: &Project, extra: &[&str]) -> String {
+        let mut c = p.cmd();
+        c.env("XDG_CACHE_HOME", p.home.path().join("cache"));
+        ok(c.args(["build", "--project-dir", "app", "--base-image", &self.base, "--tag", "t"]).args(extra)).stderr()
+    }
+
+    /// The pushed image's site-packages, unpacked.
+    fn site_packages(&self, work: &Path) -> PathBuf {
+        unpack(&format!("{}/acme/app:t", self.reg.host), None, work)
+            .join("rootfs/app/.venv/lib/python3.11/site-packages")
+    }
+}
+
 #[test]
 #[ignore = "needs docker-registry and umoci; scripts/test installs them"]
 fn a_pylock_toml_is_installed_like_a_uv_lock() {
-    use sha2::Digest as _;
-    let reg = TestRegistry::start(Auth::None);
-    let base = push_fake_python_base(&reg.host);
-    let wheel = demo_wheel();
-    let hash = hex::encode(sha2::Sha256::digest(&wheel));
-    let index = demo_index(wheel.clone());
-    let p = private_index_project(&reg, &index.url(), &wheel, &hash);
-    std::fs::remove_file(p.path().join("app/uv.lock")).unwrap();
+    let w = DemoWorld::new();
     let pylock = format!(
         "lock-version = \"1.0\"\ncreated-by = \"uv\"\nrequires-python = \">=3.11\"\n\n[[packages]]\nname = \"demo\"\n\
          version = \"1.0\"\nindex = \"{0}/simple\"\nwheels = [{{ url = \"{0}/files/demo-1.0-py3-none-any.whl\", \
-         size = {1}, hashes = {{ sha256 = \"{hash}\" }} }}]\n\n[[packages]]\nname = \"app\"\n\
+         size = {1}, hashes = {{ sha256 = \"{2}\" }} }}]\n\n[[packages]]\nname = \"app\"\n\
          directory = {{ path = \".\", editable = true }}\n",
-        index.url(),
-        wheel.len()
+        w.index.url(),
+        w.wheel.len(),
+        w.hash
     );
-    p.commit_change("app/pylock.toml", &pylock);
-    let mut c = p.cmd();
-    c.env("XDG_CACHE_HOME", p.home.path().join("cache"));
-    let log = ok(c.args(["build", "--project-dir", "app", "--base-image", &base, "--tag", "t"])).stderr();
+    let p = w.project_locked_by("pylock.toml", &pylock);
+    let log = w.build(&p, &[]);
     assert!(log.contains("installed from") && log.contains("pylock.toml"), "{log}");
     assert!(log.contains("1 packages for cp311"), "{log}");
     let work = tempfile::tempdir().unwrap();
-    let bundle = unpack(&format!("{}/acme/app:t", reg.host), None, work.path());
-    let site = bundle.join("rootfs/app/.venv/lib/python3.11/site-packages");
+    let site = w.site_packages(work.path());
     assert!(site.join("demo/__init__.py").is_file() && site.join("_app.pth").is_file());
 }
 
 #[test]
 #[ignore = "needs docker-registry and umoci; scripts/test installs them"]
 fn a_hashed_requirements_txt_finds_its_wheels_through_the_json_simple_api() {
-    use sha2::Digest as _;
-    let reg = TestRegistry::start(Auth::None);
-    let base = push_fake_python_base(&reg.host);
-    let wheel = demo_wheel();
-    let hash = hex::encode(sha2::Sha256::digest(&wheel));
-    let index = demo_index(wheel.clone());
-    let p = private_index_project(&reg, &index.url(), &wheel, &hash);
-    std::fs::remove_file(p.path().join("app/uv.lock")).unwrap();
-    let requirements =
-        format!("--index-url {}/simple\n-e .\ndemo==1.0 \\\n    --hash=sha256:{hash}\n    # via app\n", index.url());
-    p.commit_change("app/requirements.txt", &requirements);
-    let mut c = p.cmd();
-    c.env("XDG_CACHE_HOME", p.home.path().join("cache"));
-    let log = ok(c.args(["build", "--project-dir", "app", "--base-image", &base, "--tag", "t"])).stderr();
-    assert!(log.contains("requirements.txt") && log.contains("1 packages for cp311"), "{log}");
-    assert!(
-        index.received().iter().any(|r| r.target == "/simple/demo/"
-            && r.header("accept").is_some_and(|a| a.contains("vnd.pypi.simple.v1+json")))
+    let w = DemoWorld::new();
+    let requirements = format!(
+        "--index-url {}/simple\n-e .\ndemo==1.0 \\\n    --hash=sha256:{}\n    # via app\n",
+        w.index.url(),
+        w.hash
     );
+    let p = w.project_locked_by("requirements.txt", &requirements);
+    let log = w.build(&p, &[]);
+    assert!(log.contains("requirements.txt") && log.contains("1 packages for cp311"), "{log}");
+    let json_api =
+        |r: &crate::util::server::Received| r.header("accept").is_some_and(|a| a.contains("vnd.pypi.simple.v1+json"));
+    assert!(w.index.received().iter().any(|r| r.target == "/simple/demo/" && json_api(r)));
     let work = tempfile::tempdir().unwrap();
-    let bundle = unpack(&format!("{}/acme/app:t", reg.host), None, work.path());
-    let site = bundle.join("rootfs/app/.venv/lib/python3.11/site-packages");
+    let site = w.site_packages(work.path());
     assert!(site.join("demo/__init__.py").is_file());
     assert!(site.join("_app.pth").is_file(), "-e . names the project by path; its name comes from pyproject.toml");
 
