@@ -74,7 +74,7 @@ def git_commit(d, message):
 
 def dockerfile(base):
     return (
-        f"FROM {base} AS builder\nCOPY uv /bin/uv\nENV UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=0\nWORKDIR /app\n"
+        f"FROM {base} AS builder\nCOPY uv /bin/uv\nENV UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=0 UV_NATIVE_TLS=1\nWORKDIR /app\n"
         "COPY pyproject.toml uv.lock ./\nRUN uv sync --frozen --no-install-project --no-dev\nADD . /app\n"
         f"RUN uv sync --frozen --no-dev\n\nFROM {base}\nCOPY --from=builder /app /app\n"
         'ENV PATH="/app/.venv/bin:$PATH"\nWORKDIR /app\n'

@@ -2,7 +2,8 @@
 //! `~/.cache`, under `dagster-branch-deploy/wheels/<sha256>.whl`, which CI
 //! can keep with `actions/cache` or GitLab's `cache:`), else from the lock's
 //! URL; every one checked against the lock's sha256 before it is used or
-//! cached. Four downloads at a time.
+//! cached. Sixteen downloads at a time: wheel files are many and small, and
+//! an index CDN serves them in parallel.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -20,7 +21,7 @@ use crate::python::lock::LockedWheel;
 use crate::text::human_bytes;
 
 /// Downloads at once.
-const JOBS: usize = 4;
+const JOBS: usize = 16;
 /// The largest wheel accepted (the biggest on PyPI are a few hundred MB).
 const MAX_WHEEL: u64 = 2 << 30;
 

@@ -31,7 +31,45 @@ impl UreqHttp {
             .timeout_recv_response(Some(Duration::from_secs(300)))
             .max_redirects(0)
             .build();
-        Ok(UreqHttp { agent: config.new_agent() })
+        let connector = ureq::unversioned::transport::DefaultConnector::default();
+        Ok(UreqHttp { agent: ureq::Agent::with_parts(config, connector, CachingResolver::default()) })
+    }
+}
+
+/// How long a host's addresses are reused.
+const DNS_TTL: Duration = Duration::from_secs(60);
+
+/// Resolves each host once a minute, one lookup at a time: parallel
+/// downloads from one host (sixteen wheels, four registry blobs) would
+/// otherwise send a burst of identical queries, which some resolvers drop,
+/// costing the 5 s retry of the system resolver.
+#[derive(Debug, Default)]
+struct CachingResolver {
+    inner: ureq::unversioned::resolver::DefaultResolver,
+    cache: std::sync::Mutex<
+        std::collections::HashMap<String, (ureq::unversioned::resolver::ResolvedSocketAddrs, std::time::Instant)>,
+    >,
+}
+
+impl ureq::unversioned::resolver::Resolver for CachingResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        let key = format!("{}://{}", uri.scheme_str().unwrap_or(""), uri.authority().map_or("", |a| a.as_str()));
+        // Held while looking up, so that parallel requests wait for one
+        // answer instead of asking all at once.
+        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((addrs, at)) = cache.get(&key)
+            && at.elapsed() < DNS_TTL
+        {
+            return Ok(addrs.clone());
+        }
+        let addrs = self.inner.resolve(uri, config, timeout)?;
+        cache.insert(key, (addrs.clone(), std::time::Instant::now()));
+        Ok(addrs)
     }
 }
 
