@@ -8,6 +8,7 @@
 //!   config    dagster_cloud.yaml, build.yaml, dg projects and workspaces ─► Project
 //!   plan      what to do and why, every location's document ─► Decision (pure)
 //!   build     per location: image (Dockerfile, layers, OCI) natively, or external
+//!   python    a Python project's lock for the target: wheels, venv layer (pure)
 //!   registry  push and pull over auth (keychain, ECR SigV4); pool of clients
 //!   dagster   GraphQL documents and client: upsert, deploy, wait, close
 //!   report    sticky comment, step outputs and summary, dotenv
