@@ -113,3 +113,68 @@ proptest! {
         }
     }
 }
+
+/// Text that looks like a lock file's, with hostile values.
+fn lock_text() -> impl Strategy<Value = String> {
+    let value = "[ -~é\u{0}\u{1b}]{0,30}";
+    let line = prop_oneof![
+        Just("version = 1".to_string()),
+        Just("lock-version = \"1.0\"".to_string()),
+        Just("[[package]]".to_string()),
+        Just("[[packages]]".to_string()),
+        value.prop_map(|v| format!("name = {v:?}")),
+        value.prop_map(|v| format!("version = {v:?}")),
+        value.prop_map(|v| format!("marker = {v:?}")),
+        value.prop_map(|v| format!("source = {{ registry = {v:?} }}")),
+        value.prop_map(|v| format!("source = {{ editable = {v:?} }}")),
+        value.prop_map(|v| format!("dependencies = [{{ name = {v:?}, marker = {v:?} }}]")),
+        value.prop_map(|v| format!("wheels = [{{ url = {v:?}, hash = {v:?} }}]")),
+        value.prop_map(|v| format!(
+            "wheels = [{{ url = \"https://h/{v}-1-py3-none-any.whl\", hashes = {{ sha256 = {v:?} }} }}]"
+        )),
+        value,
+    ];
+    prop::collection::vec(line, 0..16).prop_map(|lines| lines.join("\n"))
+}
+
+proptest! {
+    #[test]
+    fn fuzz_python_locks(text in prop_oneof![lock_text(), any::<String>()]) {
+        use crate::python::lock::{Lock, SyncRequest};
+        use crate::python::pylock::Pylock;
+        use crate::python::target::{Libc, Target};
+        use crate::python::version::Version;
+        let target = Target { python: Version::parse("3.12.1").unwrap(), machine: "x86_64".into(), libc: Libc::Glibc(36) };
+        match Lock::parse(&text).and_then(|l| l.install_set(&target, &SyncRequest::default())) {
+            Ok(_) => {}
+            Err(e) => assert_quotes_little(&e),
+        }
+        match Pylock::parse(&text).and_then(|l| l.install_set(&target)) {
+            Ok(_) => {}
+            Err(e) => assert_quotes_little(&e),
+        }
+    }
+
+    #[test]
+    fn fuzz_python_texts(text in "[ -~\n\t\\'\"()=<>!~;#é\u{0}\u{1b}]{0,120}") {
+        use crate::python::marker::{MarkerEnv, evaluate};
+        struct Empty;
+        impl MarkerEnv for Empty {
+            fn value(&self, _: &str) -> Option<String> { Some("3.12".into()) }
+            fn has_extra(&self, _: &str) -> bool { false }
+        }
+        for result in [
+            evaluate(&text, &Empty).map(|_| ()),
+            crate::python::requirements::Requirements::parse(&text).map(|_| ()),
+            crate::python::wheel_name::WheelName::parse(&text).map(|_| ()),
+            crate::python::version::satisfies(&crate::python::version::Version::parse("3.12").unwrap(), &text).map(|_| ()),
+        ] {
+            if let Err(e) = result {
+                assert_quotes_little(&e);
+            }
+        }
+        if let Ok(instructions) = dockerfile::parse(&text) {
+            let _ = crate::python::dockerfile::recognize(&instructions);
+        }
+    }
+}

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use sha2::{Digest as _, Sha256};
 
-use crate::config::{Location, Project};
+use crate::config::{Location, Project, parse_toml};
 use crate::env::Env;
 use crate::image::dockerfile::StepKind;
 use crate::io::files::{self, LOCK_FILE_CAP, PROJECT_FILE_CAP};
@@ -120,9 +120,7 @@ impl LockedProject {
         let repository = files::repository_root(&locked.dir);
         let pyproject = files::read_inside(&repository, &locked.dir.join("pyproject.toml"), PROJECT_FILE_CAP)?;
         let table: toml::Table = match pyproject {
-            Some(text) => {
-                toml::from_str(&text).with_context(|| format!("reading {}/pyproject.toml", locked.dir.display()))?
-            }
+            Some(text) => parse_toml(&text, &locked.dir.join("pyproject.toml"))?,
             None => toml::Table::new(),
         };
         let indexes: Vec<(String, String)> = table
@@ -223,8 +221,7 @@ pub(super) fn editable_project(
     let repository = files::repository_root(&locked.dir);
     let pyproject_path = project_dir.join("pyproject.toml");
     let text = files::read_inside(&repository, &pyproject_path, PROJECT_FILE_CAP)?.unwrap_or_default();
-    let pyproject: toml::Table =
-        toml::from_str(&text).with_context(|| format!("reading {}", pyproject_path.display()))?;
+    let pyproject: toml::Table = parse_toml(&text, &pyproject_path)?;
     let table = pyproject.get("project").and_then(toml::Value::as_table);
     let version = table.and_then(|p| p.get("version")).and_then(toml::Value::as_str).unwrap_or("0.0.0").to_string();
     // A requirements file names its projects by path only (`-e .`).

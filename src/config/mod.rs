@@ -174,7 +174,7 @@ fn parse_yaml<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
 
 /// Parses TOML from `path`, naming the line and column rather than quoting
 /// the source as the TOML parser's own message does.
-fn parse_toml<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
+pub(crate) fn parse_toml<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
     toml::from_str(text).map_err(|e| {
         let at = e.span().map(|span| {
             let before = &text[..span.start.min(text.len())];

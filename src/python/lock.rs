@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::marker::{evaluate, normalize};
 use super::target::{Target, TargetEnv};
 use super::wheel_name::WheelName;
+use crate::config::parse_toml;
 use crate::text::shorten;
 
 /// The parts of `uv.lock` the install reads (unknown fields are ignored:
@@ -102,7 +103,7 @@ pub(crate) struct InstallSet {
 impl Lock {
     /// Parses `uv.lock` text.
     pub(crate) fn parse(text: &str) -> Result<Lock> {
-        let lock: Lock = toml::from_str(text).context("uv.lock is not valid TOML of the lock's shape")?;
+        let lock: Lock = parse_toml(text, std::path::Path::new("uv.lock"))?;
         if lock.version != 1 {
             bail!("uv.lock has version {}; this tool reads version 1 (uv 0.4 and later)", lock.version);
         }
@@ -139,13 +140,15 @@ impl Lock {
             let env = TargetEnv { target, extras: &extras };
             for edge in edges {
                 if let Some(marker) = &edge.marker {
-                    let holds =
-                        evaluate(marker, &env).with_context(|| format!("{} depends on {}", package.name, edge.name))?;
+                    let holds = evaluate(marker, &env)
+                        .with_context(|| shorten(&format!("{} depends on {}", package.name, edge.name), 120))?;
                     if !holds {
                         continue;
                     }
                 }
-                let next = self.find(&by_name, edge).with_context(|| format!("{} depends on it", package.name))?;
+                let next = self
+                    .find(&by_name, edge)
+                    .with_context(|| shorten(&format!("{} depends on it", package.name), 120))?;
                 queue.push_back((next, edge.extra.iter().map(|e| normalize(e)).collect()));
             }
         }
@@ -218,7 +221,7 @@ impl Lock {
     ) -> Result<LockedWheel> {
         let version = package.version.clone().unwrap_or_default();
         if !package.source.contains_key("registry") {
-            let kind = package.source.keys().next().map_or("unknown", String::as_str);
+            let kind = shorten(package.source.keys().next().map_or("unknown", String::as_str), 20);
             bail!(
                 "{} {version} comes from a {kind} source, which the native build does not install yet; use a \
                  Dockerfile or --external",
@@ -252,7 +255,7 @@ pub(crate) fn best_wheel(
     ranks: &HashMap<super::wheel_name::Tag, usize>,
     target: &Target,
 ) -> Result<LockedWheel> {
-    let what = format!("{name} {version}");
+    let what = shorten(&format!("{name} {version}"), 80);
     let mut best: Option<(usize, &WheelCandidate, String)> = None;
     for wheel in candidates {
         let url = wheel.url.as_deref().with_context(|| format!("{what}: a wheel has no url"))?;

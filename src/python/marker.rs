@@ -3,6 +3,7 @@
 //! 'aws'`. Version variables compare as PEP 440 versions, the rest as
 //! strings; `in` and `not in` test substrings.
 
+use crate::text::shorten;
 use anyhow::{Result, bail};
 
 use super::version::Version;
@@ -21,7 +22,7 @@ pub(crate) fn evaluate(marker: &str, env: &dyn MarkerEnv) -> Result<bool> {
     let mut parser = Parser { tokens: &tokens, at: 0, env };
     let value = parser.or()?;
     if parser.at != tokens.len() {
-        bail!("marker {marker:?}: unexpected {:?}", tokens[parser.at]);
+        bail!("marker {}: unexpected {}", shorten(marker, 80), shorten(&format!("{:?}", tokens[parser.at]), 40));
     }
     Ok(value)
 }
@@ -45,7 +46,7 @@ fn tokenize(text: &str) -> Result<Vec<Token>> {
             ')' => tokens.push(Token::Close),
             '\'' | '"' => {
                 let end = text[i + 1..].find(c).map(|e| i + 1 + e);
-                let Some(end) = end else { bail!("marker {text:?}: unclosed quote") };
+                let Some(end) = end else { bail!("marker {}: unclosed quote", shorten(text, 80)) };
                 tokens.push(Token::Quoted(text[i + 1..end].to_string()));
                 while chars.peek().is_some_and(|(j, _)| *j <= end) {
                     chars.next();
@@ -69,7 +70,7 @@ fn tokenize(text: &str) -> Result<Vec<Token>> {
                 }
                 tokens.push(Token::Word(word));
             }
-            other => bail!("marker {text:?}: unexpected character {other:?}"),
+            other => bail!("marker {}: unexpected character {other:?}", shorten(text, 80)),
         }
     }
     Ok(tokens)
@@ -124,7 +125,7 @@ impl Parser<'_> {
                 self.at += 1;
                 "not in".to_string()
             }
-            other => bail!("a marker expects an operator, found {other:?}"),
+            other => bail!("a marker expects an operator, found {}", shorten(&format!("{other:?}"), 40)),
         };
         self.at += 1;
         let right = self.operand()?;
@@ -137,7 +138,9 @@ impl Parser<'_> {
         match token {
             Some(Token::Quoted(s)) => Ok(Operand::Literal(s)),
             Some(Token::Word(w)) => Ok(Operand::Variable(w)),
-            other => bail!("a marker expects a variable or a quoted value, found {other:?}"),
+            other => {
+                bail!("a marker expects a variable or a quoted value, found {}", shorten(&format!("{other:?}"), 40))
+            }
         }
     }
 
@@ -169,7 +172,7 @@ impl Parser<'_> {
             ">=" => l >= r,
             "in" => r.contains(&l),
             "not in" => !r.contains(&l),
-            _ => bail!("the operator {op} compares versions, not {l:?}"),
+            _ => bail!("the operator {} compares versions, not {}", shorten(op, 10), shorten(&l, 40)),
         })
     }
 
@@ -209,7 +212,7 @@ fn compare_versions(left: &Version, op: &str, right: &Version, wildcard: bool) -
                 .ok_or_else(|| anyhow::anyhow!("a ~= version is malformed"))?;
             left >= right && left.matches_prefix(&prefix)
         }
-        other => bail!("unknown marker operator {other}"),
+        other => bail!("unknown marker operator {}", shorten(other, 10)),
     })
 }
 

@@ -94,7 +94,10 @@ pub(crate) fn choose_python(python_version_file: Option<&str>, requires: &[&str]
             return Ok(candidate);
         }
     }
-    bail!("no CPython from 3.8 to 3.{NEWEST_MINOR} satisfies requires-python {}", requires.join(" and "))
+    bail!(
+        "no CPython from 3.8 to 3.{NEWEST_MINOR} satisfies requires-python {}",
+        crate::text::shorten(&requires.join(" and "), 120)
+    )
 }
 
 #[cfg(test)]

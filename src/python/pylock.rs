@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::lock::{InstallSet, WheelCandidate, best_wheel};
 use super::marker::evaluate;
 use super::target::{Target, TargetEnv};
+use crate::config::parse_toml;
 
 /// The parts of `pylock.toml` the install reads.
 #[derive(Deserialize)]
@@ -51,9 +52,9 @@ struct Directory {
 impl Pylock {
     /// Parses `pylock.toml` text.
     pub(crate) fn parse(text: &str) -> Result<Pylock> {
-        let lock: Pylock = toml::from_str(text).context("pylock.toml is not valid TOML of PEP 751's shape")?;
+        let lock: Pylock = parse_toml(text, std::path::Path::new("pylock.toml"))?;
         if !lock.lock_version.starts_with("1.") {
-            bail!("pylock.toml has lock-version {}; this tool reads 1.x", lock.lock_version);
+            bail!("pylock.toml has lock-version {}; this tool reads 1.x", crate::text::shorten(&lock.lock_version, 20));
         }
         Ok(lock)
     }

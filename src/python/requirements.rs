@@ -135,7 +135,7 @@ fn pin(line: &str) -> Result<Option<Pin>> {
         .filter_map(|h| h.trim_start_matches("--hash=").strip_prefix("sha256:").map(str::to_ascii_lowercase))
         .collect();
     if sha256.is_empty() {
-        bail!("{name}=={version} has hashes, but none is sha256");
+        bail!("{} has hashes, but none is sha256", crate::text::shorten(&format!("{name}=={version}"), 80));
     }
     Ok(Some(Pin { name: name.to_string(), version: version.trim().to_string(), marker, sha256 }))
 }

@@ -102,7 +102,7 @@ pub(crate) fn satisfies(version: &Version, specifiers: &str) -> anyhow::Result<b
         let (op, wanted) = (clause[..op_end].trim(), clause[op_end..].trim());
         let wildcard = wanted.ends_with(".*");
         let Some(wanted) = Version::parse(wanted.trim_end_matches(".*")) else {
-            anyhow::bail!("{clause:?} is not a version specifier");
+            anyhow::bail!("{} is not a version specifier", crate::text::shorten(clause, 60));
         };
         let holds = match op {
             "==" if wildcard => version.matches_prefix(&wanted),
@@ -124,7 +124,7 @@ pub(crate) fn satisfies(version: &Version, specifiers: &str) -> anyhow::Result<b
                 );
                 *version >= wanted && prefix.is_some_and(|p| version.matches_prefix(&p))
             }
-            _ => anyhow::bail!("{clause:?} has no comparison operator"),
+            _ => anyhow::bail!("{} has no comparison operator", crate::text::shorten(clause, 60)),
         };
         if !holds {
             return Ok(false);

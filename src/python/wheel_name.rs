@@ -2,6 +2,7 @@
 //! and the compatibility tags they stand for, each dotted part expanded
 //! (`py2.py3-none-any` is two tags).
 
+use crate::text::shorten;
 use anyhow::{Result, bail};
 
 /// One compatibility tag: interpreter, ABI, platform.
@@ -31,11 +32,11 @@ impl WheelName {
     pub(crate) fn parse(file: &str) -> Result<WheelName> {
         let file = file.rsplit('/').next().unwrap_or(file);
         let file = file.split(['?', '#']).next().unwrap_or(file);
-        let Some(stem) = file.strip_suffix(".whl") else { bail!("{file} is not a wheel (.whl)") };
+        let Some(stem) = file.strip_suffix(".whl") else { bail!("{} is not a wheel (.whl)", shorten(file, 120)) };
         let parts: Vec<&str> = stem.split('-').collect();
         let (name, version, python, abi, platform) = match parts.as_slice() {
             [n, v, p, a, pl] | [n, v, _, p, a, pl] => (*n, *v, *p, *a, *pl),
-            _ => bail!("{file} is not a wheel name: name-version[-build]-python-abi-platform.whl"),
+            _ => bail!("{} is not a wheel name: name-version[-build]-python-abi-platform.whl", shorten(file, 120)),
         };
         let mut tags = Vec::new();
         for p in python.split('.') {
