@@ -98,8 +98,16 @@ impl Job<'_> {
         if let (true, true, Some(target)) = (fresh, self.options.push, &self.target) {
             let target_registry = self.services.registry(target)?;
             let platform = &self.platform;
-            deps_cache::record(&target_registry, target, &deps_tag, &deps, &facts, platform, &layout)?;
-            self.progress().info(format!("  recorded the dependency layer as {}:{deps_tag}", target.repository));
+            // Only a shortcut for the next build: a registry that refuses the
+            // tag costs that build its wheels, never this deploy.
+            match deps_cache::record(&target_registry, target, &deps_tag, &deps, &facts, platform, &layout) {
+                Ok(()) => {
+                    self.progress().info(format!("  recorded the dependency layer as {}:{deps_tag}", target.repository))
+                }
+                Err(e) => self
+                    .progress()
+                    .warn(format!("could not record the dependency layer ({e:#}); the next build rebuilds it")),
+            }
         }
         let packages = set.wheels.iter().map(|w| format!("{}=={}", w.name, w.version)).collect();
         let python = PythonInstall { packages, dependency_layer_key: deps_tag };
