@@ -196,15 +196,7 @@ fn deploy_python_project(build: Build, index: &str, wheel: &[u8], hash: &str) ->
 fn the_action_builds_a_uv_lock_natively_and_the_webassembly_build_gives_the_same_dependency_layer() {
     use sha2::Digest as _;
     let wheel = crate::util::python::demo_wheel();
-    let served = wheel.clone();
-    let index = crate::util::server::Server::start(move |req| {
-        let found = req.target == "/files/demo-1.0-py3-none-any.whl";
-        crate::util::server::Reply::new(if found { 200 } else { 404 }).body(if found {
-            served.clone()
-        } else {
-            Vec::new()
-        })
-    });
+    let index = crate::util::python::demo_index(wheel.clone());
     let hash = hex::encode(sha2::Sha256::digest(&wheel));
     let dependency_layer = |s: &Scenario, image: &str| {
         let manifest = skopeo_inspect(image, None, &["--raw"]);

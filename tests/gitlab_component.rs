@@ -205,18 +205,10 @@ fn copy_tree(from: &Path, to: &Path) {
 #[test]
 #[ignore = "needs Node 24, gitlab-ci-local and docker-registry; scripts/test installs them"]
 fn a_merge_request_of_a_project_without_a_dockerfile_is_built_from_its_uv_lock() {
-    use crate::util::python::{demo_wheel, push_fake_python_base, write_app};
+    use crate::util::python::{push_fake_python_base, write_app};
     use sha2::Digest as _;
-    let wheel = demo_wheel();
-    let served = wheel.clone();
-    let index = crate::util::server::Server::start(move |req| {
-        let found = req.target == "/files/demo-1.0-py3-none-any.whl";
-        crate::util::server::Reply::new(if found { 200 } else { 404 }).body(if found {
-            served.clone()
-        } else {
-            Vec::new()
-        })
-    });
+    let wheel = crate::util::python::demo_wheel();
+    let index = crate::util::python::demo_index(wheel.clone());
     let s = Scenario::new(review::gitlab());
     let base = push_fake_python_base(&s.reg.host);
     write_app(&s.project, "app", &index.url(), &wheel, &hex::encode(sha2::Sha256::digest(&wheel)), &s.reg.host);

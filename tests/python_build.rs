@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::python::{demo_wheel, push_fake_python_base, write_app};
+use crate::util::python::{demo_index, demo_wheel, push_fake_python_base, write_app};
 use crate::util::registry::require_tool;
 use crate::util::scenario::test_tools;
 use crate::util::*;
@@ -293,16 +293,12 @@ fn base64_encode(text: &str) -> String {
 #[test]
 #[ignore = "needs docker-registry and skopeo; scripts/test installs them"]
 fn several_platforms_give_one_image_each_under_an_index() {
-    use sha2::Digest as _;
-    let reg = TestRegistry::start(Auth::None);
-    let base = push_fake_python_base(&reg.host);
-    let wheel = demo_wheel();
-    let served = wheel.clone();
-    let index = crate::util::server::Server::start(move |_| crate::util::server::Reply::new(200).body(served.clone()));
-    let p = private_index_project(&reg, &index.url(), &wheel, &hex::encode(sha2::Sha256::digest(&wheel)));
+    let w = DemoWorld::new();
+    let (reg, base) = (&w.reg, &w.base);
+    let p = private_index_project(reg, &w.index.url(), &w.wheel, &w.hash);
     let mut c = p.cmd();
     c.env("XDG_CACHE_HOME", p.home.path().join("cache"));
-    c.args(["build", "--json", "--project-dir", "app", "--base-image", &base, "--tag", "multi"]);
+    c.args(["build", "--json", "--project-dir", "app", "--base-image", base, "--tag", "multi"]);
     let built = ok(c.args(["--platform", "linux/amd64,linux/arm64"])).json();
     let platforms = &built["locations"][0]["platforms"];
     assert_eq!(platforms.as_array().unwrap().len(), 2, "{built}");
@@ -333,29 +329,6 @@ fn unlocked_project(reg: &TestRegistry, index: &str) -> Project {
     p.file("app/build.yaml", &format!("registry: {}/acme/app\n", reg.host));
     p.commit();
     p
-}
-
-/// A local index with `demo`: the JSON simple API (PEP 691) and the wheel.
-fn demo_index(wheel: Vec<u8>) -> crate::util::server::Server {
-    use sha2::Digest as _;
-    let hash = hex::encode(sha2::Sha256::digest(&wheel));
-    crate::util::server::Server::start(move |req| {
-        use crate::util::server::Reply;
-        match req.target.as_str() {
-            "/simple/demo/" => Reply::new(200).header("content-type", "application/vnd.pypi.simple.v1+json").body(
-                serde_json::json!({
-                    "meta": { "api-version": "1.1" },
-                    "name": "demo",
-                    "files": [{ "filename": "demo-1.0-py3-none-any.whl", "url": "../../files/demo-1.0-py3-none-any.whl",
-                                "hashes": { "sha256": hash } }],
-                })
-                .to_string()
-                .into_bytes(),
-            ),
-            "/files/demo-1.0-py3-none-any.whl" => Reply::new(200).body(wheel.clone()),
-            _ => Reply::new(404),
-        }
-    })
 }
 
 #[test]

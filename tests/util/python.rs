@@ -66,3 +66,26 @@ pub fn write_app(p: &Project, dir: &str, index: &str, wheel: &[u8], hash: &str, 
     p.file(&format!("{dir}/app/__init__.py"), "");
     p.file(&format!("{dir}/build.yaml"), &format!("registry: {registry}/acme/app\n"));
 }
+
+/// A local index with `demo`: the JSON simple API (PEP 691) and the wheel.
+pub fn demo_index(wheel: Vec<u8>) -> crate::util::server::Server {
+    use sha2::Digest as _;
+    let hash = hex::encode(sha2::Sha256::digest(&wheel));
+    crate::util::server::Server::start(move |req| {
+        use crate::util::server::Reply;
+        match req.target.as_str() {
+            "/simple/demo/" => Reply::new(200).header("content-type", "application/vnd.pypi.simple.v1+json").body(
+                serde_json::json!({
+                    "meta": { "api-version": "1.1" },
+                    "name": "demo",
+                    "files": [{ "filename": "demo-1.0-py3-none-any.whl", "url": "../../files/demo-1.0-py3-none-any.whl",
+                                "hashes": { "sha256": hash } }],
+                })
+                .to_string()
+                .into_bytes(),
+            ),
+            "/files/demo-1.0-py3-none-any.whl" => Reply::new(200).body(wheel.clone()),
+            _ => Reply::new(404),
+        }
+    })
+}
