@@ -53,10 +53,13 @@ impl IndexFiles for SimpleIndex<'_> {
         if let Some(c) = for_url(self.credentials, &page_url) {
             request = request.header("authorization", c.basic());
         }
-        let response = self.http.send(&request).with_context(|| format!("listing {name} on {}", redact_url(index)))?;
+        let response = self
+            .http
+            .send(&request)
+            .with_context(|| format!("listing {} on {}", crate::text::shorten(name, 80), redact_url(index)))?;
         match response.status {
             200 => {}
-            404 => bail!("{name} is not on the index {}", redact_url(index)),
+            404 => bail!("{} is not on the index {}", crate::text::shorten(name, 80), redact_url(index)),
             status => bail!("GET {} answered {status}", redact_url(&page_url)),
         }
         let page: Page = serde_json::from_slice(&response.read_limited(64 << 20)?)

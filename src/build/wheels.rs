@@ -18,7 +18,7 @@ use crate::parallel;
 use crate::progress::Progress;
 use crate::python::index_auth::{IndexCredential, for_url};
 use crate::python::lock::LockedWheel;
-use crate::text::human_bytes;
+use crate::text::{human_bytes, shorten};
 
 /// Downloads at once.
 const JOBS: usize = 16;
@@ -108,7 +108,7 @@ fn download(http: &dyn Http, wheel: &LockedWheel, credentials: &[IndexCredential
         bail!(
             "{} does not match the lock: its sha256 is {actual}, the lock says {}; the file changed or was tampered \
              with, so it is not installed",
-            wheel.file,
+            shorten(&wheel.file, 120),
             wheel.sha256
         );
     }

@@ -91,7 +91,8 @@ pub(crate) fn install_wheel(venv: &Venv, name: &str, archive: &[u8], entries: &m
             continue;
         }
         let raw_name = file.name().context("a file name in the wheel is not UTF-8")?.into_owned();
-        let path = clean_relative(&raw_name).with_context(|| format!("the wheel holds {raw_name:?}"))?;
+        let path = clean_relative(&raw_name)
+            .with_context(|| format!("the wheel holds {}", crate::text::shorten(&format!("{raw_name:?}"), 120)))?;
         if path == format!("{dist_info}/RECORD") || path.ends_with("/RECORD.jws") || path.ends_with("/RECORD.p7s") {
             continue;
         }
