@@ -37,6 +37,7 @@ const SWITCHES = {
   "dry-run": ["DAGSTER_DRY_RUN", "true"],
   "allow-fork": ["DAGSTER_ALLOW_FORK", "true"],
   "external-build": ["DAGSTER_EXTERNAL_BUILD", "true"],
+  "redeploy-all": ["DAGSTER_REDEPLOY_ALL", "true"],
 };
 
 function fail(message) {

@@ -1,5 +1,5 @@
 //! Where an image's code comes from, worked out once per run: the commit
-//! being deployed (CI's, never GitHub's merge commit), the layers' time
+//! being deployed (CI's, never GitHub's merge commit), the image's creation time
 //! (`SOURCE_DATE_EPOCH`, else the commit's), and the repository's web URL,
 //! which become the image's OCI source and revision labels.
 
@@ -14,7 +14,7 @@ use crate::io::git;
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Provenance {
     pub(crate) commit: Option<String>,
-    /// Layer mtimes and image creation time (Unix seconds).
+    /// The image's creation time (Unix seconds).
     pub(crate) epoch: i64,
     /// The repository's web URL.
     pub(crate) source_url: Option<String>,

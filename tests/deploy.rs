@@ -180,15 +180,15 @@ fn a_dry_run_needs_no_secret_and_makes_no_write_request() {
         ops,
         [
             "CliCreateOrUpdateBranchDeployment",
+            "CliDeployedLocations",
             "CliDeployLocations",
             "DeploymentInfoQuery",
-            "CliAgentStatus",
-            "CliLocationsQuery"
+            "CliWaitStatus"
         ]
     );
     assert_eq!(plan["operations"][0]["headers"][0], serde_json::json!(["Dagster-Cloud-Api-Token", "(redacted)"]));
     assert!(plan["comment"].as_str().unwrap().starts_with(MARKER));
-    let image = plan["operations"][1]["variables"]["document"]["locations"][0]["image"].as_str().unwrap();
+    let image = plan["operations"][2]["variables"]["document"]["locations"][0]["image"].as_str().unwrap();
     assert!(image.contains("@sha256:"), "the digest is known without pushing: {image}");
     assert!(out_dir.join("orders/index.json").is_file());
 }

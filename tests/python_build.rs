@@ -163,7 +163,9 @@ fn a_code_only_change_uploads_only_small_layers_and_keeps_the_dependency_layer()
     assert!(log.contains(&format!("dependency layer {short} found as acme/jaffle:deps-")), "{log}");
     assert!(!log.contains("of layers") && !log.contains("wheels:"), "no base layer or wheel is read: {log}");
     let pushed = log.lines().find(|l| l.contains("pushed ")).unwrap();
-    assert!(pushed.contains("3 uploaded") && pushed.contains(" KB)"), "only the small layers and config: {pushed}");
+    // The editable install's layer is the same at every commit (fixed mtimes):
+    // only the code layer and the config are new.
+    assert!(pushed.contains("2 uploaded") && pushed.contains(" KB)"), "only the code layer and config: {pushed}");
 }
 
 /// dg's scaffolded Dockerfile (dagster-dg-cli's `deploy_uv_Dockerfile.jinja`,

@@ -19,6 +19,8 @@ mod faults;
 mod gitlab_component;
 /// Schemas, actionlint, the examples, and the tool's own image.
 mod lint;
+/// After the first deploy: only what changed, sweeps, GitHub Deployments, labels.
+mod preview;
 /// Real project layouts planned by the dry run.
 mod projects;
 /// The native Python build from uv.lock, run in a chroot, against uv.

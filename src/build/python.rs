@@ -280,7 +280,7 @@ impl Job<'_> {
             install_wheel(venv, &wheel.name, bytes, &mut entries)
                 .with_context(|| format!("installing {}", wheel.file))?;
         }
-        let (descriptor, diff_id) = store_layer(&entries, 0, layout, family)?;
+        let (descriptor, diff_id) = store_layer(&entries, layout, family)?;
         let created_by = format!("uv sync --frozen --no-dev --no-install-project ({} packages)", set.wheels.len());
         Ok(NewLayer { descriptor, diff_id, created_by })
     }
@@ -302,7 +302,7 @@ impl Job<'_> {
             install_editable(venv, &project, &mut entries)?;
             names.push(name.as_str());
         }
-        let (descriptor, diff_id) = store_layer(&entries, self.mtime(), layout, family)?;
+        let (descriptor, diff_id) = store_layer(&entries, layout, family)?;
         Ok(NewLayer { descriptor, diff_id, created_by: format!("editable install of {}", names.join(", ")) })
     }
 
@@ -313,12 +313,8 @@ impl Job<'_> {
         let sources = [".".to_string()];
         let request = CopyRequest { sources: &sources, dest: app_dir, dest_is_dir: true, chmod: None, chown: None };
         context.copy_into(&request, &mut entries)?;
-        let (descriptor, diff_id) = store_layer(&entries, self.mtime(), layout, family)?;
+        let (descriptor, diff_id) = store_layer(&entries, layout, family)?;
         Ok(NewLayer { descriptor, diff_id, created_by: format!("COPY . {app_dir}") })
-    }
-
-    fn mtime(&self) -> u64 {
-        u64::try_from(self.provenance.epoch).unwrap_or(0)
     }
 
     /// The base's config with the plan's settings (the environment first

@@ -131,6 +131,10 @@ pub(super) struct DeployArgs {
     /// Delete the branch deployment when its pull request closes.
     #[arg(long, env = "DAGSTER_DELETE_ON_CLOSE")]
     pub(super) delete_on_close: bool,
+    /// Deploy every location, even those whose image and document are the
+    /// ones the deployment already runs.
+    #[arg(long, env = "DAGSTER_REDEPLOY_ALL")]
+    pub(super) redeploy_all: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

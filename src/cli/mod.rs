@@ -59,6 +59,7 @@ fn deploy_command(args: DeployArgs, env: Env) -> Result<i32> {
         offline: args.offline,
         output_dir: args.output_dir,
         wait: !args.no_wait,
+        redeploy_all: args.redeploy_all,
         wait_options,
         heartbeat_timeout_given: heartbeat_given,
         platforms: TargetPlatform::parse_list(&args.image.platform).context("--platform")?,

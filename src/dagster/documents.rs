@@ -16,15 +16,27 @@ deployLocations(document: $document) { __typename \
 ... on DeployLocationsSuccess { locations { locationName } } \
 ... on PythonError { message stack } ... on InvalidLocationError { errors } } }";
 
-/// Agent heartbeats (deployment scope).
-pub(crate) const AGENT_STATUS: &str = "query CliAgentStatus { agents { status errors { error { message } } } }";
-
-/// Location load status (deployment scope).
-pub(crate) const LOCATIONS: &str = "query CliLocationsQuery { workspaceOrError { __typename \
+/// The workspace's load status and errors, as `CliLocationsQuery` selects it.
+macro_rules! workspace_selection {
+    () => {
+        "workspaceOrError { __typename \
 ... on Workspace { locationEntries { __typename name loadStatus locationOrLoadError { __typename \
 ... on RepositoryLocation { name } \
 ... on PythonError { message stack errorChain { isExplicitLink error { message stack } } } } } } \
-... on PythonError { message stack } } }";
+... on PythonError { message stack } }"
+    };
+}
+
+/// One poll of a deploy (deployment scope): the agents' heartbeats and the
+/// locations' load status in one request, the selections of
+/// `CliAgentStatus` and `CliLocationsQuery` together.
+pub(crate) const WAIT_STATUS: &str =
+    concat!("query CliWaitStatus { agents { status errors { error { message } } } ", workspace_selection!(), " }");
+
+/// What a deployment runs (deployment scope): its locations as a document,
+/// as `workspace pull` reads them, and how each one loaded.
+pub(crate) const DEPLOYED_LOCATIONS: &str =
+    concat!("query CliDeployedLocations { locationsAsDocument { __typename document } ", workspace_selection!(), " }");
 
 /// The deployment's agent type (deployment scope).
 pub(crate) const DEPLOYMENT_INFO: &str = "query DeploymentInfoQuery { currentDeployment { agentType } }";
@@ -57,6 +69,7 @@ mod tests {
     #[test]
     fn operation_names() {
         assert_eq!(super::operation_name(super::DEPLOY_LOCATIONS), "CliDeployLocations");
-        assert_eq!(super::operation_name(super::AGENT_STATUS), "CliAgentStatus");
+        assert_eq!(super::operation_name(super::WAIT_STATUS), "CliWaitStatus");
+        assert!(super::DEPLOYED_LOCATIONS.ends_with("... on PythonError { message stack } } }"));
     }
 }

@@ -6,6 +6,7 @@
 pub(crate) mod client;
 pub(crate) mod documents;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -164,8 +165,8 @@ pub(crate) struct LoadOutcome {
     pub(crate) error: Option<String>,
 }
 
-/// Polls the agents, then the workspace, until every location in `names`
-/// is LOADED; returns each one's outcome.
+/// Polls the agents and the workspace, in one request each time, until
+/// every location in `names` is LOADED; returns each one's outcome.
 pub(crate) fn wait_for_load(
     client: &Client,
     deployment: &str,
@@ -179,21 +180,19 @@ pub(crate) fn wait_for_load(
     let mut agent_seen = false;
     for poll in 0.. {
         let waited = clock.now() - started;
-        if !agent_seen {
-            let data = client.request(scope, documents::AGENT_STATUS, json!({}))?;
-            agent_seen = data["agents"].as_array().into_iter().flatten().any(|a| a["status"] == "RUNNING");
-            if !agent_seen && waited > options.agent_heartbeat_timeout {
-                bail!(
-                    "no Dagster+ agent is heartbeating for deployment {deployment} (waited {}s); start one, or check it \
-                     in Deployment › Agents",
-                    waited.as_secs()
-                );
-            }
+        let data = client.request(scope, documents::WAIT_STATUS, json!({}))?;
+        agent_seen = agent_seen || data["agents"].as_array().into_iter().flatten().any(|a| a["status"] == "RUNNING");
+        if !agent_seen && waited > options.agent_heartbeat_timeout {
+            bail!(
+                "no Dagster+ agent is heartbeating for deployment {deployment} (waited {}s); start one, or check it \
+                 in Deployment › Agents",
+                waited.as_secs()
+            );
         }
         if waited > options.location_load_timeout {
             bail!("timed out after {}s waiting for {} to load in {deployment}", waited.as_secs(), names.join(", "));
         }
-        if agent_seen && let Some(outcomes) = load_status(client, scope, names)? {
+        if agent_seen && let Some(outcomes) = load_status(&workspace_entries(&data)?, names) {
             return Ok(outcomes);
         }
         if poll % 3 == 2 {
@@ -204,25 +203,54 @@ pub(crate) fn wait_for_load(
     unreachable!("the loop returns or fails")
 }
 
-/// `Some` once every location is LOADED.
-fn load_status(client: &Client, scope: Scope, names: &[String]) -> Result<Option<Vec<LoadOutcome>>> {
-    let data = client.request(scope, documents::LOCATIONS, json!({}))?;
+/// The workspace's location entries from a reply that selected
+/// `workspaceOrError`.
+fn workspace_entries(data: &Value) -> Result<Vec<Value>> {
     let workspace = &data["workspaceOrError"];
     if workspace["__typename"] != "Workspace" {
         bail!("Dagster+ could not read the workspace: {}", python_error_text(workspace));
     }
-    let entries = workspace["locationEntries"].as_array().cloned().unwrap_or_default();
+    Ok(workspace["locationEntries"].as_array().cloned().unwrap_or_default())
+}
+
+/// `Some` once every location is LOADED.
+fn load_status(entries: &[Value], names: &[String]) -> Option<Vec<LoadOutcome>> {
     let mut outcomes = Vec::new();
     for name in names {
-        let Some(entry) = entries.iter().find(|e| e["name"] == name.as_str()) else { return Ok(None) };
+        let entry = entries.iter().find(|e| e["name"] == name.as_str())?;
         if entry["loadStatus"] != "LOADED" {
-            return Ok(None);
+            return None;
         }
         let loaded = &entry["locationOrLoadError"];
         let error = (loaded["__typename"] == "PythonError").then(|| python_error_text(loaded));
         outcomes.push(LoadOutcome { name: name.clone(), error });
     }
-    Ok(Some(outcomes))
+    Some(outcomes)
+}
+
+/// A location a deployment runs now.
+#[derive(Clone, Debug)]
+pub(crate) struct DeployedLocation {
+    /// Its location document, as `locationsAsDocument` gives it back.
+    pub(crate) document: Value,
+    /// Whether its last load ended in an error (or it is not in the
+    /// workspace at all).
+    pub(crate) load_failed: bool,
+}
+
+/// The locations `deployment` runs now, by name, in one request.
+pub(crate) fn deployed_locations(client: &Client, deployment: &str) -> Result<BTreeMap<String, DeployedLocation>> {
+    let data = client.request(Scope::Deployment(deployment), documents::DEPLOYED_LOCATIONS, json!({}))?;
+    let entries = workspace_entries(&data)?;
+    let document = &data["locationsAsDocument"]["document"];
+    let mut deployed = BTreeMap::new();
+    for location in document["locations"].as_array().into_iter().flatten() {
+        let Some(name) = location["location_name"].as_str() else { continue };
+        let entry = entries.iter().find(|e| e["name"] == name);
+        let load_failed = entry.is_none_or(|e| e["locationOrLoadError"]["__typename"] == "PythonError");
+        deployed.insert(name.to_string(), DeployedLocation { document: location.clone(), load_failed });
+    }
+    Ok(deployed)
 }
 
 /// A `PythonError` as text: message, stack, and each cause.
@@ -345,12 +373,10 @@ mod wait_tests {
             *self.polls.lock().unwrap() += 1;
             let crate::io::http::Body::Bytes(body) = &request.body else { bail!("no body") };
             let body = String::from_utf8_lossy(body);
-            let data = if body.contains("agents") {
-                json!({ "agents": [{ "status": self.agent_status }] })
-            } else {
-                json!({ "workspaceOrError": { "__typename": "Workspace", "locationEntries": [
-                    { "name": "orders", "loadStatus": "LOADING" } ] } })
-            };
+            assert!(body.contains("agents") && body.contains("workspaceOrError"), "one request per poll");
+            let data = json!({ "agents": [{ "status": self.agent_status }],
+                "workspaceOrError": { "__typename": "Workspace", "locationEntries": [
+                    { "name": "orders", "loadStatus": "LOADING" } ] } });
             let reply = json!({ "data": data }).to_string().into_bytes();
             Ok(Response { status: 200, headers: Vec::new(), body: Box::new(std::io::Cursor::new(reply)) })
         }
@@ -376,7 +402,7 @@ mod wait_tests {
     fn a_location_that_never_loads_times_out_after_the_load_timeout() {
         let (err, polls) = wait("RUNNING");
         assert_eq!(err, "timed out after 3603s waiting for orders to load in prod");
-        assert_eq!(polls, 1 + 1201, "one agent check, then a workspace poll every 3 s for an hour");
+        assert_eq!(polls, 1202, "one request every 3 s for an hour");
     }
 
     #[test]

@@ -141,12 +141,10 @@ fn planned_report(
     let rows = built
         .iter()
         .map(|b| Row {
-            name: b.location.clone(),
-            status: Status::Deploying,
             image: b.reference.clone(),
             build: Some(b.build.label(b.builder.as_deref())),
             seconds: Some(b.seconds),
-            error: None,
+            ..Row::new(&b.location, Status::Deploying)
         })
         .collect();
     let branch = deployment == BRANCH_PLACEHOLDER;
@@ -214,11 +212,13 @@ fn operations(
             location_document(&b.deployed(l), &image, context)
         })
         .collect();
+    if options.deploy().is_some_and(|d| !d.redeploy_all) {
+        ops.push(scoped(documents::DEPLOYED_LOCATIONS, json!({})));
+    }
     ops.push(scoped(documents::DEPLOY_LOCATIONS, json!({ "document": { "locations": documents } })));
     if options.deploy().is_some_and(|d| d.wait) {
         ops.push(scoped(documents::DEPLOYMENT_INFO, json!({})));
-        ops.push(scoped(documents::AGENT_STATUS, json!({})));
-        ops.push(scoped(documents::LOCATIONS, json!({})));
+        ops.push(scoped(documents::WAIT_STATUS, json!({})));
     }
     ops
 }

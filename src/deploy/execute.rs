@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use super::{DeployOptions, Options, Outcome, RunStatus, locations_url};
+use super::{DeployOptions, Options, Outcome, RunStatus, changes, locations_url};
 use crate::auth::{Credential, Secret};
 use crate::build::{self, LocationImage};
 use crate::ci::CiContext;
@@ -19,6 +19,7 @@ use crate::env::Env;
 use crate::image::reference::ImageRef;
 use crate::io::clock::SystemClock;
 use crate::io::http::Http;
+use crate::plan::redeploy::Change;
 use crate::plan::{Action, Decision, location_document};
 use crate::progress::Progress;
 use crate::provenance::Provenance;
@@ -77,17 +78,7 @@ impl<'a> Run<'a> {
     }
 
     fn deploy(&self, decision: &Decision, commenter: &Commenter, locations: &[Location]) -> Outcome {
-        let rows = locations
-            .iter()
-            .map(|l| Row {
-                name: l.name.clone(),
-                status: Status::Building,
-                image: None,
-                build: None,
-                seconds: None,
-                error: None,
-            })
-            .collect();
+        let rows = locations.iter().map(|l| Row::new(&l.name, Status::Building)).collect();
         let mut state =
             State { deployment: None, base: None, branch: false, rows, built: Vec::new(), load: Vec::new() };
         let result = self.try_deploy(decision, commenter, locations, &mut state);
@@ -109,17 +100,20 @@ impl<'a> Run<'a> {
             }
             self.progress.annotate(&github::error_annotation("dagster-branch-deploy", &message));
         }
-        let headline = if error.is_some() { Headline::Failed } else { Headline::Deployed };
+        let unchanged = !state.rows.is_empty() && state.rows.iter().all(|r| r.status == Status::Unchanged);
+        let (headline, status) = match (&error, unchanged) {
+            (Some(_), _) => (Headline::Failed, RunStatus::Failed),
+            (None, true) => (Headline::Unchanged, RunStatus::Unchanged),
+            (None, false) => (Headline::Deployed, RunStatus::Deployed),
+        };
         let report = self.report(&state, headline);
         commenter.post(&comment(&report));
         write_summary(self.env, self.progress, &report);
-        let mut outcome = Outcome::new(
-            if error.is_some() { RunStatus::Failed } else { RunStatus::Deployed },
-            decision.reason.clone(),
-        );
+        let mut outcome = Outcome::new(status, decision.reason.clone());
         outcome.url = state.deployment.as_deref().map(|d| locations_url(self.org_url, d));
         outcome.deployment = state.deployment;
-        outcome.images = state.built.iter().filter_map(|b| Some((b.location.clone(), b.reference.clone()?))).collect();
+        // What runs: the running image of an unchanged location.
+        outcome.images = state.rows.iter().filter_map(|r| Some((r.name.clone(), r.image.clone()?))).collect();
         outcome.locations = state.built;
         outcome.load = state.load;
         outcome.error = error;
@@ -159,14 +153,35 @@ impl<'a> Run<'a> {
                 Ok(location_document(&built.deployed(location), &image, self.context))
             })
             .collect::<Result<_>>()?;
-        dagster::deploy_locations(&self.client, &deployment, &documents)
+        let changes =
+            changes::judge(&self.client, &services, self.progress, &deployment, &documents, options.redeploy_all);
+        let mut redeployed = Vec::new();
+        let mut names = Vec::new();
+        for ((row, document), change) in state.rows.iter_mut().zip(documents).zip(changes) {
+            match change {
+                Change::Redeploy(_) => {
+                    names.push(row.name.clone());
+                    redeployed.push(document);
+                }
+                Change::Unchanged { since, image } => {
+                    row.status = Status::Unchanged;
+                    row.since = since;
+                    row.image = Some(image);
+                }
+            }
+        }
+        if redeployed.is_empty() {
+            self.progress.info(format!("nothing changed: {deployment} already runs every location"));
+            return Ok(());
+        }
+        dagster::deploy_locations(&self.client, &deployment, &redeployed)
             .with_context(|| format!("deploying the locations to {deployment}"))?;
         if !options.wait {
-            state.rows.iter_mut().for_each(|r| r.status = Status::Deployed);
+            state.rows.iter_mut().filter(|r| r.status == Status::Deploying).for_each(|r| r.status = Status::Deployed);
             return Ok(());
         }
         let wait = self.wait_options(options, &deployment, locations, &mut agent_type)?;
-        self.wait_for_load(&deployment, locations, wait, state)
+        self.wait_for_load(&deployment, &names, wait, state)
     }
 
     /// The deployment to deploy to: the branch deployment, created or
@@ -240,17 +255,12 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// Waits until every location has loaded; each row gets its outcome.
-    fn wait_for_load(
-        &self,
-        deployment: &str,
-        locations: &[Location],
-        wait: WaitOptions,
-        state: &mut State,
-    ) -> Result<()> {
-        let names: Vec<String> = locations.iter().map(|l| l.name.clone()).collect();
-        let outcomes = dagster::wait_for_load(&self.client, deployment, &names, wait, self.progress, &SystemClock)?;
-        for (row, outcome) in state.rows.iter_mut().zip(&outcomes) {
+    /// Waits until the redeployed locations (`names`) have loaded; each
+    /// one's row gets its outcome.
+    fn wait_for_load(&self, deployment: &str, names: &[String], wait: WaitOptions, state: &mut State) -> Result<()> {
+        let outcomes = dagster::wait_for_load(&self.client, deployment, names, wait, self.progress, &SystemClock)?;
+        for outcome in &outcomes {
+            let Some(row) = state.rows.iter_mut().find(|r| r.name == outcome.name) else { continue };
             row.status = if outcome.error.is_some() { Status::Failed } else { Status::Loaded };
             row.error = outcome.error.clone();
             match &outcome.error {

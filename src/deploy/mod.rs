@@ -4,6 +4,7 @@
 //! location, deploy them, wait for them to load, and report back. Closing a
 //! pull request marks its branch deployment closed or merged.
 
+mod changes;
 mod dry_run;
 mod execute;
 mod options;
@@ -37,6 +38,8 @@ use crate::report::outputs::{self, RunOutputs};
 pub(crate) enum RunStatus {
     /// Deployed (and loaded, unless `--no-wait`).
     Deployed,
+    /// Nothing changed: the deployment already runs every location.
+    Unchanged,
     /// The branch deployment was marked closed.
     Closed,
     /// The branch deployment was marked merged.
@@ -53,6 +56,7 @@ impl RunStatus {
     pub(crate) fn name(self) -> &'static str {
         match self {
             RunStatus::Deployed => "deployed",
+            RunStatus::Unchanged => "unchanged",
             RunStatus::Closed => "closed",
             RunStatus::Merged => "merged",
             RunStatus::Skipped => "skipped",
@@ -196,7 +200,7 @@ fn close_event(context: &CiContext, close: CloseRequest, env: &Env, http: &dyn H
 }
 
 /// Where the images' code comes from: the commit CI names (never GitHub's
-/// merge commit), its time as the layers' time unless SOURCE_DATE_EPOCH is
+/// merge commit), its time as the image's creation time unless SOURCE_DATE_EPOCH is
 /// set, and the repository CI names, over what the checkout says.
 fn provenance(
     env: &Env,

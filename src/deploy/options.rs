@@ -54,6 +54,8 @@ pub(crate) struct DeployOptions {
     pub(crate) output_dir: Option<PathBuf>,
     /// Wait for the locations to load.
     pub(crate) wait: bool,
+    /// Deploy every location, changed or not.
+    pub(crate) redeploy_all: bool,
     pub(crate) wait_options: WaitOptions,
     /// Whether the agent heartbeat timeout was given (else it depends on
     /// the agent type).

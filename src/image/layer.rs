@@ -73,16 +73,18 @@ pub(crate) fn write_layer<W: Write>(entries: &Entries, mtime: u64, out: W) -> Re
     Ok((out, LayerDigests { digest, diff_id, size }))
 }
 
-/// Writes `entries` as a layer blob into `layout`; returns the manifest's
-/// descriptor for it (in the image's media-type family) and its diff_id.
-pub(crate) fn store_layer(
-    entries: &Entries,
-    mtime: u64,
-    layout: &Layout,
-    family: Family,
-) -> Result<(Descriptor, Digest)> {
+/// Every entry's mtime in the layers this tool writes: the Unix epoch, as
+/// ko and Jib stamp files. The commit's time goes in the image's `created`
+/// instead, so the same files give the same layer digest at every commit,
+/// which is what lets a redeploy tell an unchanged location exactly.
+pub(crate) const ENTRY_MTIME: u64 = 0;
+
+/// Writes `entries` as a layer blob into `layout`, every entry stamped
+/// [`ENTRY_MTIME`]; returns the manifest's descriptor for it (in the
+/// image's media-type family) and its diff_id.
+pub(crate) fn store_layer(entries: &Entries, layout: &Layout, family: Family) -> Result<(Descriptor, Digest)> {
     let digests = layout.put_with(|file| {
-        let (file, digests) = write_layer(entries, mtime, file)?;
+        let (file, digests) = write_layer(entries, ENTRY_MTIME, file)?;
         file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         let digest = digests.digest.clone();
         Ok((digests, digest))

@@ -4,6 +4,7 @@
 
 pub(crate) mod assemble;
 pub(crate) mod container_config;
+pub(crate) mod content;
 pub(crate) mod context;
 pub(crate) mod digest;
 pub(crate) mod dockerfile;

@@ -20,8 +20,9 @@ use super::words::expand;
 
 /// What the build knows beyond the Dockerfile.
 pub(crate) struct Metadata {
-    /// The image's creation time and every layer entry's mtime, in Unix
-    /// seconds (SOURCE_DATE_EPOCH, else the commit time, else 0).
+    /// The image's creation time, in Unix seconds (SOURCE_DATE_EPOCH, else
+    /// the commit time, else 0); layer entries are stamped with
+    /// [`super::layer::ENTRY_MTIME`].
     pub(crate) epoch: i64,
     /// Labels to set before the Dockerfile's own (source, revision).
     pub(crate) labels: Vec<(String, String)>,
@@ -93,7 +94,7 @@ pub(crate) fn apply(
         match &step.kind {
             StepKind::Copy(copy) => {
                 let (descriptor, diff_id) =
-                    copy_layer(copy, &settings, context, meta.epoch, layout, base.family).with_context(at)?;
+                    copy_layer(copy, &settings, context, layout, base.family).with_context(at)?;
                 new_layers.push(NewLayer { descriptor, diff_id, created_by: text });
             }
             other => settings.apply(other).with_context(at)?,
@@ -109,7 +110,6 @@ fn copy_layer(
     copy: &CopyStep,
     settings: &ContainerConfig,
     context: &BuildContext,
-    epoch: i64,
     layout: &Layout,
     family: Family,
 ) -> Result<(Descriptor, Digest)> {
@@ -118,7 +118,7 @@ fn copy_layer(
     let request = CopyRequest { sources: &sources, dest: &dest, dest_is_dir, chmod: copy.chmod, chown: copy.chown };
     let mut entries = Entries::new();
     context.copy_into(&request, &mut entries)?;
-    store_layer(&entries, u64::try_from(epoch).unwrap_or(0), layout, family)
+    store_layer(&entries, layout, family)
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@ use crate::config::{CodeSource, Location};
 use crate::dagster::{BranchData, CommitData, PullRequestStatus, SnapshotBaseCondition};
 use crate::io::git::Commit;
 
+pub(crate) mod redeploy;
+
 /// What the user asked for, beyond the CI event.
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
@@ -256,7 +258,7 @@ pub(crate) fn location_document(location: &Location, image: &str, context: &CiCo
     without_nulls(document)
 }
 
-fn without_nulls(value: Value) -> Value {
+pub(super) fn without_nulls(value: Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, without_nulls(v))).collect::<Map<_, _>>(),

@@ -3,6 +3,7 @@
 //! protocol step) under [`push`] and [`pull`] (whole images).
 
 pub(crate) mod challenge;
+pub(crate) mod content;
 pub(crate) mod error;
 pub(crate) mod pool;
 pub(crate) mod pull;

@@ -20,6 +20,8 @@ pub(crate) enum Status {
     Loaded,
     /// Deployed without waiting (`--no-wait`).
     Deployed,
+    /// Not deployed again: the deployment already runs this content.
+    Unchanged,
     /// Failed to build or load.
     Failed,
 }
@@ -31,6 +33,7 @@ impl Status {
             Status::Deploying => "🚀 deploying",
             Status::Loaded => "✅ loaded",
             Status::Deployed => "✅ deployed",
+            Status::Unchanged => "✅ unchanged",
             Status::Failed => "❌ failed",
         }
     }
@@ -49,6 +52,26 @@ pub(crate) struct Row {
     pub(crate) seconds: Option<f64>,
     /// The build or load error.
     pub(crate) error: Option<String>,
+    /// For an unchanged location: the commit it has run since.
+    pub(crate) since: Option<String>,
+}
+
+impl Row {
+    /// A location's row before anything happened to it.
+    pub(crate) fn new(name: &str, status: Status) -> Row {
+        Row { name: name.to_string(), status, image: None, build: None, seconds: None, error: None, since: None }
+    }
+
+    /// The status cell: `✅ unchanged since `0123456789ab`` for an unchanged
+    /// location.
+    fn status_cell(&self) -> String {
+        match &self.since {
+            Some(commit) if self.status == Status::Unchanged => {
+                format!("{} since `{}`", self.status.label(), crate::text::prefix(commit, 12))
+            }
+            _ => self.status.label().to_string(),
+        }
+    }
 }
 
 /// The state of the whole run.
@@ -59,6 +82,8 @@ pub(crate) enum Headline {
     Deploying,
     /// Every location deployed.
     Deployed,
+    /// Nothing changed: the deployment already runs every location.
+    Unchanged,
     Failed,
     /// The pull request was closed.
     Closed,
@@ -101,6 +126,7 @@ fn body(r: &Report) -> String {
     let mut out = match r.headline {
         Headline::Deploying => format!("### ⏳ Deploying to Dagster+ {kind}{name}\n"),
         Headline::Deployed => format!("### ✅ Deployed to Dagster+ {kind}{name}\n"),
+        Headline::Unchanged => format!("### ✅ Dagster+ {kind}{name} is up to date: nothing changed\n"),
         Headline::Failed => format!("### ❌ Dagster+ {kind}{name} failed\n"),
         Headline::Closed | Headline::Merged => {
             let how = if r.headline == Headline::Merged { "merged" } else { "closed" };
@@ -136,7 +162,7 @@ fn body(r: &Report) -> String {
                 .map_or("".to_string(), |(_, d)| format!("`{}`", crate::text::prefix(d, "sha256:".len() + 12)));
             let time = row.seconds.map_or(String::new(), |s| format!("{s:.1}s"));
             let build = row.build.clone().unwrap_or_default();
-            out.push_str(&format!("| {} | {} | {image} | {build} | {time} |\n", cell(&row.name), row.status.label()));
+            out.push_str(&format!("| {} | {} | {image} | {build} | {time} |\n", cell(&row.name), row.status_cell()));
         }
     }
     for row in r.rows.iter().filter(|row| row.error.is_some()) {
@@ -176,6 +202,7 @@ mod tests {
                     build: Some("native".into()),
                     seconds: Some(1.25),
                     error: None,
+                    since: None,
                 },
                 Row {
                     name: "ml".into(),
@@ -184,6 +211,7 @@ mod tests {
                     build: Some("external (buildah)".into()),
                     seconds: None,
                     error: Some("ImportError: no module named torch\n  File \"defs.py\", line 1".into()),
+                    since: None,
                 },
             ],
             run_url: None,
@@ -213,6 +241,7 @@ mod tests {
             Headline::Planned,
             Headline::Deploying,
             Headline::Deployed,
+            Headline::Unchanged,
             Headline::Failed,
             Headline::Closed,
             Headline::Merged,
@@ -224,6 +253,14 @@ mod tests {
         }
         let deleted = Report { headline: Headline::Closed, deleted: true, rows: vec![], ..report() };
         insta::assert_snapshot!("comment_closed_deleted", comment(&deleted));
+    }
+
+    #[test]
+    fn an_unchanged_location_says_since_when() {
+        let mut row = Row::new("orders", Status::Unchanged);
+        row.since = Some("fedcba9876543210".into());
+        let r = Report { headline: Headline::Deployed, rows: vec![row], ..report() };
+        assert!(summary(&r).contains("| orders | ✅ unchanged since `fedcba987654` |"), "{}", summary(&r));
     }
 
     #[test]

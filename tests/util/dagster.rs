@@ -38,6 +38,8 @@ pub struct Deployment {
 pub struct LocationState {
     pub document: serde_json::Value,
     polls_left: usize,
+    /// The load error of this deploy, as scripted when it was deployed.
+    load_error: Option<String>,
 }
 
 /// A recorded call: the root fields, the scope, the variables.
@@ -54,7 +56,7 @@ pub struct State {
     pub deployments: Vec<Deployment>,
     pub locations: BTreeMap<String, BTreeMap<String, LocationState>>,
     pub calls: Vec<Call>,
-    /// A location whose loads fail with this message.
+    /// A location whose loads fail with this message (from its next deploy on).
     pub failing_location: Option<(String, String)>,
     /// Workspace polls a deploy stays LOADING for.
     pub loading_polls: usize,
@@ -382,6 +384,11 @@ struct OrganizationSettings {
 }
 
 #[derive(SimpleObject)]
+struct LocationsAsDocument {
+    document: GenericScalar,
+}
+
+#[derive(SimpleObject)]
 struct ServerlessInfo {
     registry_url: String,
     aws_auth_token: String,
@@ -467,7 +474,6 @@ impl Query {
     async fn workspace_or_error(&self, ctx: &Context<'_>) -> async_graphql::Result<WorkspaceOrError> {
         let name = scoped(ctx)?;
         let mut s = state(ctx);
-        let failing = s.failing_location.clone();
         let entries = s.locations.entry(name).or_default();
         let location_entries = entries
             .iter_mut()
@@ -480,8 +486,8 @@ impl Query {
                         location_or_load_error: None,
                     };
                 }
-                let loaded = match &failing {
-                    Some((f, message)) if f == loc => RepositoryLocationOrLoadError::PythonError(PythonError {
+                let loaded = match &st.load_error {
+                    Some(message) => RepositoryLocationOrLoadError::PythonError(PythonError {
                         message: message.clone(),
                         stack: vec![
                             "  File \"/opt/dagster/app/defs.py\", line 3, in <module>\n".into(),
@@ -502,6 +508,16 @@ impl Query {
             })
             .collect();
         Ok(WorkspaceOrError::Workspace(Workspace { location_entries }))
+    }
+
+    /// The deployment's locations as one document, as `workspace pull`
+    /// reads them.
+    async fn locations_as_document(&self, ctx: &Context<'_>) -> async_graphql::Result<LocationsAsDocument> {
+        let name = scoped(ctx)?;
+        let s = state(ctx);
+        let locations: Vec<serde_json::Value> =
+            s.locations.get(&name).into_iter().flatten().map(|(_, l)| l.document.clone()).collect();
+        Ok(LocationsAsDocument { document: GenericScalar(json!({ "locations": locations })) })
     }
 
     async fn serverless(&self, ctx: &Context<'_>) -> async_graphql::Result<ServerlessInfo> {
@@ -621,10 +637,12 @@ impl Mutation {
         }
         let mut s = state(ctx);
         let polls = s.loading_polls;
+        let failing = s.failing_location.clone();
         let entries = s.locations.entry(name).or_default();
         for doc in &locations {
             let loc = doc["location_name"].as_str().unwrap_or_default().to_string();
-            entries.insert(loc, LocationState { document: doc.clone(), polls_left: polls });
+            let load_error = failing.as_ref().filter(|(f, _)| *f == loc).map(|(_, message)| message.clone());
+            entries.insert(loc, LocationState { document: doc.clone(), polls_left: polls, load_error });
         }
         let names = locations
             .iter()
