@@ -28,6 +28,8 @@ const VARIABLES = {
   "github-token": "GITHUB_TOKEN",
   "location-load-timeout": "DAGSTER_CLOUD_LOCATION_LOAD_TIMEOUT",
   "base-image": "DAGSTER_BASE_IMAGE",
+  "require-label": "DAGSTER_REQUIRE_LABEL",
+  "idle-days": "DAGSTER_IDLE_DAYS",
 };
 // Boolean input → [variable, the value of the input that sets it].
 const SWITCHES = {
@@ -38,6 +40,7 @@ const SWITCHES = {
   "allow-fork": ["DAGSTER_ALLOW_FORK", "true"],
   "external-build": ["DAGSTER_EXTERNAL_BUILD", "true"],
   "redeploy-all": ["DAGSTER_REDEPLOY_ALL", "true"],
+  "github-deployment": ["DAGSTER_NO_GITHUB_DEPLOYMENT", "false"],
 };
 
 function fail(message) {
@@ -138,8 +141,17 @@ async function runWasm(args, env) {
   process.exit(0);
 }
 
+// What the `command` input may run.
+const COMMANDS = ["deploy", "close", "sweep"];
+
+function command() {
+  const name = input("command") || "deploy";
+  if (!COMMANDS.includes(name)) fail(`the input command must be one of ${COMMANDS.join(", ")}, not "${name}"`);
+  return [name];
+}
+
 const env = environment();
-const args = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ["deploy"];
+const args = process.argv.slice(2).length > 0 ? process.argv.slice(2) : command();
 const binary = NATIVE[platform()];
 if (binary && existsSync(binary)) {
   const result = spawnSync(binary, args, { stdio: "inherit", env });

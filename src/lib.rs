@@ -38,5 +38,6 @@ pub(crate) mod provenance;
 pub(crate) mod python;
 pub(crate) mod registry;
 pub(crate) mod report;
+pub(crate) mod sweep;
 pub(crate) mod text;
 pub(crate) mod urls;

@@ -62,16 +62,39 @@ fn the_action_deploys_pushes_to_the_default_branch_and_honours_its_inputs(build:
     assert_eq!(s.dagster.calls().len(), calls, "a dry run calls nothing");
     assert!(dry.stdout().contains("dry run: nothing is pushed, deployed or posted"));
 
-    ok(&mut s.action(&action, "pull_request", &opened, &[("comment", "false"), ("wait", "false")]));
+    let inputs = [("comment", "false"), ("wait", "false"), ("redeploy-all", "true"), ("github-deployment", "false")];
+    let shown = s.review.deployments().len();
+    ok(&mut s.action(&action, "pull_request", &opened, &inputs));
     assert!(s.review.comments().is_empty(), "comment: false");
-    assert_eq!(s.outputs()["status"], "deployed");
+    assert_eq!(s.review.deployments().len(), shown, "github-deployment: false");
+    assert_eq!(s.outputs()["status"], "deployed", "redeploy-all: true");
     assert!(
-        !s.dagster.calls().iter().any(|c| c.fields == ["workspaceOrError"] && c.scope.as_deref() != Some("prod")),
+        !s.dagster
+            .calls()
+            .iter()
+            .any(|c| c.fields == ["agents", "workspaceOrError"] && c.scope.as_deref() != Some("prod")),
         "wait: false"
     );
 
     let bad = fails(&mut s.action(&action, "pull_request", &opened, &[("wait", "maybe")]));
     assert!(bad.stdout().contains("::error title=dagster-branch-deploy::the input wait must be true or false"));
+}
+
+fn the_action_sweeps_with_the_sweep_command(build: Build) {
+    let s = Scenario::new(review::github());
+    let action = ActionDir::with(build);
+    let pr = "https://github.com/Codertocat/Hello-World/pull/9";
+    let idle = s.dagster.seed_branch("Codertocat/Hello-World", "feature/old", 9, pr, 1.0e9);
+    s.review.state.lock().unwrap().pulls.insert(9, ("open", false));
+    let push = s.event("push.json", &s.sha, |_| {});
+    let inputs = [("command", "sweep"), ("idle-days", "30")];
+    let run = ok(&mut s.action(&action, "schedule", &push, &inputs));
+    assert!(run.stderr().contains("marked CLOSED: no commit for"), "{}", run.stderr());
+    assert_eq!(s.dagster.branch_deployments()[0].name, idle);
+    assert_eq!(s.dagster.branch_deployments()[0].status.as_deref(), Some("CLOSED"));
+    assert!(s.summary().contains("### Sweep of Dagster+ branch deployments of Codertocat/Hello-World"));
+    let bad = fails(&mut s.action(&action, "schedule", &push, &[("command", "build")]));
+    assert!(bad.stdout().contains("the input command must be one of deploy, close, sweep"), "{}", bad.stdout());
 }
 
 fn without_the_token_input_the_action_says_which_input_to_set(build: Build) {
@@ -133,6 +156,7 @@ both_builds!(
     the_action_deploys_an_opened_pull_request_and_updates_on_synchronize,
     the_action_closes_merged_and_unmerged_pull_requests,
     the_action_deploys_pushes_to_the_default_branch_and_honours_its_inputs,
+    the_action_sweeps_with_the_sweep_command,
     without_the_token_input_the_action_says_which_input_to_set
 );
 

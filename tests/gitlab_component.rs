@@ -222,3 +222,27 @@ fn a_merge_request_of_a_project_without_a_dockerfile_is_built_from_its_uv_lock()
     assert_eq!(documents["app"]["working_directory"], "/app");
     assert!(documents["app"]["image"].as_str().unwrap().contains("/acme/app@sha256:"));
 }
+
+#[test]
+#[ignore = "needs Node 24, gitlab-ci-local and docker-registry; scripts/test installs them"]
+fn a_scheduled_pipeline_sweeps_and_deploys_nothing() {
+    let s = Scenario::new(review::gitlab());
+    with_pipeline(&s, "main", INCLUDE);
+    let mr = |n: u64| format!("https://github.com/acme/dagster-project/-/merge_requests/{n}");
+    let merged = s.dagster.seed_branch("dagster-project", "feature/a", 5, &mr(5), 1.0e9);
+    let open = s.dagster.seed_branch("dagster-project", "feature/b", 6, &mr(6), 1.0e9);
+    {
+        let mut state = s.review.state.lock().unwrap();
+        state.mr_states.insert(5, "merged".into());
+        state.mr_states.insert(6, "opened".into());
+    }
+    let schedule = [("CI_PIPELINE_SOURCE", "schedule"), ("CI_DEFAULT_BRANCH", "main")];
+    let run = ok(&mut pipeline(&s, &schedule, &[]));
+    let out = run.stdout();
+    assert!(out.contains("PASS  dagster-sweep"), "{out}");
+    assert!(!out.contains("dagster-deploy "), "a schedule sweeps, it does not deploy: {out}");
+    let status = |name: &str| s.dagster.branch_deployments().into_iter().find(|d| d.name == name).unwrap().status;
+    assert_eq!(status(&merged).as_deref(), Some("MERGED"), "{out}");
+    assert_eq!(status(&open).as_deref(), Some("OPEN"));
+    assert!(s.dagster.documents("prod").is_empty());
+}

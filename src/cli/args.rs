@@ -30,6 +30,13 @@ pub(super) enum Command {
     /// Check the configuration, Dockerfiles, registry credentials and the
     /// connection to Dagster+.
     Check(CheckArgs),
+    /// Close the branch deployments of this repository whose pull/merge
+    /// request was merged or closed (or that sat idle), for a schedule.
+    ///
+    /// Lists the open branch deployments, asks GitHub (GITHUB_TOKEN) or
+    /// GitLab (GITLAB_TOKEN) for each one's pull/merge request, and marks
+    /// them MERGED or CLOSED as the close event would have.
+    Sweep(SweepArgs),
     /// Build each code location's image and push it to its registry.
     ///
     /// Dockerfiles that only set metadata and COPY local files onto a base
@@ -131,6 +138,10 @@ pub(super) struct DeployArgs {
     /// Delete the branch deployment when its pull request closes.
     #[arg(long, env = "DAGSTER_DELETE_ON_CLOSE")]
     pub(super) delete_on_close: bool,
+    /// Deploy only pull/merge requests with this label; adding it deploys,
+    /// removing it closes the branch deployment.
+    #[arg(long, value_name = "NAME", env = "DAGSTER_REQUIRE_LABEL")]
+    pub(super) require_label: Option<String>,
     /// Deploy every location, even those whose image and document are the
     /// ones the deployment already runs.
     #[arg(long, env = "DAGSTER_REDEPLOY_ALL")]
@@ -175,6 +186,10 @@ pub(super) struct RunArgs {
     /// Do not comment on the pull/merge request.
     #[arg(long, env = "DAGSTER_NO_COMMENT")]
     pub(super) no_comment: bool,
+    /// Do not create GitHub deployments (the pull request's "View
+    /// deployment" link; needs `deployments: write`).
+    #[arg(long, env = "DAGSTER_NO_GITHUB_DEPLOYMENT")]
+    pub(super) no_github_deployment: bool,
     /// Fail, rather than skip with a notice, when a fork's or Dependabot's
     /// pull request run has no Dagster+ token (any other run without one fails).
     #[arg(long, env = "DAGSTER_FAIL_WITHOUT_CREDENTIALS")]
@@ -183,6 +198,32 @@ pub(super) struct RunArgs {
     /// workflow_run: the fork's code is built with your secrets at hand.
     #[arg(long, env = "DAGSTER_ALLOW_FORK")]
     pub(super) allow_fork: bool,
+}
+
+#[derive(Args)]
+pub(super) struct SweepArgs {
+    #[command(flatten)]
+    pub(super) dagster: DagsterArgs,
+    /// The checkout, for the repository's name outside CI.
+    #[arg(long, value_name = "DIR", default_value = ".", env = "DAGSTER_PROJECT_DIR")]
+    pub(super) project_dir: PathBuf,
+    /// Also close branch deployments whose latest commit is at least this
+    /// many days old, their pull request still open (a new push opens them
+    /// again); 0 turns it off.
+    #[arg(long, value_name = "DAYS", env = "DAGSTER_IDLE_DAYS", value_parser = clap::value_parser!(u32).range(0..=3650))]
+    pub(super) idle_days: Option<u32>,
+    /// Delete them rather than mark them.
+    #[arg(long, env = "DAGSTER_DELETE_ON_CLOSE")]
+    pub(super) delete: bool,
+    /// Say what would be done; change nothing.
+    #[arg(long, env = "DAGSTER_DRY_RUN")]
+    pub(super) dry_run: bool,
+    /// The most branch deployments to list.
+    #[arg(long, value_name = "N", default_value = "500", value_parser = clap::value_parser!(u32).range(1..=5000))]
+    pub(super) limit: u32,
+    /// Print the result as JSON on stdout, and no progress.
+    #[arg(long, env = "DAGSTER_JSON")]
+    pub(super) json: bool,
 }
 
 #[derive(Args)]

@@ -19,7 +19,11 @@ use crate::plan::Settings;
 use crate::progress::Progress;
 use crate::provenance::Provenance;
 use crate::registry::pool::Services;
-use args::{BuildArgs, CheckArgs, Cli, CloseArgs, CloseStatus, Command, DagsterArgs, DeployArgs, ProjectArgs, RunArgs};
+use crate::sweep::SweepOptions;
+use args::{
+    BuildArgs, CheckArgs, Cli, CloseArgs, CloseStatus, Command, DagsterArgs, DeployArgs, ProjectArgs, RunArgs,
+    SweepArgs,
+};
 
 /// Runs the program; returns the exit status.
 pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
@@ -29,12 +33,14 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
         Command::Deploy(a) => a.run.json,
         Command::Close(a) => a.run.json,
         Command::Check(a) => a.json,
+        Command::Sweep(a) => a.json,
         Command::Build(a) => a.json,
     };
     let result = match cli.command {
         Command::Deploy(args) => deploy_command(args, env),
         Command::Close(args) => close_command(args, env),
         Command::Check(args) => check_command(args, env),
+        Command::Sweep(args) => sweep_command(args, env),
         Command::Build(args) => build_command(args, env).map(|()| 0),
     };
     match result {
@@ -75,6 +81,7 @@ fn deploy_command(args: DeployArgs, env: Env) -> Result<i32> {
         branch_deployment: args.branch_deployment,
         delete_on_close: args.delete_on_close,
         allow_fork: args.run.allow_fork,
+        require_label: args.require_label.filter(|l| !l.trim().is_empty()),
     };
     let options = shared_options(args.project, args.dagster, args.run, args.dry_run, settings, task);
     let outcome = deploy::run(&options, env)?;
@@ -123,6 +130,7 @@ fn shared_options(
         json: run.json,
         dotenv: run.dotenv,
         comment: !run.no_comment,
+        github_deployment: !run.no_github_deployment,
         fail_without_credentials: run.fail_without_credentials,
         task,
     }
@@ -144,6 +152,29 @@ fn print_outcome(outcome: &deploy::Outcome, json: bool) -> Result<i32> {
     }
     if let Some(error) = &outcome.error {
         eprintln!("error: {error}");
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+fn sweep_command(args: SweepArgs, env: Env) -> Result<i32> {
+    let options = SweepOptions {
+        project_dir: args.project_dir,
+        organization: args.dagster.organization,
+        url: args.dagster.url,
+        idle_days: args.idle_days.filter(|days| *days > 0),
+        delete: args.delete,
+        dry_run: args.dry_run,
+        limit: args.limit,
+        json: args.json,
+    };
+    let outcome = crate::sweep::run(&options, &env)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&outcome)?);
+    }
+    let failed = outcome.deployments.iter().filter(|d| d.error.is_some()).count();
+    if failed > 0 {
+        eprintln!("error: {failed} branch deployment(s) could not be closed");
         return Ok(1);
     }
     Ok(0)

@@ -51,6 +51,15 @@ pub(crate) const DELETE_DEPLOYMENT: &str = "mutation CliDeleteDeployment($deploy
 deleteDeployment(deploymentId: $deploymentId) { __typename \
 ... on DagsterCloudDeployment { deploymentId } ... on PythonError { message stack } } }";
 
+/// The branch deployments, by pull request status (organization scope):
+/// `ListBranchDeployments` as Dagster's REST resources send it, with the
+/// git metadata and latest commit Dagster's own clients select.
+pub(crate) const LIST_BRANCH_DEPLOYMENTS: &str = "query ListBranchDeployments($limit: Int!, \
+$pullRequestStatus: PullRequestStatus) { branchDeployments(limit: $limit, pullRequestStatus: $pullRequestStatus) { \
+nodes { deploymentName deploymentId deploymentType deploymentStatus \
+branchDeploymentGitMetadata { repoName branchName branchUrl pullRequestUrl pullRequestStatus pullRequestNumber } \
+latestCommit { timestamp commitHash commitMessage commitUrl authorName authorEmail } } } }";
+
 /// The connection check (organization scope).
 pub(crate) const ORGANIZATION_SETTINGS: &str = "query CliOrganizationSettings { organizationSettings { settings } }";
 

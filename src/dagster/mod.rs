@@ -5,6 +5,7 @@
 
 pub(crate) mod client;
 pub(crate) mod documents;
+pub(crate) mod listing;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

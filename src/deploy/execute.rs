@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use super::{DeployOptions, Options, Outcome, RunStatus, changes, locations_url};
 use crate::auth::{Credential, Secret};
 use crate::build::{self, LocationImage};
-use crate::ci::CiContext;
+use crate::ci::{CiContext, Event};
 use crate::config::{Location, Project};
 use crate::dagster::client::Client;
 use crate::dagster::{self, BranchData, CommitData, PullRequestStatus, WaitOptions};
@@ -25,6 +25,7 @@ use crate::progress::Progress;
 use crate::provenance::Provenance;
 use crate::registry::pool::Services;
 use crate::report::comment::{Headline, Report, Row, Status, comment};
+use crate::report::deployments::{Deployments, Target};
 use crate::report::outputs::write_summary;
 use crate::report::{Commenter, github};
 
@@ -41,6 +42,12 @@ pub(crate) struct Run<'a> {
     pub(super) client: Client,
 }
 
+/// Where a run reports back on the pull request.
+struct Reporters<'a> {
+    comment: &'a Commenter<'a>,
+    deployments: &'a Deployments<'a>,
+}
+
 /// What the report shows, as it changes.
 struct State {
     deployment: Option<String>,
@@ -55,11 +62,16 @@ impl<'a> Run<'a> {
     /// Carries out the decision; failures become a `Failed` outcome.
     pub(crate) fn execute(&self, decision: &Decision, locations: &[Location]) -> Outcome {
         let commenter = Commenter::new(self.context, self.env, self.http.as_ref(), self.progress, self.options.comment);
+        let mut deployments = Deployments::new(self.context, self.env, self.http.as_ref(), self.progress);
+        if !self.options.github_deployment {
+            deployments = deployments.disabled();
+        }
+        let reporters = Reporters { comment: &commenter, deployments: &deployments };
         match &decision.action {
             Action::Close { branch_data, commit, status, delete } => {
-                self.close(decision, &commenter, branch_data, commit, *status, *delete)
+                self.close(decision, &reporters, branch_data, commit, *status, *delete)
             }
-            _ => self.deploy(decision, &commenter, locations),
+            _ => self.deploy(decision, &reporters, locations),
         }
     }
 
@@ -77,7 +89,15 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn deploy(&self, decision: &Decision, commenter: &Commenter, locations: &[Location]) -> Outcome {
+    fn deploy(&self, decision: &Decision, reporters: &Reporters, locations: &[Location]) -> Outcome {
+        let commenter = reporters.comment;
+        if let Some(sha) = &self.context.commit {
+            let (pull_request, deployment) = match &decision.action {
+                Action::FullDeployment { deployment } => (None, deployment.as_str()),
+                _ => (self.context.change_request.as_ref().map(|c| c.number), ""),
+            };
+            reporters.deployments.start(&Target { sha, pull_request, deployment });
+        }
         let rows = locations.iter().map(|l| Row::new(&l.name, Status::Building)).collect();
         let mut state =
             State { deployment: None, base: None, branch: false, rows, built: Vec::new(), load: Vec::new() };
@@ -109,6 +129,12 @@ impl<'a> Run<'a> {
         let report = self.report(&state, headline);
         commenter.post(&comment(&report));
         write_summary(self.env, self.progress, &report);
+        let description = match (&error, unchanged) {
+            (Some(e), _) => format!("Failed: {e}"),
+            (None, true) => "Nothing changed; every location is up to date".to_string(),
+            (None, false) => format!("Deployed to {}", state.deployment.as_deref().unwrap_or("Dagster+")),
+        };
+        reporters.deployments.finish(error.is_none(), report.url.as_deref(), &description);
         let mut outcome = Outcome::new(status, decision.reason.clone());
         outcome.url = state.deployment.as_deref().map(|d| locations_url(self.org_url, d));
         outcome.deployment = state.deployment;
@@ -345,7 +371,7 @@ impl<'a> Run<'a> {
     fn close(
         &self,
         decision: &Decision,
-        commenter: &Commenter,
+        reporters: &Reporters,
         branch_data: &BranchData,
         commit: &CommitData,
         status: PullRequestStatus,
@@ -366,7 +392,11 @@ impl<'a> Run<'a> {
                 let what = if delete { "deleted" } else { "marked closed" };
                 self.progress.info(format!("branch deployment {name} {what}"));
                 let mut report = Report {
-                    headline: if merged { Headline::Merged } else { Headline::Closed },
+                    headline: match (merged, &self.context.event) {
+                        (true, _) => Headline::Merged,
+                        (false, Event::ChangeRequestLabeled { .. }) => Headline::Unlabeled,
+                        (false, _) => Headline::Closed,
+                    },
                     deployment: Some(name.clone()),
                     url: (!delete).then(|| locations_url(self.org_url, &name)),
                     branch: true,
@@ -376,7 +406,10 @@ impl<'a> Run<'a> {
                     run_url: self.context.run_url.clone(),
                     deleted: delete,
                 };
-                commenter.post(&comment(&report));
+                reporters.comment.post(&comment(&report));
+                if let Some(number) = self.context.change_request.as_ref().map(|c| c.number) {
+                    reporters.deployments.deactivate(number);
+                }
                 report.run_url = None;
                 write_summary(self.env, self.progress, &report);
                 let mut outcome =

@@ -219,7 +219,7 @@ fn provenance(
     Ok(provenance)
 }
 
-fn git_facts(dir: &std::path::Path) -> GitFacts {
+pub(crate) fn git_facts(dir: &std::path::Path) -> GitFacts {
     GitFacts {
         branch: git::current_branch(dir),
         head: git::commit(dir, "HEAD").map(|c| c.sha),

@@ -31,6 +31,8 @@ pub(crate) struct Options {
     pub(crate) dotenv: Option<PathBuf>,
     /// Whether to comment on the pull/merge request.
     pub(crate) comment: bool,
+    /// Whether to create GitHub deployments.
+    pub(crate) github_deployment: bool,
     /// Fail, rather than skip, when CI gives no Dagster+ token.
     pub(crate) fail_without_credentials: bool,
     pub(crate) task: Task,

@@ -14,7 +14,9 @@ use crate::config::{CodeSource, Location};
 use crate::dagster::{BranchData, CommitData, PullRequestStatus, SnapshotBaseCondition};
 use crate::io::git::Commit;
 
+mod label;
 pub(crate) mod redeploy;
+pub(crate) mod sweep;
 
 /// What the user asked for, beyond the CI event.
 #[derive(Clone, Debug)]
@@ -36,6 +38,8 @@ pub(crate) struct Settings {
     pub(crate) delete_on_close: bool,
     /// Whether pull requests from forks are deployed (`--allow-fork`).
     pub(crate) allow_fork: bool,
+    /// Deploy only pull/merge requests with this label (`--require-label`).
+    pub(crate) require_label: Option<String>,
 }
 
 impl Settings {
@@ -51,6 +55,7 @@ impl Settings {
             branch_deployment: false,
             delete_on_close,
             allow_fork,
+            require_label: None,
         }
     }
 }
@@ -109,8 +114,16 @@ pub(crate) fn decide(context: &CiContext, settings: &Settings, commit: Option<&C
         );
         return Ok(Decision { action: Action::Skip, reason });
     }
+    if let Some(label) = &settings.require_label
+        && let Some(gated) = label::gate(context, settings, label, commit, now)?
+    {
+        return Ok(gated);
+    }
     let (action, reason) = match &context.event {
         Event::Ignored { reason } => (Action::Skip, reason.clone()),
+        Event::ChangeRequestLabeled { .. } => {
+            (Action::Skip, change_request_reason(context, "was labeled; labels change nothing without --require-label"))
+        }
         Event::ChangeRequestOpen => {
             (branch_action(context, settings, commit, now)?, change_request_reason(context, "is open"))
         }
@@ -268,11 +281,11 @@ pub(super) fn without_nulls(value: Value) -> Value {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::ci::{ChangeRequest, ReviewApi};
 
-    fn context(event: Event) -> CiContext {
+    pub(super) fn context(event: Event) -> CiContext {
         CiContext {
             provider: Provider::GitHub,
             event_name: "pull_request opened".into(),
@@ -288,13 +301,14 @@ mod tests {
                 base_branch: Some("main".into()),
                 from_fork: false,
                 from_dependabot: false,
+                labels: vec!["preview".into()],
             }),
             run_url: None,
             review_api: Some(ReviewApi::GitHub { api_url: "x".into(), repository: "acme/proj".into() }),
         }
     }
 
-    fn settings() -> Settings {
+    pub(super) fn settings() -> Settings {
         Settings {
             deployment: "prod".into(),
             deployment_named: false,
@@ -303,6 +317,7 @@ mod tests {
             branch_deployment: false,
             delete_on_close: true,
             allow_fork: false,
+            require_label: None,
         }
     }
 

@@ -89,6 +89,8 @@ pub(crate) enum Headline {
     Closed,
     /// The pull request was merged.
     Merged,
+    /// The label `--require-label` names was removed.
+    Unlabeled,
     /// Only a plan (dry run).
     Planned,
 }
@@ -128,10 +130,14 @@ fn body(r: &Report) -> String {
         Headline::Deployed => format!("### ✅ Deployed to Dagster+ {kind}{name}\n"),
         Headline::Unchanged => format!("### ✅ Dagster+ {kind}{name} is up to date: nothing changed\n"),
         Headline::Failed => format!("### ❌ Dagster+ {kind}{name} failed\n"),
-        Headline::Closed | Headline::Merged => {
-            let how = if r.headline == Headline::Merged { "merged" } else { "closed" };
+        Headline::Closed | Headline::Merged | Headline::Unlabeled => {
+            let why = match r.headline {
+                Headline::Merged => "The pull request was merged.",
+                Headline::Unlabeled => "Its label was removed; add it again for a new preview.",
+                _ => "The pull request was closed.",
+            };
             let what = if r.deleted { "deleted" } else { "marked closed" };
-            format!("### Dagster+ branch deployment{name} {what}\nThe pull request was {how}.\n")
+            format!("### Dagster+ branch deployment{name} {what}\n{why}\n")
         }
         Headline::Planned => format!("### Dry run: would deploy to Dagster+ {kind}{name}\n"),
     };
@@ -245,6 +251,7 @@ mod tests {
             Headline::Failed,
             Headline::Closed,
             Headline::Merged,
+            Headline::Unlabeled,
         ] {
             let r = Report { headline, ..report() };
             let name = format!("{headline:?}").to_lowercase();

@@ -94,6 +94,28 @@ impl sticky::Thread for PullRequestThread<'_> {
     }
 }
 
+/// A pull request's state: `(open, merged)` from `GET /repos/{repo}/pulls/{n}`.
+pub(crate) fn pull_request_state(
+    http: &dyn Http,
+    api_url: &str,
+    repository: &str,
+    number: u64,
+    token: &Secret,
+) -> Result<(bool, bool)> {
+    let url = format!("{api_url}/repos/{repository}/pulls/{number}");
+    let response = http.send(&request("GET", &url, token))?;
+    if response.status != 200 {
+        let status = response.status;
+        anyhow::bail!("GET {} answered {status}: {}", redact_url(&url), response.excerpt(200));
+    }
+    let pr: Value = serde_json::from_slice(&response.read_limited(4 << 20)?)
+        .with_context(|| format!("GET {}: the reply is not JSON", redact_url(&url)))?;
+    match (pr["state"].as_str(), pr["merged"].as_bool()) {
+        (Some(state), merged) => Ok((state == "open", merged == Some(true) || pr["merged_at"].is_string())),
+        (None, _) => anyhow::bail!("GET {} answered without a state", redact_url(&url)),
+    }
+}
+
 fn comment_id(response: Response, method: &str, url: &str) -> Result<u64> {
     let reply: Value = serde_json::from_slice(&response.read_limited(1 << 20)?)
         .with_context(|| format!("{method} {}: the reply is not JSON", redact_url(url)))?;
@@ -113,7 +135,7 @@ fn next_link(link: &str) -> Option<String> {
     })
 }
 
-fn request(method: &'static str, url: &str, token: &Secret) -> Request {
+pub(super) fn request(method: &'static str, url: &str, token: &Secret) -> Request {
     Request::new(method, url)
         .header("authorization", format!("Bearer {}", token.expose()))
         .header("accept", "application/vnd.github+json")

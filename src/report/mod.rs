@@ -3,6 +3,7 @@
 //! to report never fails the deploy: it becomes a warning.
 
 pub(crate) mod comment;
+pub(crate) mod deployments;
 pub(crate) mod github;
 pub(crate) mod gitlab;
 pub(crate) mod outputs;

@@ -32,6 +32,8 @@ pub struct Deployment {
     pub branch_data: Option<serde_json::Value>,
     pub commit: Option<serde_json::Value>,
     pub snapshot_base_condition: Option<String>,
+    /// Being deleted: listed, but not to be swept.
+    pub pending_deletion: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -82,6 +84,7 @@ impl FakeDagster {
             branch_data: None,
             commit: None,
             snapshot_base_condition: None,
+            pending_deletion: false,
         });
         let schema = Schema::build(Query, Mutation, EmptySubscription).data(state.clone()).finish();
         let shared = state.clone();
@@ -99,6 +102,30 @@ impl FakeDagster {
 
     pub fn branch_deployments(&self) -> Vec<Deployment> {
         self.state.lock().unwrap().deployments.iter().filter(|d| d.branch).cloned().collect()
+    }
+
+    /// A branch deployment made earlier by a deploy of pull request
+    /// `number`: open, its latest commit at `timestamp`; returns its name.
+    pub fn seed_branch(&self, repo: &str, branch: &str, number: u64, pr_url: &str, timestamp: f64) -> String {
+        let mut s = self.state.lock().unwrap();
+        let id = s.deployments.len() as i32 + 1;
+        let name = format!("{:08x}", (id as u32).wrapping_mul(2_654_435_761));
+        s.deployments.push(Deployment {
+            id,
+            name: name.clone(),
+            branch: true,
+            repo_name: Some(repo.into()),
+            branch_name: Some(branch.into()),
+            status: Some("OPEN".into()),
+            base: None,
+            branch_data: Some(json!({ "repoName": repo, "branchName": branch, "branchUrl": null,
+                "pullRequestUrl": pr_url, "pullRequestStatus": "OPEN", "pullRequestNumber": number.to_string() })),
+            commit: Some(json!({ "commitHash": format!("{number:040x}"), "timestamp": timestamp,
+                "commitMessage": "work", "commitUrl": null, "authorName": "A", "authorEmail": "a@example.com" })),
+            snapshot_base_condition: None,
+            pending_deletion: false,
+        });
+        name
     }
 
     pub fn documents(&self, deployment: &str) -> BTreeMap<String, serde_json::Value> {
@@ -207,6 +234,12 @@ enum DagsterCloudDeploymentType {
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
+enum DeploymentStatus {
+    Active,
+    PendingDeletion,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
 enum DeploymentAgentType {
     Hybrid,
     Serverless,
@@ -262,7 +295,40 @@ struct DagsterCloudDeployment {
     deployment_id: i32,
     deployment_name: String,
     deployment_type: DagsterCloudDeploymentType,
+    deployment_status: DeploymentStatus,
     agent_type: DeploymentAgentType,
+    is_branch_deployment: bool,
+    /// Null on a full deployment.
+    branch_deployment_git_metadata: Option<Box<BranchDeploymentGitMetadata>>,
+    latest_commit: Option<Box<DeploymentCommit>>,
+}
+
+#[derive(SimpleObject, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BranchDeploymentGitMetadata {
+    repo_name: String,
+    branch_name: String,
+    branch_url: Option<String>,
+    pull_request_url: Option<String>,
+    #[serde(skip)]
+    pull_request_status: Option<PullRequestStatus>,
+    pull_request_number: Option<String>,
+}
+
+#[derive(SimpleObject, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeploymentCommit {
+    timestamp: f64,
+    commit_hash: String,
+    commit_message: Option<String>,
+    commit_url: Option<String>,
+    author_name: Option<String>,
+    author_email: Option<String>,
+}
+
+#[derive(SimpleObject)]
+struct DagsterCloudDeploymentConnection {
+    nodes: Vec<DagsterCloudDeployment>,
 }
 
 #[derive(SimpleObject, Clone)]
@@ -420,7 +486,31 @@ fn as_object(d: &Deployment, s: &State) -> DagsterCloudDeployment {
         } else {
             DagsterCloudDeploymentType::Production
         },
+        deployment_status: if d.pending_deletion {
+            DeploymentStatus::PendingDeletion
+        } else {
+            DeploymentStatus::Active
+        },
         agent_type: agent_type(s),
+        is_branch_deployment: d.branch,
+        branch_deployment_git_metadata: d
+            .branch_data
+            .clone()
+            .and_then(|b| serde_json::from_value::<BranchDeploymentGitMetadata>(b).ok())
+            .map(|mut b| {
+                b.pull_request_status = status_of(d.status.as_deref());
+                Box::new(b)
+            }),
+        latest_commit: d.commit.clone().and_then(|c| serde_json::from_value(c).ok()).map(Box::new),
+    }
+}
+
+fn status_of(status: Option<&str>) -> Option<PullRequestStatus> {
+    match status? {
+        "OPEN" => Some(PullRequestStatus::Open),
+        "CLOSED" => Some(PullRequestStatus::Closed),
+        "MERGED" => Some(PullRequestStatus::Merged),
+        _ => None,
     }
 }
 
@@ -457,6 +547,26 @@ impl Query {
             .iter()
             .find(|d| d.repo_name.as_deref() == Some(&repo_name) && d.branch_name.as_deref() == Some(&branch_name))
             .map(|d| d.name.clone())
+    }
+
+    /// Branch deployments, newest first, by pull request status.
+    async fn branch_deployments(
+        &self,
+        ctx: &Context<'_>,
+        limit: i32,
+        pull_request_status: Option<PullRequestStatus>,
+    ) -> DagsterCloudDeploymentConnection {
+        let s = state(ctx);
+        let nodes = s
+            .deployments
+            .iter()
+            .rev()
+            .filter(|d| d.branch)
+            .filter(|d| pull_request_status.is_none() || status_of(d.status.as_deref()) == pull_request_status)
+            .take(usize::try_from(limit).unwrap_or(0))
+            .map(|d| as_object(d, &s))
+            .collect();
+        DagsterCloudDeploymentConnection { nodes }
     }
 
     async fn current_deployment(&self, ctx: &Context<'_>) -> async_graphql::Result<DagsterCloudDeployment> {
@@ -591,6 +701,7 @@ impl Mutation {
                     branch_data: None,
                     commit: None,
                     snapshot_base_condition: None,
+                    pending_deletion: false,
                 });
                 s.deployments.len() - 1
             }

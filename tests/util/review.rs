@@ -3,6 +3,7 @@
 //! pagination (GitHub's `Link`, GitLab's `X-Next-Page`), deletion, and the
 //! comments kept for assertions.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
@@ -24,7 +25,23 @@ pub struct Comment {
 pub struct ReviewState {
     pub comments: Vec<Comment>,
     pub page_size: usize,
+    /// Every merge request's state, unless `mr_states` names it.
     pub mr_state: String,
+    pub mr_states: BTreeMap<u64, String>,
+    /// GitHub pull requests: number → (state, merged).
+    pub pulls: BTreeMap<u64, (&'static str, bool)>,
+    /// GitHub deployments, oldest first, each with its statuses.
+    pub deployments: Vec<GitHubDeployment>,
+    /// The token lacks `deployments: write`.
+    pub deployments_forbidden: bool,
+}
+
+/// A deployment as GitHub keeps it: what was posted, and its statuses.
+#[derive(Clone, Debug)]
+pub struct GitHubDeployment {
+    pub id: u64,
+    pub request: Value,
+    pub statuses: Vec<Value>,
 }
 
 pub struct FakeReview {
@@ -46,6 +63,10 @@ impl FakeReview {
         let mut s = self.state.lock().unwrap();
         let id = 1000 + s.comments.len() as u64;
         s.comments.push(Comment { id, thread, body: body.into(), author: "someone".into() });
+    }
+
+    pub fn deployments(&self) -> Vec<GitHubDeployment> {
+        self.state.lock().unwrap().deployments.clone()
     }
 
     /// Requests that changed comments.
@@ -120,6 +141,120 @@ impl ReviewState {
     }
 }
 
+/// The keys and JSON types GitHub's "Create a deployment" takes.
+const DEPLOYMENT_KEYS: &[(&str, &str)] = &[
+    ("ref", "string"),
+    ("task", "string"),
+    ("auto_merge", "boolean"),
+    ("required_contexts", "array"),
+    ("payload", "object"),
+    ("environment", "string"),
+    ("description", "string"),
+    ("transient_environment", "boolean"),
+    ("production_environment", "boolean"),
+];
+
+/// The keys GitHub's "Create a deployment status" takes.
+const STATUS_KEYS: &[(&str, &str)] = &[
+    ("state", "string"),
+    ("target_url", "string"),
+    ("log_url", "string"),
+    ("description", "string"),
+    ("environment", "string"),
+    ("environment_url", "string"),
+    ("auto_inactive", "boolean"),
+];
+
+const STATES: &[&str] = &["error", "failure", "inactive", "in_progress", "queued", "pending", "success"];
+
+/// The body as an object whose keys and types are among `allowed`.
+fn checked_body(req: &Received, allowed: &[(&str, &str)]) -> Result<serde_json::Map<String, Value>, Reply> {
+    let v: Value = serde_json::from_slice(&req.body)
+        .map_err(|_| Reply::json(400, json!({ "message": "Problems parsing JSON" })))?;
+    let obj =
+        v.as_object().cloned().ok_or_else(|| Reply::json(400, json!({ "message": "Body should be a JSON object" })))?;
+    for (key, value) in &obj {
+        let Some((_, kind)) = allowed.iter().find(|(k, _)| k == key) else {
+            return Err(Reply::json(422, json!({ "message": format!("unexpected key {key}") })));
+        };
+        let ok = match *kind {
+            "string" => value.is_string(),
+            "boolean" => value.is_boolean(),
+            "array" => value.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+            _ => value.is_object() || value.is_string(),
+        };
+        if !ok {
+            return Err(Reply::json(422, json!({ "message": format!("{key} is not a {kind}") })));
+        }
+    }
+    Ok(obj)
+}
+
+impl ReviewState {
+    fn create_deployment(&mut self, req: &Received) -> Reply {
+        let body = match checked_body(req, DEPLOYMENT_KEYS) {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        if !body.contains_key("ref") {
+            return Reply::json(422, json!({ "message": "ref is required" }));
+        }
+        // Without required_contexts: [], GitHub checks the commit's statuses first.
+        if body.get("required_contexts").and_then(Value::as_array).is_none_or(|a| !a.is_empty()) {
+            return Reply::json(409, json!({ "message": "Conflict: Commit status checks failed for the ref." }));
+        }
+        let id = 9000 + self.deployments.len() as u64;
+        let request = Value::Object(body);
+        self.deployments.push(GitHubDeployment { id, request: request.clone(), statuses: Vec::new() });
+        Reply::json(201, deployment_json(id, &request))
+    }
+
+    fn add_status(&mut self, id: &str, req: &Received) -> Reply {
+        let body = match checked_body(req, STATUS_KEYS) {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        let state = body.get("state").and_then(Value::as_str).unwrap_or("");
+        if !STATES.contains(&state) {
+            return Reply::json(422, json!({ "message": format!("state {state:?} is not one of {STATES:?}") }));
+        }
+        if body.get("description").and_then(Value::as_str).is_some_and(|d| d.chars().count() > 140) {
+            return Reply::json(422, json!({ "message": "description is too long (maximum is 140 characters)" }));
+        }
+        let id: u64 = id.parse().unwrap_or(0);
+        match self.deployments.iter_mut().find(|d| d.id == id) {
+            Some(d) => {
+                d.statuses.push(Value::Object(body.clone()));
+                Reply::json(201, json!({ "id": d.statuses.len(), "state": state }))
+            }
+            None => Reply::json(404, json!({ "message": "Not Found" })),
+        }
+    }
+
+    /// Newest first, filtered as GitHub filters (`environment`, `sha`, `ref`, `task`).
+    fn list_deployments(&self, query: &str) -> Reply {
+        let param = |name: &str| query.split('&').find_map(|kv| kv.strip_prefix(&format!("{name}=")));
+        let list: Vec<Value> = self
+            .deployments
+            .iter()
+            .rev()
+            .filter(|d| param("environment").is_none_or(|e| d.request["environment"] == e))
+            .filter(|d| param("sha").or(param("ref")).is_none_or(|r| d.request["ref"] == r))
+            .take(param("per_page").and_then(|p| p.parse().ok()).unwrap_or(30))
+            .map(|d| deployment_json(d.id, &d.request))
+            .collect();
+        Reply::json(200, Value::Array(list))
+    }
+}
+
+fn deployment_json(id: u64, request: &Value) -> Value {
+    json!({ "id": id, "ref": request["ref"], "sha": request["ref"], "task": "deploy",
+        "environment": request.get("environment").cloned().unwrap_or(json!("production")),
+        "payload": request.get("payload").cloned().unwrap_or(json!({})),
+        "transient_environment": request.get("transient_environment").cloned().unwrap_or(json!(false)),
+        "production_environment": request.get("production_environment").cloned().unwrap_or(json!(false)) })
+}
+
 fn page_of(query: &str) -> usize {
     query.split('&').find_map(|kv| kv.strip_prefix("page=")).and_then(|p| p.parse().ok()).unwrap_or(1)
 }
@@ -160,6 +295,20 @@ pub fn github() -> FakeReview {
                 s.edit(id, req, |id, body| json!({ "id": id, "body": body }))
             }
             ("DELETE", ["repos", _, _, "issues", "comments", id]) => s.remove(id),
+            ("GET", ["repos", _, _, "pulls", n]) => match s.pulls.get(&n.parse().unwrap_or(0)) {
+                Some((state, merged)) => Reply::json(
+                    200,
+                    json!({ "number": n.parse::<u64>().unwrap_or(0), "state": state, "merged": merged,
+                        "merged_at": if *merged { json!("2026-11-30T10:00:00Z") } else { Value::Null } }),
+                ),
+                None => Reply::json(404, json!({ "message": "Not Found" })),
+            },
+            (_, ["repos", _, _, "deployments", ..]) if s.deployments_forbidden => {
+                Reply::json(403, json!({ "message": "Resource not accessible by integration" }))
+            }
+            ("POST", ["repos", _, _, "deployments"]) => s.create_deployment(req),
+            ("POST", ["repos", _, _, "deployments", id, "statuses"]) => s.add_status(id, req),
+            ("GET", ["repos", _, _, "deployments"]) => s.list_deployments(query),
             _ => Reply::json(404, json!({ "message": "Not Found" })),
         }
     });
@@ -179,7 +328,9 @@ pub fn gitlab() -> FakeReview {
         let mut s = st.lock().unwrap();
         match (req.method.as_str(), parts.as_slice()) {
             ("GET", ["api", "v4", "projects", _, "merge_requests", iid]) => {
-                Reply::json(200, json!({ "iid": iid.parse::<u64>().unwrap_or(0), "state": s.mr_state }))
+                let iid = iid.parse::<u64>().unwrap_or(0);
+                let state = s.mr_states.get(&iid).unwrap_or(&s.mr_state);
+                Reply::json(200, json!({ "iid": iid, "state": state }))
             }
             ("GET", ["api", "v4", "projects", _, "merge_requests", iid, "notes"]) => {
                 let render = |c: &Comment| json!({ "id": c.id, "body": c.body, "system": false, "author": { "username": c.author } });
