@@ -1,7 +1,7 @@
 //! Bounded parallelism on plain threads (no async runtime): run a fallible
 //! job for every item with at most `jobs` at once, and report the first
-//! failure after the others have stopped. In WebAssembly, which has no
-//! threads, one at a time.
+//! failure after the others have stopped; or two jobs side by side. In
+//! WebAssembly, which has no threads, one at a time.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -42,6 +42,20 @@ pub(crate) fn map<T: Sync, R: Send>(items: &[T], jobs: usize, job: impl Fn(&T) -
     Ok(results.into_inner().expect("results lock").into_iter().map(|r| r.expect("every item ran")).collect())
 }
 
+/// Runs `side` on another thread while `main` runs on this one; returns
+/// both results. In WebAssembly, `side` first, then `main`.
+pub(crate) fn join<A: Send, B>(side: impl FnOnce() -> A + Send, main: impl FnOnce() -> B) -> (A, B) {
+    if cfg!(target_os = "wasi") {
+        let a = side();
+        return (a, main());
+    }
+    std::thread::scope(|scope| {
+        let handle = scope.spawn(side);
+        let b = main();
+        (handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), b)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -51,5 +65,13 @@ mod tests {
         let err = super::map(&items, 3, |i| if *i == 7 { anyhow::bail!("item 7 failed") } else { Ok(()) });
         assert_eq!(err.unwrap_err().to_string(), "item 7 failed");
         assert!(super::map(&[] as &[u32], 4, |_| Ok(())).unwrap().is_empty());
+    }
+
+    #[test]
+    fn join_runs_both_sides_at_once() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        // The side waits for the main side: both must run at the same time.
+        let (side, main) = super::join(move || rx.recv().unwrap() + 1, || tx.send(41).map(|()| "sent"));
+        assert_eq!((side, main.unwrap()), (42, "sent"));
     }
 }

@@ -384,8 +384,9 @@ fn two_runs_at_once_leave_one_branch_deployment_and_one_comment() {
     let mut second = s.github("pull_request", &event);
     let a = first.spawn().unwrap();
     let b = second.spawn().unwrap();
-    assert!(a.wait_with_output().unwrap().status.success());
-    assert!(b.wait_with_output().unwrap().status.success());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
     assert_eq!(s.dagster.branch_deployments().len(), 1);
     let ours: Vec<_> = s.review.comments().into_iter().filter(|c| c.body.starts_with(MARKER)).collect();
     assert_eq!(ours.len(), 1, "{ours:?}");

@@ -15,23 +15,31 @@ use crate::progress::Progress;
 use crate::registry::content;
 use crate::registry::pool::Services;
 
-/// One verdict per document (each with its new `image`), in order.
-pub(super) fn judge(
+/// What `deployment` runs now, by location; nothing to compare with under
+/// `--redeploy-all`, or when it cannot be read (a warning).
+pub(super) fn running(
     client: &Client,
-    services: &Services,
     progress: &Progress,
     deployment: &str,
+    redeploy_all: bool,
+) -> BTreeMap<String, DeployedLocation> {
+    if redeploy_all {
+        return BTreeMap::new();
+    }
+    dagster::deployed_locations(client, deployment).unwrap_or_else(|e| {
+        progress.warn(format!("could not read what {deployment} runs now ({e:#}); deploying every location"));
+        BTreeMap::new()
+    })
+}
+
+/// One verdict per document (each with its new `image`), in order.
+pub(super) fn judge(
+    services: &Services,
+    progress: &Progress,
+    running: &BTreeMap<String, DeployedLocation>,
     documents: &[Value],
     redeploy_all: bool,
 ) -> Vec<Change> {
-    let running = if redeploy_all {
-        BTreeMap::new()
-    } else {
-        dagster::deployed_locations(client, deployment).unwrap_or_else(|e| {
-            progress.warn(format!("could not read what {deployment} runs now ({e:#}); deploying every location"));
-            BTreeMap::new()
-        })
-    };
     documents
         .iter()
         .map(|document| {

@@ -1,22 +1,21 @@
-//! Carrying out a decision against Dagster+: the branch deployment upsert,
-//! the builds and pushes, one `deployLocations`, the wait, the close; each
-//! location's row kept up to date in the comment as it goes.
+//! Carrying out a decision against Dagster+: the branch deployment upsert
+//! (while the images build, when no location waits for a Serverless
+//! registry), the builds and pushes, the comparison with what runs, one
+//! `deployLocations` of what changed, the wait; each location's row kept up
+//! to date in the comment, posted in the background as it goes.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 
 use super::{DeployOptions, Options, Outcome, RunStatus, changes, locations_url};
-use crate::auth::{Credential, Secret};
 use crate::build::{self, LocationImage};
-use crate::ci::{CiContext, Event};
+use crate::ci::CiContext;
 use crate::config::{Location, Project};
 use crate::dagster::client::Client;
-use crate::dagster::{self, BranchData, CommitData, PullRequestStatus, WaitOptions};
+use crate::dagster::{self, DeployedLocation, WaitOptions};
 use crate::env::Env;
-use crate::image::reference::ImageRef;
 use crate::io::clock::SystemClock;
 use crate::io::http::Http;
 use crate::plan::redeploy::Change;
@@ -24,6 +23,7 @@ use crate::plan::{Action, Decision, location_document};
 use crate::progress::Progress;
 use crate::provenance::Provenance;
 use crate::registry::pool::Services;
+use crate::report::background::Background;
 use crate::report::comment::{Headline, Report, Row, Status, comment};
 use crate::report::deployments::{Deployments, Target};
 use crate::report::outputs::write_summary;
@@ -42,10 +42,35 @@ pub(crate) struct Run<'a> {
     pub(super) client: Client,
 }
 
-/// Where a run reports back on the pull request.
-struct Reporters<'a> {
-    comment: &'a Commenter<'a>,
+/// Where a run reports back on the pull request, off the critical path.
+pub(super) struct Reporters<'r, 'a> {
+    background: &'r Background<'a>,
     deployments: &'a Deployments<'a>,
+}
+
+impl Reporters<'_, '_> {
+    /// Posts (or updates) the comment.
+    pub(super) fn comment(&self, body: String) {
+        self.background.comment(body);
+    }
+
+    /// Creates the GitHub deployment for `target`, `in_progress`.
+    fn start(&self, target: Target) {
+        let deployments = self.deployments;
+        self.background.post(move || deployments.start(&target));
+    }
+
+    /// Ends the GitHub deployment: `success` or `failure`.
+    fn finish(&self, ok: bool, url: Option<String>, description: String) {
+        let deployments = self.deployments;
+        self.background.post(move || deployments.finish(ok, url.as_deref(), &description));
+    }
+
+    /// Marks pull request `number`'s GitHub deployment inactive.
+    pub(super) fn deactivate(&self, number: u64) {
+        let deployments = self.deployments;
+        self.background.post(move || deployments.deactivate(number));
+    }
 }
 
 /// What the report shows, as it changes.
@@ -66,13 +91,15 @@ impl<'a> Run<'a> {
         if !self.options.github_deployment {
             deployments = deployments.disabled();
         }
-        let reporters = Reporters { comment: &commenter, deployments: &deployments };
-        match &decision.action {
-            Action::Close { branch_data, commit, status, delete } => {
-                self.close(decision, &reporters, branch_data, commit, *status, *delete)
+        Background::run(&commenter, |background| {
+            let reporters = Reporters { background, deployments: &deployments };
+            match &decision.action {
+                Action::Close { branch_data, commit, status, delete } => {
+                    self.close(decision, &reporters, branch_data, commit, *status, *delete)
+                }
+                _ => self.deploy(decision, &reporters, locations),
             }
-            _ => self.deploy(decision, &reporters, locations),
-        }
+        })
     }
 
     fn report(&self, state: &State, headline: Headline) -> Report {
@@ -90,18 +117,20 @@ impl<'a> Run<'a> {
     }
 
     fn deploy(&self, decision: &Decision, reporters: &Reporters, locations: &[Location]) -> Outcome {
-        let commenter = reporters.comment;
         if let Some(sha) = &self.context.commit {
             let (pull_request, deployment) = match &decision.action {
-                Action::FullDeployment { deployment } => (None, deployment.as_str()),
-                _ => (self.context.change_request.as_ref().map(|c| c.number), ""),
+                Action::FullDeployment { deployment } => (None, deployment.clone()),
+                _ => (self.context.change_request.as_ref().map(|c| c.number), String::new()),
             };
-            reporters.deployments.start(&Target { sha, pull_request, deployment });
+            reporters.start(Target { sha: sha.clone(), pull_request, deployment });
         }
         let rows = locations.iter().map(|l| Row::new(&l.name, Status::Building)).collect();
-        let mut state =
-            State { deployment: None, base: None, branch: false, rows, built: Vec::new(), load: Vec::new() };
-        let result = self.try_deploy(decision, commenter, locations, &mut state);
+        let (branch, base) = match &decision.action {
+            Action::BranchDeployment { base_deployment_name, .. } => (true, base_deployment_name.clone()),
+            _ => (false, None),
+        };
+        let mut state = State { deployment: None, base, branch, rows, built: Vec::new(), load: Vec::new() };
+        let result = self.try_deploy(decision, reporters, locations, &mut state);
         let load_failures: Vec<String> =
             state.load.iter().filter(|l| l.error.is_some()).map(|l| l.name.clone()).collect();
         let error = match result {
@@ -127,14 +156,14 @@ impl<'a> Run<'a> {
             (None, false) => (Headline::Deployed, RunStatus::Deployed),
         };
         let report = self.report(&state, headline);
-        commenter.post(&comment(&report));
+        reporters.comment(comment(&report));
         write_summary(self.env, self.progress, &report);
         let description = match (&error, unchanged) {
             (Some(e), _) => format!("Failed: {e}"),
             (None, true) => "Nothing changed; every location is up to date".to_string(),
             (None, false) => format!("Deployed to {}", state.deployment.as_deref().unwrap_or("Dagster+")),
         };
-        reporters.deployments.finish(error.is_none(), report.url.as_deref(), &description);
+        reporters.finish(error.is_none(), report.url.clone(), description);
         let mut outcome = Outcome::new(status, decision.reason.clone());
         outcome.url = state.deployment.as_deref().map(|d| locations_url(self.org_url, d));
         outcome.deployment = state.deployment;
@@ -149,17 +178,12 @@ impl<'a> Run<'a> {
     fn try_deploy(
         &self,
         decision: &Decision,
-        commenter: &Commenter,
+        reporters: &Reporters,
         locations: &[Location],
         state: &mut State,
     ) -> Result<()> {
         let project = self.project.context("deploying needs the project's configuration")?;
         let options = self.options.deploy().context("the close command deploys nothing")?;
-        let deployment = self.target_deployment(decision, state)?;
-        self.progress.info(format!("deployment {deployment}: {}", locations_url(self.org_url, &deployment)));
-        state.deployment = Some(deployment.clone());
-        commenter.post(&comment(&self.report(state, Headline::Deploying)));
-
         let services = Services::new(
             self.http.clone(),
             self.env.clone(),
@@ -167,9 +191,29 @@ impl<'a> Run<'a> {
             options.insecure_registries.clone(),
         );
         let mut agent_type = None;
-        let targets = self.with_registries(project, locations, &deployment, &services, &mut agent_type)?;
-        self.build_all(project, &targets, &services, options, state)?;
-        commenter.post(&comment(&self.report(state, Headline::Deploying)));
+        // The upsert, then what the deployment runs: beside the builds,
+        // unless a location needs the Serverless registry, which comes
+        // from the deployment.
+        let upsert = || -> Result<(String, BTreeMap<String, DeployedLocation>)> {
+            let deployment = self.target_deployment(decision)?;
+            let running = changes::running(&self.client, self.progress, &deployment, options.redeploy_all);
+            Ok((deployment, running))
+        };
+        let (deployment, running, targets) = if locations.iter().any(|l| l.registry.is_none() && l.image.is_none()) {
+            let (deployment, running) = upsert()?;
+            self.started(&deployment, state, reporters);
+            let targets = self.with_registries(project, locations, &deployment, &services, &mut agent_type)?;
+            self.build_all(project, &targets, &services, options, state)?;
+            (deployment, running, targets)
+        } else {
+            let (upserted, built) =
+                crate::parallel::join(upsert, || self.build_all(project, locations, &services, options, state));
+            let (deployment, running) = upserted?;
+            self.started(&deployment, state, reporters);
+            built?;
+            (deployment, running, locations.to_vec())
+        };
+        reporters.comment(comment(&self.report(state, Headline::Deploying)));
 
         let documents: Vec<_> = targets
             .iter()
@@ -179,8 +223,7 @@ impl<'a> Run<'a> {
                 Ok(location_document(&built.deployed(location), &image, self.context))
             })
             .collect::<Result<_>>()?;
-        let changes =
-            changes::judge(&self.client, &services, self.progress, &deployment, &documents, options.redeploy_all);
+        let changes = changes::judge(&services, self.progress, &running, &documents, options.redeploy_all);
         let mut redeployed = Vec::new();
         let mut names = Vec::new();
         for ((row, document), change) in state.rows.iter_mut().zip(documents).zip(changes) {
@@ -210,9 +253,16 @@ impl<'a> Run<'a> {
         self.wait_for_load(&deployment, &names, wait, state)
     }
 
+    /// The deployment is known: say so, and show it in the comment.
+    fn started(&self, deployment: &str, state: &mut State, reporters: &Reporters) {
+        self.progress.info(format!("deployment {deployment}: {}", locations_url(self.org_url, deployment)));
+        state.deployment = Some(deployment.to_string());
+        reporters.comment(comment(&self.report(state, Headline::Deploying)));
+    }
+
     /// The deployment to deploy to: the branch deployment, created or
     /// updated (after checking its base exists), or the full deployment.
-    fn target_deployment(&self, decision: &Decision, state: &mut State) -> Result<String> {
+    fn target_deployment(&self, decision: &Decision) -> Result<String> {
         match &decision.action {
             Action::BranchDeployment { branch_data, commit, base_deployment_name, snapshot_base_condition } => {
                 if let Some(base) = base_deployment_name {
@@ -229,8 +279,6 @@ impl<'a> Run<'a> {
                     base_deployment_name.as_deref(),
                     *snapshot_base_condition,
                 );
-                state.branch = true;
-                state.base = base_deployment_name.clone();
                 dagster::upsert_branch_deployment(&self.client, variables).context("creating the branch deployment")
             }
             Action::FullDeployment { deployment } => Ok(deployment.clone()),
@@ -298,51 +346,7 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// Fills in the Serverless registry for locations without
-    /// `build.registry` when the deployment is Serverless.
-    fn with_registries(
-        &self,
-        project: &Project,
-        locations: &[Location],
-        deployment: &str,
-        services: &Services,
-        agent_type: &mut Option<String>,
-    ) -> Result<Vec<Location>> {
-        let mut targets = locations.to_vec();
-        for location in targets.iter_mut().filter(|l| l.registry.is_none() && l.image.is_none()) {
-            if self.agent_type(deployment, agent_type)? != "SERVERLESS" {
-                location.target_repository(&project.file)?;
-            }
-            let registry = dagster::serverless_registry(&self.client, deployment)?;
-            let repository = if registry.is_harbor {
-                format!("{}/{}", registry.url.trim_end_matches('/'), location.name.to_lowercase().replace('_', "-"))
-            } else {
-                registry.url.clone()
-            };
-            let decoded = STANDARD
-                .decode(registry.auth_token.expose())
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .context("Dagster+ returned a Serverless registry token that is not base64 of user:password")?;
-            let (user, password) =
-                decoded.split_once(':').context("the Serverless registry token is not user:password")?;
-            let host = ImageRef::parse_repository(&repository).context("the Serverless registry URL")?.registry;
-            services.give_credential(
-                &host,
-                Credential {
-                    username: user.into(),
-                    secret: Secret::new(password),
-                    source: "Dagster+ Serverless".into(),
-                },
-            );
-            self.progress
-                .info(format!("{}: no build.registry; pushing to Dagster+ Serverless's registry", location.name));
-            location.registry = Some(repository);
-        }
-        Ok(targets)
-    }
-
-    fn agent_type(&self, deployment: &str, cached: &mut Option<String>) -> Result<String> {
+    pub(super) fn agent_type(&self, deployment: &str, cached: &mut Option<String>) -> Result<String> {
         if cached.is_none() {
             *cached = Some(dagster::agent_type(&self.client, deployment)?);
         }
@@ -366,65 +370,5 @@ impl<'a> Run<'a> {
             wait.agent_heartbeat_timeout = std::time::Duration::from_secs(900);
         }
         Ok(wait)
-    }
-
-    fn close(
-        &self,
-        decision: &Decision,
-        reporters: &Reporters,
-        branch_data: &BranchData,
-        commit: &CommitData,
-        status: PullRequestStatus,
-        delete: bool,
-    ) -> Outcome {
-        let result = (|| -> Result<String> {
-            let variables = dagster::upsert_variables(branch_data, commit, None, None);
-            let name = dagster::upsert_branch_deployment(&self.client, variables)
-                .with_context(|| format!("marking the branch deployment {status:?}"))?;
-            if delete {
-                dagster::delete_branch_deployment(&self.client, &name).with_context(|| format!("deleting {name}"))?;
-            }
-            Ok(name)
-        })();
-        let merged = status == PullRequestStatus::Merged;
-        match result {
-            Ok(name) => {
-                let what = if delete { "deleted" } else { "marked closed" };
-                self.progress.info(format!("branch deployment {name} {what}"));
-                let mut report = Report {
-                    headline: match (merged, &self.context.event) {
-                        (true, _) => Headline::Merged,
-                        (false, Event::ChangeRequestLabeled { .. }) => Headline::Unlabeled,
-                        (false, _) => Headline::Closed,
-                    },
-                    deployment: Some(name.clone()),
-                    url: (!delete).then(|| locations_url(self.org_url, &name)),
-                    branch: true,
-                    commit: self.context.commit.clone(),
-                    base: None,
-                    rows: Vec::new(),
-                    run_url: self.context.run_url.clone(),
-                    deleted: delete,
-                };
-                reporters.comment.post(&comment(&report));
-                if let Some(number) = self.context.change_request.as_ref().map(|c| c.number) {
-                    reporters.deployments.deactivate(number);
-                }
-                report.run_url = None;
-                write_summary(self.env, self.progress, &report);
-                let mut outcome =
-                    Outcome::new(if merged { RunStatus::Merged } else { RunStatus::Closed }, decision.reason.clone());
-                outcome.url = report.url;
-                outcome.deployment = Some(name);
-                outcome
-            }
-            Err(e) => {
-                let message = format!("{e:#}");
-                self.progress.annotate(&github::error_annotation("dagster-branch-deploy", &message));
-                let mut outcome = Outcome::new(RunStatus::Failed, decision.reason.clone());
-                outcome.error = Some(message);
-                outcome
-            }
-        }
     }
 }

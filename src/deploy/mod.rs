@@ -5,9 +5,11 @@
 //! pull request marks its branch deployment closed or merged.
 
 mod changes;
+mod close;
 mod dry_run;
 mod execute;
 mod options;
+mod serverless;
 
 pub(crate) use options::{CloseRequest, DeployOptions, Options, Task, wait_options_from};
 

@@ -32,13 +32,13 @@ pub(crate) const BRANCH_ENVIRONMENT: &str = "dagster-branch-deployment";
 const DESCRIPTION_CHARS: usize = 140;
 
 /// What is being deployed.
-pub(crate) struct Target<'a> {
+pub(crate) struct Target {
     /// The commit deployed.
-    pub(crate) sha: &'a str,
+    pub(crate) sha: String,
     /// The pull request, for a branch deployment; `None` for the full one.
     pub(crate) pull_request: Option<u64>,
     /// The full deployment's name (for its environment).
-    pub(crate) deployment: &'a str,
+    pub(crate) deployment: String,
 }
 
 /// A deploy's GitHub deployment, kept through a run.

@@ -2,6 +2,7 @@
 //! step outputs, summary and annotations, GitLab's dotenv report. A failure
 //! to report never fails the deploy: it becomes a warning.
 
+pub(crate) mod background;
 pub(crate) mod comment;
 pub(crate) mod deployments;
 pub(crate) mod github;
