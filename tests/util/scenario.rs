@@ -67,6 +67,11 @@ impl Scenario {
 
     /// The binary as a GitHub runner runs it.
     pub fn github(&self, event_name: &str, event: &PathBuf) -> Command {
+        self.github_polling(event_name, event, "0.05")
+    }
+
+    /// The same, polling the load status every `poll` seconds.
+    pub fn github_polling(&self, event_name: &str, event: &PathBuf, poll: &str) -> Command {
         self.fresh_files();
         let mut c = self.project.cmd();
         c.env("GITHUB_ACTIONS", "true")
@@ -83,7 +88,7 @@ impl Scenario {
             .env("GITHUB_TOKEN", GITHUB_TOKEN)
             .env("DAGSTER_CLOUD_API_TOKEN", TOKEN)
             .env("DAGSTER_CLOUD_URL", self.dagster.url())
-            .args(["deploy", "--poll-interval", "0.05"]);
+            .args(["deploy", "--poll-interval", poll]);
         c
     }
 
