@@ -3,15 +3,16 @@
 //! The pipeline, in the order the data flows:
 //!
 //! ```text
-//! cli ─ flags and environment, resolved once ─► deploy / build / check
+//! cli ─ flags and environment, resolved once ─► deploy / build / check / sweep
 //!   ci        who is calling: GitHub payload, GitLab variables, local git ─► CiContext
 //!   config    dagster_cloud.yaml, build.yaml, dg projects and workspaces ─► Project
 //!   plan      what to do and why, every location's document ─► Decision (pure)
 //!   build     per location: image (Dockerfile, layers, OCI) natively, or external
 //!   python    a Python project's lock for the target: wheels, venv layer (pure)
 //!   registry  push and pull over auth (keychain, ECR SigV4); pool of clients
-//!   dagster   GraphQL documents and client: upsert, deploy, wait, close
-//!   report    sticky comment, step outputs and summary, dotenv
+//!   dagster   GraphQL documents and client: upsert, what runs, deploy, wait, close, list
+//!   report    sticky comment, GitHub deployments, step outputs and summary, dotenv
+//! sweep       the open branch deployments whose pull request is gone, closed
 //! io          the edges: HTTP (ureq / wasi:http), files from the PR, git, processes, retry
 //! ```
 //!

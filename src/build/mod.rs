@@ -22,6 +22,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use crate::config::{Location, Project};
+use crate::image::content::ImageContent;
 use crate::image::digest::Digest;
 use crate::image::dockerfile::{self, BuildPath};
 use crate::image::oci::Descriptor;
@@ -115,6 +116,10 @@ pub(crate) struct LocationImage {
     /// The manifest's descriptor (for an index over several platforms).
     #[serde(skip)]
     pub(crate) manifest: Option<Descriptor>,
+    /// What a native build made (layers and config, per platform), to
+    /// compare with what runs without reading it back.
+    #[serde(skip)]
+    pub(crate) content: Option<ImageContent>,
     /// Wall time of this location's build and push.
     pub(crate) seconds: f64,
 }
@@ -141,6 +146,7 @@ impl LocationImage {
             python: None,
             platforms: Vec::new(),
             manifest: None,
+            content: None,
             seconds: 0.0,
         }
     }

@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use super::{BuildKind, BuildPath, Job, LocationImage, PlatformImage, Source};
+use crate::image::content::ImageContent;
 use crate::image::digest::Digest;
 use crate::image::layout::Layout;
 use crate::image::oci::{Descriptor, media, to_canonical_bytes};
@@ -34,6 +35,10 @@ impl Job<'_> {
             .map(|(image, p)| PlatformImage { platform: p.to_string(), digest: image.digest.clone() })
             .collect();
         let manifests: Option<Vec<Descriptor>> = images.iter().map(|i| i.manifest.clone()).collect();
+        let content = images.iter().try_fold(ImageContent::default(), |mut all, image| {
+            all.merge(image.content.clone()?);
+            Some(all)
+        });
         let mut first = images.into_iter().next().context("no platform was built")?;
         let Some(manifests) = manifests else {
             // Offline: the bases were not read, so there is no manifest to index.
@@ -58,6 +63,7 @@ impl Job<'_> {
             digest: Some(digest),
             manifest: Some(descriptor),
             platforms,
+            content,
             ..first
         })
     }

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 
 use super::{BuildKind, Job, LocationImage};
 use crate::image::assemble::{Base, Built};
+use crate::image::content::ImageContent;
 use crate::image::context::BuildContext;
 use crate::image::dockerfile::Recipe;
 use crate::image::layout::Layout;
@@ -114,8 +115,13 @@ impl Job<'_> {
         self.progress().info(format!("  digest {digest}"));
         let base_pinned =
             base.name.as_ref().zip(base.manifest_digest.clone()).map(|(n, d)| n.with_digest(d).to_string());
+        let mut content = ImageContent::default();
+        let config: serde_json::Value =
+            serde_json::from_slice(&built.config_bytes).context("reading the built config")?;
+        content.add(built.layers.iter().map(|l| l.digest.as_str().to_string()).collect(), &config);
         Ok(LocationImage {
             base: base_pinned,
+            content: Some(content),
             manifest: Some(built.manifest.clone()),
             new_layers: built.new_layers,
             reference: self.target.as_ref().map(|t| t.with_digest(digest.clone()).to_string()),

@@ -1,7 +1,8 @@
 //! Which built locations to deploy again: what the deployment runs now
 //! (one request), then, for each location whose document is unchanged,
-//! the running image's content against the new one's, read back from the
-//! registry (manifests and configs only). Anything that cannot be read is
+//! the running image's content against the new one's (as the native build
+//! made it, else read back from the registry), reading only manifests and
+//! configs. Anything that cannot be read is
 //! deployed again: redeploying is always safe, skipping must be certain.
 
 use std::collections::BTreeMap;
@@ -10,6 +11,7 @@ use serde_json::Value;
 
 use crate::dagster::client::Client;
 use crate::dagster::{self, DeployedLocation};
+use crate::image::content::ImageContent;
 use crate::plan::redeploy::{Change, Running, before_images, deployed_commit};
 use crate::progress::Progress;
 use crate::registry::content;
@@ -37,14 +39,14 @@ pub(super) fn judge(
     services: &Services,
     progress: &Progress,
     running: &BTreeMap<String, DeployedLocation>,
-    documents: &[Value],
+    built: &[(Value, Option<&ImageContent>)],
     redeploy_all: bool,
 ) -> Vec<Change> {
-    documents
+    built
         .iter()
-        .map(|document| {
+        .map(|(document, content)| {
             let name = document["location_name"].as_str().unwrap_or_default();
-            let change = judge_one(services, running.get(name), document, redeploy_all);
+            let change = judge_one(services, running.get(name), (document, *content), redeploy_all);
             match &change {
                 Change::Redeploy(why) => progress.info(format!("{name}: deploying ({why})")),
                 Change::Unchanged { since, .. } => progress.info(format!(
@@ -57,7 +59,12 @@ pub(super) fn judge(
         .collect()
 }
 
-fn judge_one(services: &Services, deployed: Option<&DeployedLocation>, document: &Value, all: bool) -> Change {
+fn judge_one(
+    services: &Services,
+    deployed: Option<&DeployedLocation>,
+    (document, built): (&Value, Option<&ImageContent>),
+    all: bool,
+) -> Change {
     let running = deployed.map(|d| Running { document: &d.document, load_failed: d.load_failed });
     if let Some(change) = before_images(running.as_ref(), document, all) {
         return change;
@@ -76,7 +83,8 @@ fn judge_one(services: &Services, deployed: Option<&DeployedLocation>, document:
     let read = |reference: &str, which: &str| {
         content::fetch(services, reference).map_err(|e| format!("the {which} image could not be read: {e:#}"))
     };
-    match read(old, "running").and_then(|o| Ok((o, read(new, "new")?))) {
+    let new_content = || built.cloned().map_or_else(|| read(new, "new"), Ok);
+    match read(old, "running").and_then(|o| Ok((o, new_content()?))) {
         Ok((old_content, new_content)) => match old_content.difference(&new_content) {
             Some(difference) => Change::Redeploy(format!("its image changed: {difference}")),
             None => Change::Unchanged {

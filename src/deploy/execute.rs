@@ -223,7 +223,8 @@ impl<'a> Run<'a> {
                 Ok(location_document(&built.deployed(location), &image, self.context))
             })
             .collect::<Result<_>>()?;
-        let changes = changes::judge(&services, self.progress, &running, &documents, options.redeploy_all);
+        let built: Vec<_> = documents.iter().cloned().zip(state.built.iter().map(|b| b.content.as_ref())).collect();
+        let changes = changes::judge(&services, self.progress, &running, &built, options.redeploy_all);
         let mut redeployed = Vec::new();
         let mut names = Vec::new();
         for ((row, document), change) in state.rows.iter_mut().zip(documents).zip(changes) {

@@ -40,6 +40,12 @@ impl ImageContent {
         self.platforms.insert(platform, PlatformContent { layers, config: without_provenance(config) });
     }
 
+    /// Adds `other`'s platforms (an index over several builds).
+    pub(crate) fn merge(&mut self, other: ImageContent) {
+        self.platforms.extend(other.platforms);
+        self.revision = self.revision.take().or(other.revision);
+    }
+
     /// `None` when `self` and `other` have the same content; else what
     /// differs, in a few words.
     pub(crate) fn difference(&self, other: &ImageContent) -> Option<String> {

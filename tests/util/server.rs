@@ -133,6 +133,10 @@ impl Drop for Server {
 }
 
 fn serve(stream: TcpStream, handler: &Handler, received: &Mutex<Vec<Received>>) {
+    // As real servers do: no Nagle delay, and each reply written at once
+    // (headers and body in two writes would wait out the client's delayed
+    // ACK on a kept-alive connection).
+    let _ = stream.set_nodelay(true);
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     loop {
         let Some(request) = read_request(&mut reader) else { return };
@@ -143,11 +147,11 @@ fn serve(stream: TcpStream, handler: &Handler, received: &Mutex<Vec<Received>>) 
             out.push_str(&format!("{k}: {v}\r\n"));
         }
         out.push_str("\r\n");
-        let mut stream = &stream;
-        if stream.write_all(out.as_bytes()).is_err() {
-            return;
+        let mut bytes = out.into_bytes();
+        if request.method != "HEAD" {
+            bytes.extend_from_slice(&reply.body);
         }
-        if request.method != "HEAD" && stream.write_all(&reply.body).is_err() {
+        if (&stream).write_all(&bytes).is_err() {
             return;
         }
     }

@@ -6,7 +6,8 @@
 //! (musl, so it runs on any Linux, ubuntu-22.04's glibc or Alpine's none),
 //! and the WebAssembly build for every other runner (`dist/wasm/`: the
 //! wasm32-wasip1 program made a WASI 0.2 component and transpiled by jco,
-//! bundled with preview2-shim by esbuild, so it needs no node_modules).
+//! bundled with preview2-shim and minified by esbuild, so it needs no
+//! node_modules; its core modules ship brotli-compressed).
 //! `dist --wasm` builds only the WebAssembly part.
 
 use std::path::{Path, PathBuf};
@@ -101,25 +102,51 @@ fn wasm() -> Result<()> {
         .arg(&build)
         .args(["--name", "dbd", "--quiet"]))?;
     std::fs::copy(root.join("xtask/wasm/entry.mjs"), build.join("entry.mjs"))?;
+    let glue = build.join("dbd.js");
+    std::fs::write(&glue, with_compressed_modules(&std::fs::read_to_string(&glue)?)?)?;
     let out = root.join("dist/wasm");
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out)?;
     run(Command::new(bin.join("esbuild"))
         .arg(build.join("entry.mjs"))
-        .args(["--bundle", "--platform=node", "--format=esm", "--target=node20", "--log-level=warning"])
+        .args(["--bundle", "--minify", "--platform=node", "--format=esm", "--target=node20", "--log-level=warning"])
         .arg(format!("--outfile={}", out.join("dbd.mjs").display())))?;
-    for file in ["dbd.core.wasm", "dbd.core2.wasm"] {
-        std::fs::copy(build.join(file), out.join(file))?;
+    let modules = ["dbd.core.wasm", "dbd.core2.wasm"].map(|m| build.join(m));
+    run(Command::new("node").arg(root.join("xtask/wasm/compress.mjs")).args(&modules))?;
+    for module in &modules {
+        let name = format!("{}.br", module.file_name().and_then(|n| n.to_str()).unwrap_or_default());
+        std::fs::copy(build.join(&name), out.join(&name))?;
     }
     let worker = tools.join("node_modules/@bytecodealliance/preview2-shim/dist/io/worker-thread.bundle.js");
-    std::fs::write(out.join("worker-thread.bundle.js"), with_proxy_support(&std::fs::read_to_string(&worker)?)?)?;
+    let worker_out = out.join("worker-thread.bundle.js");
+    std::fs::write(&worker_out, with_proxy_support(&std::fs::read_to_string(&worker)?)?)?;
+    run(Command::new(bin.join("esbuild"))
+        .arg(&worker_out)
+        .args(["--minify", "--platform=node", "--log-level=warning", "--allow-overwrite"])
+        .arg(format!("--outfile={}", worker_out.display())))?;
     let total: u64 = std::fs::read_dir(&out)?.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
     println!(
-        "dist/wasm/: {:.1} MB (component {:.1} MB)",
+        "dist/wasm/: {:.2} MB (the program {:.2} MB, {:.2} MB once decompressed)",
         total as f64 / 1e6,
-        std::fs::metadata(out.join("dbd.core.wasm"))?.len() as f64 / 1e6
+        std::fs::metadata(out.join("dbd.core.wasm.br"))?.len() as f64 / 1e6,
+        std::fs::metadata(&modules[0])?.len() as f64 / 1e6
     );
     Ok(())
+}
+
+/// The core modules ship brotli-compressed (a quarter of their size): the
+/// glue jco writes reads `<module>.br` and decompresses it with node:zlib
+/// (a few milliseconds). Fails if the pinned jco changes how it loads them.
+fn with_compressed_modules(glue: &str) -> Result<String> {
+    const LOAD: &str = "return WebAssembly.compile(await _fs.readFile(url));";
+    if glue.matches(LOAD).count() != 1 {
+        bail!("jco's glue no longer loads core modules with `{LOAD}`; update the loader patch in xtask");
+    }
+    Ok(glue.replace(
+        LOAD,
+        "const { brotliDecompressSync } = await import('node:zlib');\n    \
+         return WebAssembly.compile(brotliDecompressSync(await _fs.readFile(new URL(`${url.href}.br`))));",
+    ))
 }
 
 /// preview2-shim's HTTP worker makes its own agents, which Node does not
@@ -131,7 +158,7 @@ fn with_proxy_support(worker: &str) -> Result<String> {
     if !worker.contains(AGENT) {
         bail!("preview2-shim's worker no longer has `{AGENT}`; update the proxy patch in xtask");
     }
-    Ok(worker.replace(AGENT, "const agentOptions = { keepAlive: true, proxyEnv: process.env };"))
+    Ok(worker.replace(AGENT, "const agentOptions = { keepAlive: true, noDelay: true, proxyEnv: process.env };"))
 }
 
 /// A static executable has no PT_INTERP program header (no dynamic loader).
