@@ -21,6 +21,7 @@ use crate::io::http::{Http, redact_url};
 use crate::plan::sweep::{ReviewState, SweepAction, verdict};
 use crate::progress::Progress;
 use crate::report::{deployments, github, gitlab};
+use crate::text::shorten;
 
 /// What `sweep` is run with.
 #[derive(Clone, Debug)]
@@ -151,9 +152,9 @@ fn belongs_to(d: &BranchDeployment, context: &CiContext, repository: &str) -> bo
 /// `pull request #12`, `merge request !12`, or the branch without one.
 fn label(context: &CiContext, d: &BranchDeployment) -> String {
     match (&d.branch.pull_request_number, context.provider) {
-        (Some(n), Provider::GitLab) => format!("merge request !{n}"),
-        (Some(n), _) => format!("pull request #{n}"),
-        (None, _) => format!("branch {}", d.branch.branch_name),
+        (Some(n), Provider::GitLab) => format!("merge request !{}", shorten(n, 20)),
+        (Some(n), _) => format!("pull request #{}", shorten(n, 20)),
+        (None, _) => format!("branch {}", shorten(&d.branch.branch_name, 100)),
     }
 }
 
@@ -226,7 +227,7 @@ impl<'a> Review<'a> {
                 })
             }
         };
-        state.unwrap_or_else(|e| ReviewState::Unknown(crate::text::shorten(&format!("{e:#}"), 300)))
+        state.unwrap_or_else(|e| ReviewState::Unknown(shorten(&format!("{e:#}"), 300)))
     }
 }
 
@@ -239,7 +240,8 @@ fn report_line(progress: &Progress, s: &Swept, options: &SweepOptions) {
             Some(e) => format!("could not {}: {e}", what(*status, delete)),
         },
     };
-    let line = format!("{} ({}): {verb}", s.deployment, s.branch);
+    // Names come from Dagster+'s reply: shown printable and short.
+    let line = format!("{} ({}): {verb}", shorten(&s.deployment, 100), shorten(&s.branch, 100));
     if s.error.is_some() { progress.warn(line) } else { progress.info(line) }
 }
 
@@ -275,8 +277,8 @@ fn summary(outcome: &SweepOutcome, options: &SweepOptions) -> String {
             (SweepAction::Close { status, reason }, None) => format!("{}: {reason}", done(*status, options.delete)),
             (SweepAction::Close { .. }, Some(e)) => format!("❌ {e}"),
         };
-        let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
-        out.push_str(&format!("| `{}` | {} | {} |\n", s.deployment, cell(&s.branch), cell(&outcome)));
+        let cell = |s: &str| shorten(s, 300).replace('|', "\\|").replace('`', "'");
+        out.push_str(&format!("| `{}` | {} | {} |\n", cell(&s.deployment), cell(&s.branch), cell(&outcome)));
     }
     out
 }

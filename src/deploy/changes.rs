@@ -39,14 +39,14 @@ pub(super) fn judge(
     services: &Services,
     progress: &Progress,
     running: &BTreeMap<String, DeployedLocation>,
-    built: &[(Value, Option<&ImageContent>)],
+    built: &[(&Value, Option<&ImageContent>)],
     redeploy_all: bool,
 ) -> Vec<Change> {
     built
         .iter()
         .map(|(document, content)| {
             let name = document["location_name"].as_str().unwrap_or_default();
-            let change = judge_one(services, running.get(name), (document, *content), redeploy_all);
+            let change = judge_one(services, running.get(name), (*document, *content), redeploy_all);
             match &change {
                 Change::Redeploy(why) => progress.info(format!("{name}: deploying ({why})")),
                 Change::Unchanged { since, .. } => progress.info(format!(
@@ -88,7 +88,10 @@ fn judge_one(
         Ok((old_content, new_content)) => match old_content.difference(&new_content) {
             Some(difference) => Change::Redeploy(format!("its image changed: {difference}")),
             None => Change::Unchanged {
-                since: old_content.revision.or_else(|| deployed_commit(&running)),
+                since: old_content
+                    .revision
+                    .filter(|r| crate::ci::is_commit_sha(r))
+                    .or_else(|| deployed_commit(&running)),
                 image: old.to_string(),
             },
         },

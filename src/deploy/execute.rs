@@ -223,7 +223,7 @@ impl<'a> Run<'a> {
                 Ok(location_document(&built.deployed(location), &image, self.context))
             })
             .collect::<Result<_>>()?;
-        let built: Vec<_> = documents.iter().cloned().zip(state.built.iter().map(|b| b.content.as_ref())).collect();
+        let built: Vec<_> = documents.iter().zip(state.built.iter().map(|b| b.content.as_ref())).collect();
         let changes = changes::judge(&services, self.progress, &running, &built, options.redeploy_all);
         let mut redeployed = Vec::new();
         let mut names = Vec::new();

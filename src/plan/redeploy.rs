@@ -46,9 +46,10 @@ pub(crate) fn before_images(running: Option<&Running>, new_document: &Value, red
     None
 }
 
-/// The commit a running location was deployed from, by its document.
+/// The commit a running location was deployed from, by its document (a
+/// commit sha, or nothing: the reply is shown in the comment).
 pub(crate) fn deployed_commit(running: &Running) -> Option<String> {
-    running.document["git"]["commit_hash"].as_str().map(str::to_string)
+    running.document["git"]["commit_hash"].as_str().filter(|c| crate::ci::is_commit_sha(c)).map(str::to_string)
 }
 
 /// The keys whose values differ, commit keys and nulls aside.
@@ -89,6 +90,8 @@ mod tests {
         let running = Running { document: &old, load_failed: false };
         assert_eq!(before_images(Some(&running), &document("2222", None), false), None);
         assert_eq!(deployed_commit(&running).as_deref(), Some("1111"));
+        let hostile = document("`main`\n::error::x", None);
+        assert_eq!(deployed_commit(&Running { document: &hostile, load_failed: false }), None);
         assert_eq!(
             before_images(Some(&running), &document("2222", Some("gpu")), false),
             Some(Change::Redeploy("its document changed (agent_queue)".into()))

@@ -188,7 +188,9 @@ impl<'a> Deployments<'a> {
             return;
         }
         let text = format!("{e:#}");
-        if text.contains(" answered 403") || text.contains(" answered 404") {
+        // GitHub answers 403 (or 404, hiding the repository) to a token
+        // without the permission.
+        if e.downcast_ref::<Refused>().is_some_and(|r| matches!(r.status, 403 | 404)) {
             state.refused = true;
             self.progress.notice(&format!(
                 "no GitHub deployment: the token cannot write deployments ({}). Give the workflow `permissions: \
@@ -213,10 +215,26 @@ impl std::fmt::Display for Skipped {
 
 impl std::error::Error for Skipped {}
 
+/// GitHub answered another status than the call expects.
+#[derive(Debug)]
+struct Refused {
+    status: u16,
+    message: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refused {}
+
 fn read(response: Response, method: &str, url: &str, expect: u16) -> Result<Value> {
     let status = response.status;
     if status != expect {
-        bail!("{method} {} answered {status}: {}", redact_url(url), response.excerpt(300));
+        let message = format!("{method} {} answered {status}: {}", redact_url(url), response.excerpt(300));
+        return Err(Refused { status, message }.into());
     }
     serde_json::from_slice(&response.read_limited(4 << 20)?)
         .with_context(|| format!("{method} {}: the reply is not JSON", redact_url(url)))
