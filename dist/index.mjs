@@ -5,9 +5,8 @@
 // or when the native binary cannot start, and passes the exit status on.
 // No dependencies: the runner does no npm install. Arguments given to it go
 // to the program (default: deploy), so `node dist/index.mjs --version`
-// works as a check. The WebAssembly build reports exit status 0 or 1 only
-// (the WASI adapter collapses codes); details go to the outputs and summary.
-import { spawnSync } from "node:child_process";
+// works as a check. Both builds report the program's exit status.
+import { execFile, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -74,17 +73,26 @@ function platform() {
 }
 
 /// What the WebAssembly build cannot ask git itself: the launcher runs the
-/// same commands and passes their output (see src/git.rs).
-function gitFacts(dir) {
-  const git = (...args) => {
-    const r = spawnSync("git", ["-C", dir, ...args], { encoding: "utf8" });
-    return r.status === 0 ? r.stdout.replace(/\n$/, "") : "";
-  };
+/// same commands (at once, while the program loads) and passes their
+/// output (see src/io/git.rs).
+async function gitFacts(dir) {
+  const git = (...args) =>
+    new Promise((done) =>
+      execFile("git", ["-C", dir, ...args], { encoding: "utf8" }, (error, stdout) =>
+        done(error ? "" : stdout.replace(/\n$/, "")),
+      ),
+    );
+  const [head, branch, defaultBranch, origin] = await Promise.all([
+    git("log", "-1", "HEAD", "--format=%H%n%ct%n%an%n%ae%n%s", "--"),
+    git("rev-parse", "--abbrev-ref", "HEAD"),
+    git("symbolic-ref", "--short", "refs/remotes/origin/HEAD"),
+    git("config", "--get", "remote.origin.url"),
+  ]);
   return {
-    DAGSTER_GIT_HEAD: git("log", "-1", "HEAD", "--format=%H%n%ct%n%an%n%ae%n%s", "--"),
-    DAGSTER_GIT_BRANCH: git("rev-parse", "--abbrev-ref", "HEAD"),
-    DAGSTER_GIT_DEFAULT_BRANCH: git("symbolic-ref", "--short", "refs/remotes/origin/HEAD").replace(/^origin\//, ""),
-    DAGSTER_GIT_ORIGIN: git("config", "--get", "remote.origin.url"),
+    DAGSTER_GIT_HEAD: head,
+    DAGSTER_GIT_BRANCH: branch,
+    DAGSTER_GIT_DEFAULT_BRANCH: defaultBranch.replace(/^origin\//, ""),
+    DAGSTER_GIT_ORIGIN: origin,
   };
 }
 
@@ -109,8 +117,8 @@ function preopens(env) {
 /// Node reads extra CA certificates at start-up only: when SSL_CERT_FILE
 /// names some, run this launcher once more with Node told to trust them, so
 /// the WebAssembly build's requests (made by Node) trust them as the native
-/// binary does. (Proxies need nothing: the bundled HTTP worker's agents
-/// read HTTPS_PROXY/NO_PROXY; see xtask.)
+/// binary does. (Proxies need nothing: the HTTP worker's agents read
+/// HTTPS_PROXY/NO_PROXY; see wasm/http-worker.mjs.)
 function rerunWithNetworkSettings(args, env) {
   if (!env.SSL_CERT_FILE || env.NODE_EXTRA_CA_CERTS) return;
   const launcher = fileURLToPath(import.meta.url);
@@ -132,13 +140,14 @@ async function runWasm(args, env) {
   const scratch = mkdtempSync(join(env.RUNNER_TEMP || tmpdir(), "dagster-branch-deploy-"));
   process.on("exit", () => rmSync(scratch, { recursive: true, force: true }));
   const projectDir = resolve(env.DAGSTER_PROJECT_DIR || ".");
-  const wasmEnv = { ...env, ...gitFacts(projectDir), PWD: process.cwd(), TMPDIR: scratch };
+  const { load, run } = await import(pathToFileURL(entry).href);
+  const facts = gitFacts(projectDir);
+  const program = load();
+  const wasmEnv = { ...env, ...(await facts), PWD: process.cwd(), TMPDIR: scratch };
   // Empty means unset to the program; the WebAssembly build cannot remove
   // variables itself.
   for (const [name, value] of Object.entries(wasmEnv)) if (value === "") delete wasmEnv[name];
-  const { run } = await import(pathToFileURL(entry).href);
-  await run({ args, env: wasmEnv, cwd: process.cwd(), preopens: preopens(wasmEnv) });
-  process.exit(0);
+  process.exit(await run(program, { args, env: wasmEnv, preopens: preopens(wasmEnv) }));
 }
 
 // What the `command` input may run.

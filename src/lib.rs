@@ -13,7 +13,7 @@
 //!   dagster   GraphQL documents and client: upsert, what runs, deploy, wait, close, list
 //!   report    sticky comment, GitHub deployments, step outputs and summary, dotenv
 //! sweep       the open branch deployments whose pull request is gone, closed
-//! io          the edges: HTTP (ureq / wasi:http), files from the PR, git, processes, retry
+//! io          the edges: HTTP (ureq / the launcher's host functions), files from the PR, git, processes, retry
 //! ```
 //!
 //! Beside them: `provenance` (commit, time, source of the images), `env`

@@ -143,3 +143,46 @@ fn bad_input_gets_an_error_naming_the_file_key_or_path() {
     let usage = p.cmd().args(["build", "--no-push"]).output().unwrap();
     assert_eq!(usage.status.code(), Some(2), "a usage error exits 2");
 }
+
+/// The WebAssembly build makes its requests through the launcher (Node, in
+/// a worker): statuses with Retry-After, error bodies, a blob that is not
+/// what it claims and a refused connection reach the same policy and give
+/// the same messages as natively.
+#[test]
+#[ignore = "needs Node 24, the WebAssembly bundle and docker-registry; scripts/test installs and runs them"]
+fn the_webassembly_build_meets_registry_faults_as_the_native_one_does() {
+    use crate::util::scenario::{ActionDir, Build, node24};
+    let wasm = ActionDir::with(Build::Wasm);
+    let program = |p: &Project| {
+        let mut c = p.cmd_with(&node24());
+        c.arg(wasm.dir.path().join("dist/index.mjs")).env("RUNNER_OS", "macOS");
+        c
+    };
+    let counter = Arc::new(Counter::new());
+    let c = counter.clone();
+    let world = faulty_world(move |req, _| {
+        let kind = match req.method.as_str() {
+            "HEAD" => "head",
+            "PUT" if req.target.contains("/manifests/") => "manifest",
+            _ => return None,
+        };
+        (c.bump(kind) == 0).then(|| Reply::new(503).header("retry-after", "0").body(b"busy".to_vec()))
+    });
+    let run = ok(program(&world.project).args(["build", "--tag", "w1"]));
+    assert_eq!(run.stderr().matches("failed (status 503); retry 1/3 in 0.0s").count(), 2, "{}", run.stderr());
+    skopeo_inspect(&format!("{}/acme/etl:w1", world.reg.host), None, &[]);
+
+    let world = faulty_world(|req, _| {
+        (req.method == "GET" && req.target.contains("/blobs/sha256:"))
+            .then(|| Reply::new(200).body(vec![b'x'; 200_000]))
+    });
+    let out = world.project.path().join("out");
+    let err = fails(program(&world.project).args(["build", "--no-push", "--tag", "w2", "--output-dir"]).arg(&out));
+    assert!(err.stderr().contains("digest mismatch"), "{}", err.stderr());
+
+    let p = code_only_project("127.0.0.1:9", "127.0.0.1:9/base/python:3");
+    let err = fails(program(&p).args(["build", "--tag", "w3"])).stderr();
+    assert!(err.contains("resolving the base image 127.0.0.1:9/base/python:3"), "{err}");
+    assert!(err.contains("ECONNREFUSED 127.0.0.1:9"), "{err}");
+    assert!(!err.contains("retry 1/3"), "an unreachable registry is not retried: {err}");
+}

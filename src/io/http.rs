@@ -1,6 +1,6 @@
 //! HTTP as the rest of the program sees it: a small [`Http`] trait with
 //! replayable request bodies and streaming responses. Its implementations
-//! are `native_http` (ureq) and, in WebAssembly, `wasi_http` (wasi:http).
+//! are `native_http` (ureq) and, in WebAssembly, `host_http` (Node, through the launcher).
 //!
 //! This module is also the one place that decides what a credential is
 //! ([`is_credential_header`]): such header values are held as [`Secret`]s,

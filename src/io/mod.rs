@@ -6,24 +6,24 @@
 pub(crate) mod clock;
 pub(crate) mod files;
 pub(crate) mod git;
+#[cfg(target_os = "wasi")]
+pub(crate) mod host_http;
 pub(crate) mod http;
 #[cfg(not(target_os = "wasi"))]
 pub(crate) mod native_http;
 pub(crate) mod process;
 pub(crate) mod retry;
-#[cfg(target_os = "wasi")]
-pub(crate) mod wasi_http;
 
 use std::sync::Arc;
 
-/// The HTTP client for this target: ureq natively, wasi:http in
-/// WebAssembly.
+/// The HTTP client for this target: ureq natively, the launcher's host
+/// functions in WebAssembly.
 pub(crate) fn http_client() -> anyhow::Result<Arc<dyn http::Http>> {
     let user_agent = concat!("dagster-branch-deploy/", env!("CARGO_PKG_VERSION"));
     #[cfg(not(target_os = "wasi"))]
     let client = native_http::UreqHttp::new(user_agent)?;
     #[cfg(target_os = "wasi")]
-    let client = wasi_http::WasiHttp::new(user_agent);
+    let client = host_http::HostHttp::new(user_agent);
     Ok(Arc::new(client))
 }
 

@@ -5,9 +5,9 @@
 //! committed launcher `dist/index.mjs`: the static x86-64 Linux executable
 //! (musl, so it runs on any Linux, ubuntu-22.04's glibc or Alpine's none),
 //! and the WebAssembly build for every other runner (`dist/wasm/`: the
-//! wasm32-wasip1 program made a WASI 0.2 component and transpiled by jco,
-//! bundled with preview2-shim and minified by esbuild, so it needs no
-//! node_modules; its core modules ship brotli-compressed).
+//! wasm32-wasip1 program, brotli-compressed, and its host: `dbd.mjs`, which
+//! runs it with Node's built-in WASI and gives it HTTP through
+//! `http-worker.mjs`; no node_modules, nothing to bundle).
 //! `dist --wasm` builds only the WebAssembly part.
 
 use std::path::{Path, PathBuf};
@@ -73,92 +73,32 @@ fn dist() -> Result<()> {
     Ok(())
 }
 
-/// Node packages for the WebAssembly build, pinned.
-const DIST_TOOLS: &[&str] =
-    &["@bytecodealliance/jco@1.35.0", "@bytecodealliance/preview2-shim@0.26.1", "esbuild@0.28.2"];
+/// The WebAssembly build's host, from xtask/wasm/, by its name in dist/wasm/.
+const HOST_FILES: &[(&str, &str)] = &[("host.mjs", "dbd.mjs"), ("http-worker.mjs", "http-worker.mjs")];
 
 fn wasm() -> Result<()> {
     let root = root();
     build_release(&root, "wasm32-wasip1").context("building for wasm32-wasip1 (rustup target add wasm32-wasip1)")?;
-    let tools = root.join("target/dist-tools");
-    let bin = tools.join("node_modules/.bin");
-    if !bin.join("jco").exists() || !bin.join("esbuild").exists() {
-        std::fs::create_dir_all(&tools)?;
-        run(Command::new("npm")
-            .current_dir(&tools)
-            .args(["install", "--no-audit", "--no-fund", "--silent"])
-            .args(DIST_TOOLS))?;
-    }
-    let build = tools.join("build");
-    let _ = std::fs::remove_dir_all(&build);
-    std::fs::create_dir_all(&build)?;
-    let core = root.join("target/wasm32-wasip1/release/dagster-branch-deploy.wasm");
-    let component = build.join("dbd.component.wasm");
-    run(Command::new(bin.join("jco")).arg("new").arg(&core).arg("--wasi-command").arg("-o").arg(&component))?;
-    run(Command::new(bin.join("jco"))
-        .arg("transpile")
-        .arg(&component)
-        .arg("-o")
-        .arg(&build)
-        .args(["--name", "dbd", "--quiet"]))?;
-    std::fs::copy(root.join("xtask/wasm/entry.mjs"), build.join("entry.mjs"))?;
-    let glue = build.join("dbd.js");
-    std::fs::write(&glue, with_compressed_modules(&std::fs::read_to_string(&glue)?)?)?;
+    let program = root.join("target/wasm32-wasip1/release/dagster-branch-deploy.wasm");
     let out = root.join("dist/wasm");
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out)?;
-    run(Command::new(bin.join("esbuild"))
-        .arg(build.join("entry.mjs"))
-        .args(["--bundle", "--minify", "--platform=node", "--format=esm", "--target=node20", "--log-level=warning"])
-        .arg(format!("--outfile={}", out.join("dbd.mjs").display())))?;
-    let modules = ["dbd.core.wasm", "dbd.core2.wasm"].map(|m| build.join(m));
-    run(Command::new("node").arg(root.join("xtask/wasm/compress.mjs")).args(&modules))?;
-    for module in &modules {
-        let name = format!("{}.br", module.file_name().and_then(|n| n.to_str()).unwrap_or_default());
-        std::fs::copy(build.join(&name), out.join(&name))?;
+    let compressed = out.join("dbd.wasm.br");
+    run(Command::new("node").arg(root.join("xtask/wasm/compress.mjs")).arg(&program).arg(&compressed))
+        .context("compressing the program (needs node)")?;
+    for (from, to) in HOST_FILES {
+        let from = root.join("xtask/wasm").join(from);
+        std::fs::copy(&from, out.join(to)).with_context(|| format!("copying {}", from.display()))?;
     }
-    let worker = tools.join("node_modules/@bytecodealliance/preview2-shim/dist/io/worker-thread.bundle.js");
-    let worker_out = out.join("worker-thread.bundle.js");
-    std::fs::write(&worker_out, with_proxy_support(&std::fs::read_to_string(&worker)?)?)?;
-    run(Command::new(bin.join("esbuild"))
-        .arg(&worker_out)
-        .args(["--minify", "--platform=node", "--log-level=warning", "--allow-overwrite"])
-        .arg(format!("--outfile={}", worker_out.display())))?;
+    run(Command::new("node").arg(root.join("dist/index.mjs")).arg("--version").env("RUNNER_OS", "WebAssembly check"))?;
     let total: u64 = std::fs::read_dir(&out)?.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
     println!(
         "dist/wasm/: {:.2} MB (the program {:.2} MB, {:.2} MB once decompressed)",
         total as f64 / 1e6,
-        std::fs::metadata(out.join("dbd.core.wasm.br"))?.len() as f64 / 1e6,
-        std::fs::metadata(&modules[0])?.len() as f64 / 1e6
+        std::fs::metadata(&compressed)?.len() as f64 / 1e6,
+        std::fs::metadata(&program)?.len() as f64 / 1e6
     );
     Ok(())
-}
-
-/// The core modules ship brotli-compressed (a quarter of their size): the
-/// glue jco writes reads `<module>.br` and decompresses it with node:zlib
-/// (a few milliseconds). Fails if the pinned jco changes how it loads them.
-fn with_compressed_modules(glue: &str) -> Result<String> {
-    const LOAD: &str = "return WebAssembly.compile(await _fs.readFile(url));";
-    if glue.matches(LOAD).count() != 1 {
-        bail!("jco's glue no longer loads core modules with `{LOAD}`; update the loader patch in xtask");
-    }
-    Ok(glue.replace(
-        LOAD,
-        "const { brotliDecompressSync } = await import('node:zlib');\n    \
-         return WebAssembly.compile(brotliDecompressSync(await _fs.readFile(new URL(`${url.href}.br`))));",
-    ))
-}
-
-/// preview2-shim's HTTP worker makes its own agents, which Node does not
-/// proxy by default; Node 24 proxies an agent given `proxyEnv`, so
-/// HTTPS_PROXY/NO_PROXY work in the WebAssembly build as they do natively.
-/// (Older Node ignores the option.) Fails if the pinned shim changes.
-fn with_proxy_support(worker: &str) -> Result<String> {
-    const AGENT: &str = "const agentOptions = { keepAlive: true };";
-    if !worker.contains(AGENT) {
-        bail!("preview2-shim's worker no longer has `{AGENT}`; update the proxy patch in xtask");
-    }
-    Ok(worker.replace(AGENT, "const agentOptions = { keepAlive: true, noDelay: true, proxyEnv: process.env };"))
 }
 
 /// A static executable has no PT_INTERP program header (no dynamic loader).
