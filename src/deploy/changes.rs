@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::dagster::client::Client;
-use crate::dagster::{self, DeployedLocation};
+use crate::dagster::{self, workspace::DeployedLocation};
 use crate::image::content::ImageContent;
 use crate::plan::redeploy::{Change, Running, before_images, deployed_commit};
 use crate::progress::Progress;
@@ -28,7 +28,7 @@ pub(super) fn running(
     if redeploy_all {
         return BTreeMap::new();
     }
-    dagster::deployed_locations(client, deployment).unwrap_or_else(|e| {
+    dagster::workspace::deployed_locations(client, deployment).unwrap_or_else(|e| {
         progress.warn(format!("could not read what {deployment} runs now ({e:#}); deploying every location"));
         BTreeMap::new()
     })

@@ -13,8 +13,9 @@ use super::{DeployOptions, Options, Outcome, RunStatus, changes, locations_url};
 use crate::build::{self, LocationImage};
 use crate::ci::CiContext;
 use crate::config::{Location, Project};
+use crate::dagster;
 use crate::dagster::client::Client;
-use crate::dagster::{self, DeployedLocation, WaitOptions};
+use crate::dagster::workspace::{self, DeployedLocation, LoadOutcome, WaitOptions};
 use crate::env::Env;
 use crate::io::clock::SystemClock;
 use crate::io::http::Http;
@@ -80,7 +81,7 @@ struct State {
     branch: bool,
     rows: Vec<Row>,
     built: Vec<LocationImage>,
-    load: Vec<dagster::LoadOutcome>,
+    load: Vec<LoadOutcome>,
 }
 
 impl<'a> Run<'a> {
@@ -333,7 +334,7 @@ impl<'a> Run<'a> {
     /// Waits until the redeployed locations (`names`) have loaded; each
     /// one's row gets its outcome.
     fn wait_for_load(&self, deployment: &str, names: &[String], wait: WaitOptions, state: &mut State) -> Result<()> {
-        let outcomes = dagster::wait_for_load(&self.client, deployment, names, wait, self.progress, &SystemClock)?;
+        let outcomes = workspace::wait_for_load(&self.client, deployment, names, wait, self.progress, &SystemClock)?;
         for outcome in &outcomes {
             let Some(row) = state.rows.iter_mut().find(|r| r.name == outcome.name) else { continue };
             row.status = if outcome.error.is_some() { Status::Failed } else { Status::Loaded };

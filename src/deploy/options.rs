@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
-use crate::dagster::{PullRequestStatus, WaitOptions};
+use crate::dagster::PullRequestStatus;
+use crate::dagster::workspace::WaitOptions;
 use crate::env::Env;
 use crate::image::platform::TargetPlatform;
 use crate::plan::Settings;

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use super::without_nulls;
+use super::document::without_nulls;
 
 /// Keys of a location document that change with every commit.
 const COMMIT_KEYS: &[&str] = &["git", "image"];
