@@ -20,7 +20,8 @@ use crate::io::files;
 use crate::io::http::{Http, redact_url};
 use crate::plan::sweep::{ReviewState, SweepAction, verdict};
 use crate::progress::Progress;
-use crate::report::{deployments, github, gitlab};
+use crate::report::comment::{Headline, Report, comment};
+use crate::report::{Commenter, deployments, github, gitlab};
 use crate::text::shorten;
 
 /// What `sweep` is run with.
@@ -35,6 +36,9 @@ pub(crate) struct SweepOptions {
     pub(crate) delete: bool,
     /// Say what would be done; change nothing.
     pub(crate) dry_run: bool,
+    /// Update the comment of each pull/merge request whose branch
+    /// deployment is closed.
+    pub(crate) comment: bool,
     /// The most branch deployments listed.
     pub(crate) limit: u32,
     pub(crate) json: bool,
@@ -95,6 +99,7 @@ pub(crate) fn run(options: &SweepOptions, env: &Env) -> Result<SweepOutcome> {
     let states = crate::parallel::map(&ours, JOBS, |d| Ok(review.state(d)))?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     let github_deployments = deployments::Deployments::new(&context, env, http.as_ref(), &progress);
+    let commenter = Commenter::new(&context, env, http.as_ref(), &progress, options.comment);
     let deployments = ours
         .iter()
         .zip(states)
@@ -116,6 +121,8 @@ pub(crate) fn run(options: &SweepOptions, env: &Env) -> Result<SweepOutcome> {
                         swept.done = true;
                         if let Some(number) = d.branch.pull_request_number.as_deref().and_then(|n| n.parse().ok()) {
                             github_deployments.deactivate(number);
+                            let report = closed_report(&context, &org_url, d, &swept.review, options.delete);
+                            commenter.post_to(number, &comment(&report), false);
                         }
                     }
                     Err(e) => swept.error = Some(format!("{e:#}")),
@@ -172,6 +179,32 @@ fn close(client: &Client, d: &BranchDeployment, status: PullRequestStatus, delet
         dagster::delete_branch_deployment(client, &d.name)?;
     }
     Ok(())
+}
+
+/// The comment for a branch deployment the sweep closed: why, and a link
+/// to the sweep's run.
+fn closed_report(
+    context: &CiContext,
+    org_url: &str,
+    d: &BranchDeployment,
+    review: &ReviewState,
+    delete: bool,
+) -> Report {
+    Report {
+        headline: match review {
+            ReviewState::Merged => Headline::Merged,
+            ReviewState::Closed => Headline::Closed,
+            ReviewState::Open | ReviewState::Unknown(_) => Headline::Idle,
+        },
+        deployment: Some(d.name.clone()),
+        url: (!delete).then(|| crate::deploy::locations_url(org_url, &d.name)),
+        branch: true,
+        commit: d.commit.as_ref().map(|c| c.commit_hash.clone()).filter(|c| ci::is_commit_sha(c)),
+        base: None,
+        rows: Vec::new(),
+        run_url: context.run_url.clone(),
+        deleted: delete,
+    }
 }
 
 /// Reads pull/merge request states from GitHub or GitLab.

@@ -214,6 +214,14 @@ fn sweep_closes_merged_closed_and_idle_pull_requests_of_this_repository_only() {
     assert_eq!(d.commit.unwrap()["commitHash"], format!("{:040x}", 11));
     let shown = &github.deployments()[0];
     assert_eq!(shown.statuses.last().unwrap()["state"], "inactive", "the pull request's deployment goes inactive");
+    // Each closed one's pull request says so in the comment; the open one's is left alone.
+    let comment_on =
+        |n: u64| github.comments().into_iter().filter(|c| c.thread == n).map(|c| c.body).collect::<Vec<_>>();
+    assert!(comment_on(11)[0].contains(&format!("`{merged}` marked closed\nThe pull request was merged.")));
+    assert!(comment_on(12)[0].contains("The pull request was closed."));
+    assert!(comment_on(14)[0].contains("It had no new commit for a while; push one for a new preview."));
+    assert!(comment_on(14)[0].contains(&format!("commit `{}`", &format!("{:040x}", 14)[..12])));
+    assert!(comment_on(13).is_empty());
 
     // A second sweep finds only the open one left; --delete removes it when idle.
     let run = ok(github_sweep(&project, &dagster, &github, &summary).args(["--idle-days", "1", "--delete"]));
@@ -223,6 +231,9 @@ fn sweep_closes_merged_closed_and_idle_pull_requests_of_this_repository_only() {
         run.stderr()
     );
     assert!(!dagster.branch_deployments().iter().any(|d| d.name == open));
+    let comments = github.comments().into_iter().filter(|c| c.thread == 13).collect::<Vec<_>>();
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].body.contains("deleted"), "{}", comments[0].body);
 }
 
 #[test]
@@ -265,7 +276,13 @@ fn sweep_on_gitlab_asks_each_merge_request_and_keeps_other_groups_projects() {
     assert_eq!(status(&open).as_deref(), Some("OPEN"));
     assert_eq!(status(&other_group).as_deref(), Some("OPEN"), "another group's project of the same name");
     let asked: Vec<String> = gitlab.server.received().iter().map(|r| r.target.clone()).collect();
-    assert_eq!(asked.len(), 3, "one request per merge request: {asked:?}");
+    let states = asked.iter().filter(|t| !t.contains("/notes")).count();
+    assert_eq!(states, 3, "one request per merge request's state: {asked:?}");
+    // The merged and the closed one's notes say so; the open one's is left alone.
+    let notes = gitlab.comments();
+    assert!(notes.iter().any(|n| n.thread == 5 && n.body.contains("The pull request was merged.")), "{notes:?}");
+    assert!(notes.iter().any(|n| n.thread == 6 && n.body.contains("The pull request was closed.")), "{notes:?}");
+    assert!(!notes.iter().any(|n| n.thread == 7), "{notes:?}");
 }
 
 #[test]

@@ -218,6 +218,10 @@ pub(super) struct SweepArgs {
     /// Say what would be done; change nothing.
     #[arg(long, env = "DAGSTER_DRY_RUN")]
     pub(super) dry_run: bool,
+    /// Do not update the pull/merge request's comment when closing its
+    /// branch deployment.
+    #[arg(long, env = "DAGSTER_NO_COMMENT")]
+    pub(super) no_comment: bool,
     /// The most branch deployments to list.
     #[arg(long, value_name = "N", default_value = "500", value_parser = clap::value_parser!(u32).range(1..=5000))]
     pub(super) limit: u32,

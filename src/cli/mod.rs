@@ -165,6 +165,7 @@ fn sweep_command(args: SweepArgs, env: Env) -> Result<i32> {
         idle_days: args.idle_days.filter(|days| *days > 0),
         delete: args.delete,
         dry_run: args.dry_run,
+        comment: !args.no_comment,
         limit: args.limit,
         json: args.json,
     };

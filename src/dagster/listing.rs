@@ -20,7 +20,8 @@ pub(crate) struct BranchDeployment {
 }
 
 /// The branch deployments whose pull request Dagster+ has as OPEN, at most
-/// `limit`, leaving out those being deleted and those without git metadata.
+/// `limit`, leaving out those being deleted, those without git metadata and
+/// any whose name is not a deployment name.
 pub(crate) fn open_branch_deployments(client: &Client, limit: u32) -> Result<Vec<BranchDeployment>> {
     let variables = json!({ "limit": limit, "pullRequestStatus": PullRequestStatus::Open });
     let data = client.request(Scope::Organization, documents::LIST_BRANCH_DEPLOYMENTS, variables)?;
@@ -50,5 +51,6 @@ fn node(n: &Value) -> Option<BranchDeployment> {
         author_email: text(&c["authorEmail"]),
         author_avatar_url: None,
     });
-    Some(BranchDeployment { name: text(&n["deploymentName"])?, id: n["deploymentId"].as_i64()?, branch, commit })
+    let name = super::checked_name(n["deploymentName"].as_str()?).ok()?;
+    Some(BranchDeployment { name, id: n["deploymentId"].as_i64()?, branch, commit })
 }

@@ -80,12 +80,25 @@ pub(crate) fn upsert_branch_deployment(client: &Client, variables: Value) -> Res
     let data = client.request(Scope::Organization, documents::CREATE_OR_UPDATE_BRANCH_DEPLOYMENT, variables)?;
     let result = &data["createOrUpdateBranchDeployment"];
     match result["deploymentName"].as_str() {
-        Some(name) => Ok(name.to_string()),
+        Some(name) => checked_name(name),
         None => bail!(
             "Dagster+ did not create the branch deployment: {}",
             result["message"].as_str().map_or_else(|| result.to_string(), str::to_string)
         ),
     }
+}
+
+/// A deployment name from a reply, checked: it goes into URLs, headers and
+/// comments. Dagster+ names branch deployments with lowercase hex, and full
+/// deployments with letters, digits, `-` and `_`.
+pub(crate) fn checked_name(name: &str) -> Result<String> {
+    let valid = !name.is_empty()
+        && name.len() <= 100
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !valid {
+        bail!("Dagster+ answered with {} as a deployment name, which is not one", crate::text::excerpt(name));
+    }
+    Ok(name.to_string())
 }
 
 /// A deployment found by name.
@@ -185,6 +198,16 @@ pub(crate) fn check_connection(client: &Client) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deployment_names_from_replies_are_checked() {
+        assert_eq!(checked_name("db4a7dfa0123").unwrap(), "db4a7dfa0123");
+        assert_eq!(checked_name("staging_2-eu").unwrap(), "staging_2-eu");
+        for hostile in ["", "../prod", "a b", "x\r\nX-Injected: 1", "](javascript:alert(1))", &"a".repeat(101)] {
+            let err = checked_name(hostile).unwrap_err().to_string();
+            assert!(err.ends_with("as a deployment name, which is not one") && !err.contains('\n'), "{err}");
+        }
+    }
 
     #[test]
     fn branch_data_sends_every_key_with_nulls() {

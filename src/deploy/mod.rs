@@ -291,6 +291,6 @@ fn finish(options: &Options, env: &Env, progress: &Progress, outcome: Outcome) -
 }
 
 /// The URL of a deployment's locations page.
-fn locations_url(org_url: &str, deployment: &str) -> String {
+pub(crate) fn locations_url(org_url: &str, deployment: &str) -> String {
     format!("{org_url}/{deployment}/locations")
 }

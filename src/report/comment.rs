@@ -91,6 +91,8 @@ pub(crate) enum Headline {
     Merged,
     /// The label `--require-label` names was removed.
     Unlabeled,
+    /// The sweep closed it: no commit for `--idle-days`.
+    Idle,
     /// Only a plan (dry run).
     Planned,
 }
@@ -130,10 +132,11 @@ fn body(r: &Report) -> String {
         Headline::Deployed => format!("### ✅ Deployed to Dagster+ {kind}{name}\n"),
         Headline::Unchanged => format!("### ✅ Dagster+ {kind}{name} is up to date: nothing changed\n"),
         Headline::Failed => format!("### ❌ Dagster+ {kind}{name} failed\n"),
-        Headline::Closed | Headline::Merged | Headline::Unlabeled => {
+        Headline::Closed | Headline::Merged | Headline::Unlabeled | Headline::Idle => {
             let why = match r.headline {
                 Headline::Merged => "The pull request was merged.",
                 Headline::Unlabeled => "Its label was removed; add it again for a new preview.",
+                Headline::Idle => "It had no new commit for a while; push one for a new preview.",
                 _ => "The pull request was closed.",
             };
             let what = if r.deleted { "deleted" } else { "marked closed" };

@@ -58,7 +58,16 @@ impl<'a> Commenter<'a> {
 
     /// Posts or updates the comment; problems become warnings.
     pub(crate) fn post(&self, body: &str) {
-        let (Some(api), Some(number)) = (&self.api, self.number) else { return };
+        if let Some(number) = self.number {
+            self.post_to(number, body, true);
+        }
+    }
+
+    /// Updates (or posts) the comment on pull/merge request `number`, which
+    /// the sweep does for each request it finds closed; `ours` when it is
+    /// the run's own request, whose comment id is then remembered.
+    pub(crate) fn post_to(&self, number: u64, body: &str, ours: bool) {
+        let Some(api) = &self.api else { return };
         let Some(token) = &self.token else {
             let mut given = self.notice_given.lock().expect("notice lock");
             if !*given {
@@ -75,7 +84,7 @@ impl<'a> Commenter<'a> {
             }
             return;
         };
-        let known = *self.id.lock().expect("comment id lock");
+        let known = if ours { *self.id.lock().expect("comment id lock") } else { None };
         let result = match api {
             ReviewApi::GitHub { api_url, repository } => {
                 github::upsert_comment(self.http, api_url, repository, number, token, known, body)
@@ -85,8 +94,10 @@ impl<'a> Commenter<'a> {
             }
         };
         match result {
-            Ok(id) => *self.id.lock().expect("comment id lock") = Some(id),
-            Err(e) => self.progress.warn(format!("could not update the comment (the deploy goes on): {e:#}")),
+            Ok(id) if ours => *self.id.lock().expect("comment id lock") = Some(id),
+            Ok(_) => {}
+            Err(e) if ours => self.progress.warn(format!("could not update the comment (the deploy goes on): {e:#}")),
+            Err(e) => self.progress.warn(format!("could not update the comment on request {number}: {e:#}")),
         }
     }
 }
