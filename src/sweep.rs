@@ -32,6 +32,8 @@ pub(crate) struct SweepOptions {
     pub(crate) url: Option<String>,
     /// Close open requests whose latest commit is this many days old.
     pub(crate) idle_days: Option<u32>,
+    /// Close open requests without this label (`--require-label`).
+    pub(crate) require_label: Option<String>,
     /// Delete rather than mark.
     pub(crate) delete: bool,
     /// Say what would be done; change nothing.
@@ -95,7 +97,7 @@ pub(crate) fn run(options: &SweepOptions, env: &Env) -> Result<SweepOutcome> {
         redact_url(&org_url),
         total - ours.len()
     ));
-    let review = Review::new(&context, env, http.as_ref(), &progress);
+    let review = Review::new(&context, env, http.as_ref(), &progress, options.require_label.clone());
     let states = crate::parallel::map(&ours, JOBS, |d| Ok(review.state(d)))?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     let github_deployments = deployments::Deployments::new(&context, env, http.as_ref(), &progress);
@@ -194,6 +196,7 @@ fn closed_report(
         headline: match review {
             ReviewState::Merged => Headline::Merged,
             ReviewState::Closed => Headline::Closed,
+            ReviewState::Unlabeled(_) => Headline::Unlabeled,
             ReviewState::Open | ReviewState::Unknown(_) => Headline::Idle,
         },
         deployment: Some(d.name.clone()),
@@ -212,10 +215,17 @@ struct Review<'a> {
     api: Option<ReviewApi>,
     token: Option<Secret>,
     http: &'a dyn Http,
+    require_label: Option<String>,
 }
 
 impl<'a> Review<'a> {
-    fn new(context: &CiContext, env: &Env, http: &'a dyn Http, progress: &Progress) -> Review<'a> {
+    fn new(
+        context: &CiContext,
+        env: &Env,
+        http: &'a dyn Http,
+        progress: &Progress,
+        require_label: Option<String>,
+    ) -> Review<'a> {
         let token = match &context.review_api {
             Some(ReviewApi::GitHub { .. }) => env.first_of(&["GITHUB_TOKEN", "INPUT_GITHUB-TOKEN"]),
             Some(ReviewApi::GitLab { .. }) => env.first_of(&["GITLAB_TOKEN"]),
@@ -225,7 +235,7 @@ impl<'a> Review<'a> {
         if let Some(t) = &token {
             progress.mask(t.expose());
         }
-        Review { api: context.review_api.clone(), token, http }
+        Review { api: context.review_api.clone(), token, http, require_label }
     }
 
     fn state(&self, d: &BranchDeployment) -> ReviewState {
@@ -244,22 +254,18 @@ impl<'a> Review<'a> {
         };
         let state = match api {
             ReviewApi::GitHub { api_url, repository } => {
-                github::pull_request_state(self.http, api_url, repository, number, token).map(|(open, merged)| {
-                    match (open, merged) {
-                        (true, _) => ReviewState::Open,
-                        (false, true) => ReviewState::Merged,
-                        (false, false) => ReviewState::Closed,
-                    }
-                })
+                github::pull_request_state(self.http, api_url, repository, number, token)
             }
             ReviewApi::GitLab { api_url, project_id } => {
-                gitlab::merge_request_state(self.http, api_url, project_id, number, token).map(|s| match s.as_str() {
-                    "merged" => ReviewState::Merged,
-                    "closed" => ReviewState::Closed,
-                    _ => ReviewState::Open,
-                })
+                gitlab::merge_request_state(self.http, api_url, project_id, number, token)
             }
         };
+        let state = state.map(|s| match (s.open, s.merged, &self.require_label) {
+            (true, _, Some(name)) if !s.labels.contains(name) => ReviewState::Unlabeled(name.clone()),
+            (true, _, _) => ReviewState::Open,
+            (false, true, _) => ReviewState::Merged,
+            (false, false, _) => ReviewState::Closed,
+        });
         state.unwrap_or_else(|e| ReviewState::Unknown(shorten(&format!("{e:#}"), 300)))
     }
 }

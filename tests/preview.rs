@@ -283,6 +283,52 @@ fn sweep_on_gitlab_asks_each_merge_request_and_keeps_other_groups_projects() {
     assert!(notes.iter().any(|n| n.thread == 5 && n.body.contains("The pull request was merged.")), "{notes:?}");
     assert!(notes.iter().any(|n| n.thread == 6 && n.body.contains("The pull request was closed.")), "{notes:?}");
     assert!(!notes.iter().any(|n| n.thread == 7), "{notes:?}");
+
+    // With a required label, the open one stays while it has the label.
+    gitlab.state.lock().unwrap().labels.insert(7, vec!["preview"]);
+    let run = ok(cmd.env("DAGSTER_REQUIRE_LABEL", "preview"));
+    assert!(run.stderr().contains("kept: merge request !7 is open"), "{}", run.stderr());
+    gitlab.state.lock().unwrap().labels.insert(7, vec!["bug"]);
+    let run = ok(&mut cmd);
+    assert!(run.stderr().contains("merge request !7 does not have the label preview"), "{}", run.stderr());
+    assert_eq!(status(&open).as_deref(), Some("CLOSED"));
+}
+
+/// With --require-label, the sweep closes what an `unlabeled` event would
+/// have (GitLab runs no pipeline when a label is removed at all).
+#[test]
+fn sweep_with_a_required_label_closes_open_requests_without_it() {
+    let project = Project::new();
+    project.file("README.md", "x\n");
+    project.commit();
+    let dagster = FakeDagster::start();
+    let github = review::github();
+    let pr = |n: u64| format!("https://github.com/Codertocat/Hello-World/pull/{n}");
+    let repo = "Codertocat/Hello-World";
+    let labelled = dagster.seed_branch(repo, "feature/labelled", 21, &pr(21), now());
+    let unlabelled = dagster.seed_branch(repo, "feature/unlabelled", 22, &pr(22), now());
+    {
+        let mut s = github.state.lock().unwrap();
+        s.pulls.insert(21, ("open", false));
+        s.pulls.insert(22, ("open", false));
+        s.labels.insert(21, vec!["bug", "preview"]);
+        s.labels.insert(22, vec!["bug"]);
+    }
+    let summary = project.path().join("summary.md");
+    let run = ok(github_sweep(&project, &dagster, &github, &summary).env("DAGSTER_REQUIRE_LABEL", "preview"));
+    let err = run.stderr();
+    assert!(err.contains(&format!("{labelled} (feature/labelled): kept: pull request #21 is open")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{unlabelled} (feature/unlabelled): marked CLOSED: pull request #22 does not have the label preview"
+        )),
+        "{err}"
+    );
+    let status = |name: &str| statuses(&dagster).into_iter().find(|(n, _)| n == name).unwrap().1;
+    assert_eq!(status(&labelled).as_deref(), Some("OPEN"));
+    assert_eq!(status(&unlabelled).as_deref(), Some("CLOSED"));
+    let comment = github.comments().into_iter().find(|c| c.thread == 22).unwrap();
+    assert!(comment.body.contains("Its label was removed; add it again for a new preview."), "{}", comment.body);
 }
 
 #[test]

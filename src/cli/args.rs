@@ -212,6 +212,10 @@ pub(super) struct SweepArgs {
     /// again); 0 turns it off.
     #[arg(long, value_name = "DAYS", env = "DAGSTER_IDLE_DAYS", value_parser = clap::value_parser!(u32).range(0..=3650))]
     pub(super) idle_days: Option<u32>,
+    /// Also close branch deployments whose pull/merge request, still open,
+    /// does not have this label (what deploy --require-label deploys).
+    #[arg(long, value_name = "NAME", env = "DAGSTER_REQUIRE_LABEL")]
+    pub(super) require_label: Option<String>,
     /// Delete them rather than mark them.
     #[arg(long, env = "DAGSTER_DELETE_ON_CLOSE")]
     pub(super) delete: bool,

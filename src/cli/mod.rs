@@ -163,6 +163,7 @@ fn sweep_command(args: SweepArgs, env: Env) -> Result<i32> {
         organization: args.dagster.organization,
         url: args.dagster.url,
         idle_days: args.idle_days.filter(|days| *days > 0),
+        require_label: args.require_label.filter(|name| !name.trim().is_empty()),
         delete: args.delete,
         dry_run: args.dry_run,
         comment: !args.no_comment,

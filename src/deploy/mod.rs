@@ -190,7 +190,7 @@ fn close_event(context: &CiContext, close: CloseRequest, env: &Env, http: &dyn H
     {
         match env.secret("GITLAB_TOKEN").ok().flatten() {
             Some(token) => match report::gitlab::merge_request_state(http, api_url, project_id, mr.number, &token) {
-                Ok(state) => return Event::ChangeRequestClosed { merged: state == "merged" },
+                Ok(state) => return Event::ChangeRequestClosed { merged: state.merged },
                 Err(e) => progress.warn(format!("could not read the merge request's state; marking it closed ({e:#})")),
             },
             None => progress.info(

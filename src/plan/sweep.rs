@@ -1,7 +1,8 @@
 //! What `sweep` does with each open branch deployment: mark it MERGED or
-//! CLOSED when its pull/merge request is, CLOSED when its latest commit is
-//! older than `--idle-days`, else keep it. Pure: the states and times come
-//! from the caller.
+//! CLOSED when its pull/merge request is, CLOSED when the request lacks the
+//! label `--require-label` names or its latest commit is older than
+//! `--idle-days`, else keep it. Pure: the states and times come from the
+//! caller.
 
 use serde::Serialize;
 
@@ -12,6 +13,8 @@ use crate::dagster::PullRequestStatus;
 #[serde(rename_all = "snake_case", tag = "state", content = "detail")]
 pub(crate) enum ReviewState {
     Open,
+    /// Open, without the label `--require-label` names (given).
+    Unlabeled(String),
     Closed,
     Merged,
     /// It could not be read, and why.
@@ -47,6 +50,12 @@ pub(crate) fn verdict(
         ReviewState::Closed => {
             return SweepAction::Close { status: PullRequestStatus::Closed, reason: format!("{label} was closed") };
         }
+        ReviewState::Unlabeled(name) => {
+            return SweepAction::Close {
+                status: PullRequestStatus::Closed,
+                reason: format!("{label} does not have the label {name}; labelling it deploys it again"),
+            };
+        }
         ReviewState::Open | ReviewState::Unknown(_) => {}
     }
     let idle = latest.map(|t| ((now - t) / DAY).floor().max(0.0) as u64);
@@ -80,6 +89,9 @@ mod tests {
         assert_eq!(merged, SweepAction::Close { status: PullRequestStatus::Merged, reason: "#1 was merged".into() });
         let closed = verdict("!2", &ReviewState::Closed, None, NOW, Some(30));
         assert_eq!(closed, SweepAction::Close { status: PullRequestStatus::Closed, reason: "!2 was closed".into() });
+        let unlabeled = verdict("#5", &ReviewState::Unlabeled("preview".into()), Some(NOW), NOW, None);
+        let reason = "#5 does not have the label preview; labelling it deploys it again".to_string();
+        assert_eq!(unlabeled, SweepAction::Close { status: PullRequestStatus::Closed, reason });
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use serde_json::Value;
 
+use super::RequestState;
 use super::sticky::{self, PageGuard, is_ours};
 use crate::auth::Secret;
 use crate::io::http::{Http, Request, Response, redact_url};
@@ -94,14 +95,14 @@ impl sticky::Thread for PullRequestThread<'_> {
     }
 }
 
-/// A pull request's state: `(open, merged)` from `GET /repos/{repo}/pulls/{n}`.
+/// A pull request's state and labels, from `GET /repos/{repo}/pulls/{n}`.
 pub(crate) fn pull_request_state(
     http: &dyn Http,
     api_url: &str,
     repository: &str,
     number: u64,
     token: &Secret,
-) -> Result<(bool, bool)> {
+) -> Result<RequestState> {
     let url = format!("{api_url}/repos/{repository}/pulls/{number}");
     let response = http.send(&request("GET", &url, token))?;
     if response.status != 200 {
@@ -110,10 +111,13 @@ pub(crate) fn pull_request_state(
     }
     let pr: Value = serde_json::from_slice(&response.read_limited(4 << 20)?)
         .with_context(|| format!("GET {}: the reply is not JSON", redact_url(&url)))?;
-    match (pr["state"].as_str(), pr["merged"].as_bool()) {
-        (Some(state), merged) => Ok((state == "open", merged == Some(true) || pr["merged_at"].is_string())),
-        (None, _) => anyhow::bail!("GET {} answered without a state", redact_url(&url)),
-    }
+    let Some(state) = pr["state"].as_str() else { anyhow::bail!("GET {} answered without a state", redact_url(&url)) };
+    let labels = pr["labels"].as_array().into_iter().flatten().filter_map(|l| l["name"].as_str()).map(str::to_string);
+    Ok(RequestState {
+        open: state == "open",
+        merged: pr["merged"].as_bool() == Some(true) || pr["merged_at"].is_string(),
+        labels: labels.collect(),
+    })
 }
 
 fn comment_id(response: Response, method: &str, url: &str) -> Result<u64> {

@@ -6,6 +6,7 @@
 use anyhow::{Context, Result};
 use serde_json::Value;
 
+use super::RequestState;
 use super::sticky::{self, PageGuard, is_ours};
 use crate::auth::Secret;
 use crate::io::http::{Http, Request, Response, redact_url};
@@ -110,14 +111,15 @@ fn failure(method: &str, url: &str, response: Response) -> anyhow::Error {
     anyhow::anyhow!("{method} {} answered {status}{hint}: {}", redact_url(url), response.excerpt(300))
 }
 
-/// The merge request's state: `opened`, `closed`, `locked` or `merged`.
+/// The merge request's state (`opened`, `closed`, `locked` or `merged`)
+/// and labels.
 pub(crate) fn merge_request_state(
     http: &dyn Http,
     api_url: &str,
     project: &str,
     iid: u64,
     token: &Secret,
-) -> Result<String> {
+) -> Result<RequestState> {
     let url = mr_url(api_url, project, iid);
     let response = http.send(&request("GET", &url, token))?;
     if response.status != 200 {
@@ -125,10 +127,14 @@ pub(crate) fn merge_request_state(
     }
     let mr: Value = serde_json::from_slice(&response.read_limited(1 << 20)?)
         .with_context(|| format!("GET {}: the reply is not JSON", redact_url(&url)))?;
-    mr["state"]
-        .as_str()
-        .map(str::to_string)
-        .with_context(|| format!("GET {} answered without a state", redact_url(&url)))
+    let state = mr["state"].as_str().with_context(|| format!("GET {} answered without a state", redact_url(&url)))?;
+    // Label names, or label objects when asked `with_labels_details`.
+    let labels = mr["labels"].as_array().into_iter().flatten().filter_map(|l| l.as_str().or(l["name"].as_str()));
+    Ok(RequestState {
+        open: state != "merged" && state != "closed",
+        merged: state == "merged",
+        labels: labels.map(str::to_string).collect(),
+    })
 }
 
 /// Writes a dotenv report (`KEY=value` lines, single-line values).

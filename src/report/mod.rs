@@ -18,6 +18,14 @@ use crate::env::Env;
 use crate::io::http::Http;
 use crate::progress::Progress;
 
+/// A pull/merge request as GitHub or GitLab tells it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RequestState {
+    pub(crate) open: bool,
+    pub(crate) merged: bool,
+    pub(crate) labels: Vec<String>,
+}
+
 /// Keeps one comment up to date through a run.
 pub(crate) struct Commenter<'a> {
     http: &'a dyn Http,

@@ -30,6 +30,8 @@ pub struct ReviewState {
     pub mr_states: BTreeMap<u64, String>,
     /// GitHub pull requests: number → (state, merged).
     pub pulls: BTreeMap<u64, (&'static str, bool)>,
+    /// Labels of pull requests (GitHub) or merge requests (GitLab), by number.
+    pub labels: BTreeMap<u64, Vec<&'static str>>,
     /// GitHub deployments, oldest first, each with its statuses.
     pub deployments: Vec<GitHubDeployment>,
     /// The token lacks `deployments: write`.
@@ -296,11 +298,21 @@ pub fn github() -> FakeReview {
             }
             ("DELETE", ["repos", _, _, "issues", "comments", id]) => s.remove(id),
             ("GET", ["repos", _, _, "pulls", n]) => match s.pulls.get(&n.parse().unwrap_or(0)) {
-                Some((state, merged)) => Reply::json(
-                    200,
-                    json!({ "number": n.parse::<u64>().unwrap_or(0), "state": state, "merged": merged,
-                        "merged_at": if *merged { json!("2026-11-30T10:00:00Z") } else { Value::Null } }),
-                ),
+                Some((state, merged)) => {
+                    let number = n.parse::<u64>().unwrap_or(0);
+                    let labels =
+                        s.labels.get(&number).cloned().unwrap_or_default().into_iter().enumerate().map(|(i, name)| {
+                            json!({ "id": 208045946 + i, "node_id": "MDU6TGFiZWwyMDgwNDU5NDY=",
+                            "url": format!("https://api.github.com/repos/Codertocat/Hello-World/labels/{name}"),
+                            "name": name, "color": "f29513", "default": false, "description": null })
+                        });
+                    Reply::json(
+                        200,
+                        json!({ "number": number, "state": state, "merged": merged,
+                            "labels": labels.collect::<Vec<_>>(),
+                            "merged_at": if *merged { json!("2026-11-30T10:00:00Z") } else { Value::Null } }),
+                    )
+                }
                 None => Reply::json(404, json!({ "message": "Not Found" })),
             },
             (_, ["repos", _, _, "deployments", ..]) if s.deployments_forbidden => {
@@ -330,7 +342,8 @@ pub fn gitlab() -> FakeReview {
             ("GET", ["api", "v4", "projects", _, "merge_requests", iid]) => {
                 let iid = iid.parse::<u64>().unwrap_or(0);
                 let state = s.mr_states.get(&iid).unwrap_or(&s.mr_state);
-                Reply::json(200, json!({ "iid": iid, "state": state }))
+                let labels = s.labels.get(&iid).cloned().unwrap_or_default();
+                Reply::json(200, json!({ "iid": iid, "state": state, "labels": labels }))
             }
             ("GET", ["api", "v4", "projects", _, "merge_requests", iid, "notes"]) => {
                 let render = |c: &Comment| json!({ "id": c.id, "body": c.body, "system": false, "author": { "username": c.author } });
