@@ -207,6 +207,7 @@ fn closed_report(
         rows: Vec::new(),
         run_url: context.run_url.clone(),
         deleted: delete,
+        merge_request: context.provider == crate::ci::Provider::GitLab,
     }
 }
 

@@ -280,8 +280,8 @@ fn sweep_on_gitlab_asks_each_merge_request_and_keeps_other_groups_projects() {
     assert_eq!(states, 3, "one request per merge request's state: {asked:?}");
     // The merged and the closed one's notes say so; the open one's is left alone.
     let notes = gitlab.comments();
-    assert!(notes.iter().any(|n| n.thread == 5 && n.body.contains("The pull request was merged.")), "{notes:?}");
-    assert!(notes.iter().any(|n| n.thread == 6 && n.body.contains("The pull request was closed.")), "{notes:?}");
+    assert!(notes.iter().any(|n| n.thread == 5 && n.body.contains("The merge request was merged.")), "{notes:?}");
+    assert!(notes.iter().any(|n| n.thread == 6 && n.body.contains("The merge request was closed.")), "{notes:?}");
     assert!(!notes.iter().any(|n| n.thread == 7), "{notes:?}");
 
     // With a required label, the open one stays while it has the label.

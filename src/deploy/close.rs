@@ -51,6 +51,7 @@ impl Run<'_> {
                     rows: Vec::new(),
                     run_url: self.context.run_url.clone(),
                     deleted: delete,
+                    merge_request: self.context.provider == crate::ci::Provider::GitLab,
                 };
                 reporters.comment(comment(&report));
                 if let Some(number) = self.context.change_request.as_ref().map(|c| c.number) {

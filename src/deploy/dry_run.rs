@@ -159,6 +159,7 @@ fn planned_report(
         rows,
         run_url: context.run_url.clone(),
         deleted: false,
+        merge_request: context.provider == crate::ci::Provider::GitLab,
     }
 }
 

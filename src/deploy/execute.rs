@@ -114,6 +114,7 @@ impl<'a> Run<'a> {
             rows: state.rows.clone(),
             run_url: self.context.run_url.clone(),
             deleted: false,
+            merge_request: self.context.provider == crate::ci::Provider::GitLab,
         }
     }
 

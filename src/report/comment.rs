@@ -112,6 +112,9 @@ pub(crate) struct Report {
     pub(crate) run_url: Option<String>,
     /// Whether the branch deployment was deleted (on close).
     pub(crate) deleted: bool,
+    /// Whether the request is a GitLab merge request (for the wording).
+    #[serde(skip)]
+    pub(crate) merge_request: bool,
 }
 
 /// The comment body (marker first).
@@ -134,9 +137,11 @@ fn body(r: &Report) -> String {
         Headline::Failed => format!("### ❌ Dagster+ {kind}{name} failed\n"),
         Headline::Closed | Headline::Merged | Headline::Unlabeled | Headline::Idle => {
             let why = match r.headline {
+                Headline::Merged if r.merge_request => "The merge request was merged.",
                 Headline::Merged => "The pull request was merged.",
                 Headline::Unlabeled => "Its label was removed; add it again for a new preview.",
                 Headline::Idle => "It had no new commit for a while; push one for a new preview.",
+                _ if r.merge_request => "The merge request was closed.",
                 _ => "The pull request was closed.",
             };
             let what = if r.deleted { "deleted" } else { "marked closed" };
@@ -225,6 +230,7 @@ mod tests {
             ],
             run_url: None,
             deleted: false,
+            merge_request: false,
         }
     }
 
@@ -276,6 +282,8 @@ mod tests {
     #[test]
     fn a_closed_and_deleted_deployment_has_no_link() {
         let r = Report { headline: Headline::Merged, deleted: true, rows: vec![], ..report() };
+        let on_gitlab = Report { merge_request: true, ..r.clone() };
+        assert!(comment(&on_gitlab).contains("The merge request was merged."), "{}", comment(&on_gitlab));
         let s = summary(&r);
         assert!(
             s.starts_with("### Dagster+ branch deployment `db4a7dfa` deleted\nThe pull request was merged."),
