@@ -147,7 +147,14 @@ async function runWasm(args, env) {
   // Empty means unset to the program; the WebAssembly build cannot remove
   // variables itself.
   for (const [name, value] of Object.entries(wasmEnv)) if (value === "") delete wasmEnv[name];
-  process.exit(await run(program, { args, env: wasmEnv, preopens: preopens(wasmEnv) }));
+  let status;
+  try {
+    status = await run(program, { args, env: wasmEnv, preopens: preopens(wasmEnv) });
+  } catch (error) {
+    // A trap (the program aborted; it said why above) or the HTTP worker lost.
+    fail(`the WebAssembly build stopped: ${error.message}`);
+  }
+  process.exit(status);
 }
 
 // What the `command` input may run.

@@ -51,10 +51,15 @@ async function wasiWithoutWarning() {
 }
 
 /// The worker and a blocking call to it: post, then wait on a shared flag
-/// the worker raises once it has posted its answer.
+/// the worker raises once it has posted its answer. The worker also beats
+/// a shared counter every second: if it dies or hangs, the call fails
+/// after HEARTBEAT_LOST_S rather than waiting forever.
+const HEARTBEAT_LOST_S = 30;
+
 function startWorker() {
   const { port1, port2 } = new MessageChannel();
-  const flag = new Int32Array(new SharedArrayBuffer(4));
+  // [answered, heartbeats]
+  const flag = new Int32Array(new SharedArrayBuffer(8));
   const worker = new Worker(new URL("./http-worker.mjs", import.meta.url), {
     workerData: { port: port2, flag },
     transferList: [port2],
@@ -64,7 +69,16 @@ function startWorker() {
     call(message, transfer = []) {
       Atomics.store(flag, 0, 0);
       worker.postMessage(message, transfer);
-      Atomics.wait(flag, 0, 0);
+      let beats = Atomics.load(flag, 1);
+      let silent = 0;
+      while (Atomics.wait(flag, 0, 0, 1000) === "timed-out") {
+        const now = Atomics.load(flag, 1);
+        silent = now === beats ? silent + 1 : 0;
+        beats = now;
+        if (silent >= HEARTBEAT_LOST_S) {
+          throw new Error(`the HTTP worker stopped answering (no heartbeat for ${HEARTBEAT_LOST_S} s)`);
+        }
+      }
       return receiveMessageOnPort(port1).message;
     },
     post(message) {

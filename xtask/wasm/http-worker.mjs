@@ -1,6 +1,7 @@
 // The WebAssembly build's HTTP worker (dist/wasm/http-worker.mjs): makes the
 // program's requests with node:http and node:https for host.mjs, which
-// blocks until each answer is posted and the shared flag raised. Agents
+// blocks until each answer is posted and the shared flag raised (flag[0];
+// flag[1] counts heartbeats). Agents
 // keep connections alive and take HTTPS_PROXY/NO_PROXY from the
 // environment (Node 24's proxyEnv; older Node ignores it); TLS trusts
 // what Node trusts (the launcher adds SSL_CERT_FILE as
@@ -11,8 +12,16 @@ import https from "node:https";
 import { parentPort, workerData } from "node:worker_threads";
 
 const { port, flag } = workerData;
-const agentOptions = { keepAlive: true, noDelay: true, proxyEnv: process.env };
+const proxied = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"].some((name) => process.env[name]);
+const agentOptions = { keepAlive: true, noDelay: true, ...(proxied ? { proxyEnv: process.env } : {}) };
 const agents = { "http:": new http.Agent(agentOptions), "https:": new https.Agent(agentOptions) };
+// Node loads the client's internals on first use: a request abandoned
+// before it connects loads them now, while the program is still loading.
+for (const transport of [http, https]) {
+  const warm = transport.request({ host: "127.0.0.1", port: 9, agent: false });
+  warm.on("error", () => {});
+  warm.destroy();
+}
 const CONNECT_TIMEOUT_MS = 30_000;
 const IDLE_TIMEOUT_MS = 600_000;
 /// Sent with the status: a small body (most API answers) comes whole.
@@ -22,6 +31,9 @@ const BUFFER_LIMIT = 4 << 20;
 
 const responses = new Map();
 let lastId = 0;
+
+// The heartbeat host.mjs watches while it waits.
+setInterval(() => Atomics.add(flag, 1, 1), 1000).unref();
 
 parentPort.on("message", (message) => void answer(message));
 
