@@ -2,7 +2,6 @@
 //! deployed again, what is left behind is swept, GitHub shows it as a
 //! deployment, and a label can make previews opt-in.
 
-use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
@@ -129,36 +128,56 @@ fn statuses(dagster: &FakeDagster) -> Vec<(String, Option<String>)> {
     dagster.branch_deployments().into_iter().map(|d| (d.name, d.status)).collect()
 }
 
-/// `sweep` as a scheduled GitHub workflow runs it.
-fn github_sweep(project: &Project, dagster: &FakeDagster, github: &review::FakeReview, summary: &Path) -> Command {
-    let mut c = project.cmd();
-    c.env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_EVENT_NAME", "schedule")
-        .env("GITHUB_REPOSITORY", "Codertocat/Hello-World")
-        .env("GITHUB_SERVER_URL", "https://github.com")
-        .env("GITHUB_API_URL", github.url())
-        .env("GITHUB_REF_NAME", "main")
-        .env("GITHUB_STEP_SUMMARY", summary)
-        .env("GITHUB_TOKEN", GITHUB_TOKEN)
-        .env("DAGSTER_CLOUD_API_TOKEN", TOKEN)
-        .env("DAGSTER_CLOUD_URL", dagster.url())
-        .arg("sweep");
-    c
+/// A repository on GitHub with branch deployments in Dagster+, for sweeps.
+struct SweepWorld {
+    project: Project,
+    dagster: FakeDagster,
+    github: review::FakeReview,
+    summary: std::path::PathBuf,
+}
+
+impl SweepWorld {
+    fn new() -> SweepWorld {
+        let project = Project::new();
+        project.file("README.md", "x\n");
+        project.commit();
+        let summary = project.path().join("summary.md");
+        SweepWorld { project, dagster: FakeDagster::start(), github: review::github(), summary }
+    }
+
+    /// A branch deployment of pull request `n` of this repository, whose
+    /// latest commit is `age_days` old; returns its name.
+    fn seed(&self, branch: &str, n: u64, age_days: f64) -> String {
+        let pr = format!("https://github.com/Codertocat/Hello-World/pull/{n}");
+        self.dagster.seed_branch("Codertocat/Hello-World", branch, n, &pr, now() - age_days * DAY)
+    }
+
+    /// `sweep` as a scheduled workflow runs it.
+    fn sweep(&self) -> Command {
+        let mut c = self.project.cmd();
+        c.env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_EVENT_NAME", "schedule")
+            .env("GITHUB_REPOSITORY", "Codertocat/Hello-World")
+            .env("GITHUB_SERVER_URL", "https://github.com")
+            .env("GITHUB_API_URL", self.github.url())
+            .env("GITHUB_REF_NAME", "main")
+            .env("GITHUB_STEP_SUMMARY", &self.summary)
+            .env("GITHUB_TOKEN", GITHUB_TOKEN)
+            .env("DAGSTER_CLOUD_API_TOKEN", TOKEN)
+            .env("DAGSTER_CLOUD_URL", self.dagster.url())
+            .arg("sweep");
+        c
+    }
 }
 
 #[test]
 fn sweep_closes_merged_closed_and_idle_pull_requests_of_this_repository_only() {
-    let project = Project::new();
-    project.file("README.md", "x\n");
-    project.commit();
-    let dagster = FakeDagster::start();
-    let github = review::github();
-    let pr = |n: u64| format!("https://github.com/Codertocat/Hello-World/pull/{n}");
-    let repo = "Codertocat/Hello-World";
-    let merged = dagster.seed_branch(repo, "feature/merged", 11, &pr(11), now() - DAY);
-    let closed = dagster.seed_branch(repo, "feature/closed", 12, &pr(12), now() - DAY);
-    let open = dagster.seed_branch(repo, "feature/open", 13, &pr(13), now() - 2.0 * DAY);
-    let idle = dagster.seed_branch(repo, "feature/idle", 14, &pr(14), now() - 45.0 * DAY);
+    let w = SweepWorld::new();
+    let (dagster, github) = (&w.dagster, &w.github);
+    let merged = w.seed("feature/merged", 11, 1.0);
+    let closed = w.seed("feature/closed", 12, 1.0);
+    let open = w.seed("feature/open", 13, 2.0);
+    let idle = w.seed("feature/idle", 14, 45.0);
     let other = dagster.seed_branch("acme/other", "feature/merged", 11, "https://github.com/acme/other/pull/11", 0.0);
     {
         let mut s = github.state.lock().unwrap();
@@ -174,11 +193,11 @@ fn sweep_closes_merged_closed_and_idle_pull_requests_of_this_repository_only() {
             statuses: vec![serde_json::json!({ "state": "success" })],
         });
     }
-    let summary = project.path().join("summary.md");
-    let before = statuses(&dagster);
+    let summary = &w.summary;
+    let before = statuses(dagster);
 
     // A dry run first: it says what it would do, and changes nothing.
-    let run = ok(github_sweep(&project, &dagster, &github, &summary).args(["--dry-run", "--idle-days", "30"]));
+    let run = ok(w.sweep().args(["--dry-run", "--idle-days", "30"]));
     let err = run.stderr();
     assert!(
         err.contains(&format!("{merged} (feature/merged): would mark it MERGED: pull request #11 was merged")),
@@ -194,15 +213,15 @@ fn sweep_closes_merged_closed_and_idle_pull_requests_of_this_repository_only() {
         err.contains("4 open branch deployment(s) of Codertocat/Hello-World") && err.contains("1 of other"),
         "{err}"
     );
-    assert_eq!(statuses(&dagster), before, "a dry run changes nothing");
+    assert_eq!(statuses(dagster), before, "a dry run changes nothing");
     assert!(!dagster.calls().iter().any(|c| c.fields == ["createOrUpdateBranchDeployment"]));
     assert!(github.writes().is_empty(), "nor on GitHub");
-    assert!(std::fs::read_to_string(&summary).unwrap().contains("Dry run: sweep of"));
+    assert!(std::fs::read_to_string(summary).unwrap().contains("Dry run: sweep of"));
 
-    let run = ok(github_sweep(&project, &dagster, &github, &summary).args(["--idle-days", "30", "--json"]));
+    let run = ok(w.sweep().args(["--idle-days", "30", "--json"]));
     let out = run.json();
     assert_eq!(out["deployments"].as_array().unwrap().len(), 4);
-    let status = |name: &str| statuses(&dagster).into_iter().find(|(n, _)| n == name).unwrap().1;
+    let status = |name: &str| statuses(dagster).into_iter().find(|(n, _)| n == name).unwrap().1;
     assert_eq!(status(&merged).as_deref(), Some("MERGED"));
     assert_eq!(status(&closed).as_deref(), Some("CLOSED"));
     assert_eq!(status(&open).as_deref(), Some("OPEN"));
@@ -224,7 +243,7 @@ fn sweep_closes_merged_closed_and_idle_pull_requests_of_this_repository_only() {
     assert!(comment_on(13).is_empty());
 
     // A second sweep finds only the open one left; --delete removes it when idle.
-    let run = ok(github_sweep(&project, &dagster, &github, &summary).args(["--idle-days", "1", "--delete"]));
+    let run = ok(w.sweep().args(["--idle-days", "1", "--delete"]));
     assert!(
         run.stderr().contains(&format!("{open} (feature/open): deleted: no commit for 2 days")),
         "{}",
@@ -298,15 +317,10 @@ fn sweep_on_gitlab_asks_each_merge_request_and_keeps_other_groups_projects() {
 /// have (GitLab runs no pipeline when a label is removed at all).
 #[test]
 fn sweep_with_a_required_label_closes_open_requests_without_it() {
-    let project = Project::new();
-    project.file("README.md", "x\n");
-    project.commit();
-    let dagster = FakeDagster::start();
-    let github = review::github();
-    let pr = |n: u64| format!("https://github.com/Codertocat/Hello-World/pull/{n}");
-    let repo = "Codertocat/Hello-World";
-    let labelled = dagster.seed_branch(repo, "feature/labelled", 21, &pr(21), now());
-    let unlabelled = dagster.seed_branch(repo, "feature/unlabelled", 22, &pr(22), now());
+    let w = SweepWorld::new();
+    let (dagster, github) = (&w.dagster, &w.github);
+    let labelled = w.seed("feature/labelled", 21, 0.0);
+    let unlabelled = w.seed("feature/unlabelled", 22, 0.0);
     {
         let mut s = github.state.lock().unwrap();
         s.pulls.insert(21, ("open", false));
@@ -314,8 +328,7 @@ fn sweep_with_a_required_label_closes_open_requests_without_it() {
         s.labels.insert(21, vec!["bug", "preview"]);
         s.labels.insert(22, vec!["bug"]);
     }
-    let summary = project.path().join("summary.md");
-    let run = ok(github_sweep(&project, &dagster, &github, &summary).env("DAGSTER_REQUIRE_LABEL", "preview"));
+    let run = ok(w.sweep().env("DAGSTER_REQUIRE_LABEL", "preview"));
     let err = run.stderr();
     assert!(err.contains(&format!("{labelled} (feature/labelled): kept: pull request #21 is open")), "{err}");
     assert!(
@@ -324,7 +337,7 @@ fn sweep_with_a_required_label_closes_open_requests_without_it() {
         )),
         "{err}"
     );
-    let status = |name: &str| statuses(&dagster).into_iter().find(|(n, _)| n == name).unwrap().1;
+    let status = |name: &str| statuses(dagster).into_iter().find(|(n, _)| n == name).unwrap().1;
     assert_eq!(status(&labelled).as_deref(), Some("OPEN"));
     assert_eq!(status(&unlabelled).as_deref(), Some("CLOSED"));
     let comment = github.comments().into_iter().find(|c| c.thread == 22).unwrap();
@@ -333,22 +346,16 @@ fn sweep_with_a_required_label_closes_open_requests_without_it() {
 
 #[test]
 fn sweep_without_a_review_token_keeps_what_it_cannot_check() {
-    let project = Project::new();
-    project.file("README.md", "x\n");
-    project.commit();
-    let dagster = FakeDagster::start();
-    let github = review::github();
-    let pr = "https://github.com/Codertocat/Hello-World/pull/3";
-    let name = dagster.seed_branch("Codertocat/Hello-World", "feature/x", 3, pr, now() - 90.0 * DAY);
-    let summary = project.path().join("summary.md");
-    let run = ok(github_sweep(&project, &dagster, &github, &summary).env_remove("GITHUB_TOKEN"));
+    let w = SweepWorld::new();
+    let name = w.seed("feature/x", 3, 90.0);
+    let run = ok(w.sweep().env_remove("GITHUB_TOKEN"));
     assert!(
         run.stderr().contains("kept: the state of pull request #3 is unknown (no GITHUB_TOKEN"),
         "{}",
         run.stderr()
     );
-    assert_eq!(statuses(&dagster)[0], (name, Some("OPEN".into())));
-    let run = fails(github_sweep(&project, &dagster, &github, &summary).env_remove("DAGSTER_CLOUD_API_TOKEN"));
+    assert_eq!(statuses(&w.dagster)[0], (name, Some("OPEN".into())));
+    let run = fails(w.sweep().env_remove("DAGSTER_CLOUD_API_TOKEN"));
     assert!(run.stderr().contains("DAGSTER_CLOUD_API_TOKEN is not set"), "{}", run.stderr());
 }
 
