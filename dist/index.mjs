@@ -142,16 +142,17 @@ async function runWasm(args, env) {
   const projectDir = resolve(env.DAGSTER_PROJECT_DIR || ".");
   const { load, run } = await import(pathToFileURL(entry).href);
   const facts = gitFacts(projectDir);
-  const program = load();
-  const wasmEnv = { ...env, ...(await facts), PWD: process.cwd(), TMPDIR: scratch };
-  // Empty means unset to the program; the WebAssembly build cannot remove
-  // variables itself.
-  for (const [name, value] of Object.entries(wasmEnv)) if (value === "") delete wasmEnv[name];
   let status;
   try {
+    const program = load();
+    const wasmEnv = { ...env, ...(await facts), PWD: process.cwd(), TMPDIR: scratch };
+    // Empty means unset to the program; the WebAssembly build cannot remove
+    // variables itself.
+    for (const [name, value] of Object.entries(wasmEnv)) if (value === "") delete wasmEnv[name];
     status = await run(program, { args, env: wasmEnv, preopens: preopens(wasmEnv) });
   } catch (error) {
-    // A trap (the program aborted; it said why above) or the HTTP worker lost.
+    // A damaged bundle, a trap (the program aborted; it said why above) or
+    // the HTTP worker lost.
     fail(`the WebAssembly build stopped: ${error.message}`);
   }
   process.exit(status);

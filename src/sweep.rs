@@ -21,7 +21,7 @@ use crate::io::http::{Http, redact_url};
 use crate::plan::sweep::{ReviewState, SweepAction, verdict};
 use crate::progress::Progress;
 use crate::report::comment::{Headline, Report, comment};
-use crate::report::{Commenter, deployments, github, gitlab};
+use crate::report::{self, Commenter, deployments, github, gitlab};
 use crate::text::shorten;
 
 /// What `sweep` is run with.
@@ -207,7 +207,7 @@ fn closed_report(
         rows: Vec::new(),
         run_url: context.run_url.clone(),
         deleted: delete,
-        merge_request: context.provider == crate::ci::Provider::GitLab,
+        merge_request: context.provider == Provider::GitLab,
     }
 }
 
@@ -227,12 +227,7 @@ impl<'a> Review<'a> {
         progress: &Progress,
         require_label: Option<String>,
     ) -> Review<'a> {
-        let token = match &context.review_api {
-            Some(ReviewApi::GitHub { .. }) => env.first_of(&["GITHUB_TOKEN", "INPUT_GITHUB-TOKEN"]),
-            Some(ReviewApi::GitLab { .. }) => env.first_of(&["GITLAB_TOKEN"]),
-            None => None,
-        };
-        let token = token.map(|(_, t)| Secret::new(t));
+        let token = report::review_token(context, env);
         if let Some(t) = &token {
             progress.mask(t.expose());
         }

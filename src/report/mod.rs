@@ -26,6 +26,17 @@ pub(crate) struct RequestState {
     pub(crate) labels: Vec<String>,
 }
 
+/// The token for the provider's API: `GITHUB_TOKEN` (or the action's
+/// `github-token` input) on GitHub, `GITLAB_TOKEN` on GitLab.
+pub(crate) fn review_token(context: &CiContext, env: &Env) -> Option<Secret> {
+    let token = match &context.review_api {
+        Some(ReviewApi::GitHub { .. }) => env.first_of(&["GITHUB_TOKEN", "INPUT_GITHUB-TOKEN"]),
+        Some(ReviewApi::GitLab { .. }) => env.first_of(&["GITLAB_TOKEN"]),
+        None => None,
+    };
+    token.map(|(_, t)| Secret::new(t))
+}
+
 /// Keeps one comment up to date through a run.
 pub(crate) struct Commenter<'a> {
     http: &'a dyn Http,
@@ -48,16 +59,11 @@ impl<'a> Commenter<'a> {
         progress: &'a Progress,
         enabled: bool,
     ) -> Commenter<'a> {
-        let token = match &context.review_api {
-            Some(ReviewApi::GitHub { .. }) => env.first_of(&["GITHUB_TOKEN", "INPUT_GITHUB-TOKEN"]),
-            Some(ReviewApi::GitLab { .. }) => env.first_of(&["GITLAB_TOKEN"]),
-            None => None,
-        };
         Commenter {
             http,
             api: context.review_api.clone().filter(|_| enabled),
             number: context.change_request.as_ref().map(|c| c.number),
-            token: token.map(|(_, t)| Secret::new(t)),
+            token: review_token(context, env),
             progress,
             id: Mutex::new(None),
             notice_given: Mutex::new(false),

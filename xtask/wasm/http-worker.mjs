@@ -91,7 +91,7 @@ function request({ meta, body }) {
       file.on("error", (error) => req.destroy(error));
       file.pipe(req);
     } else {
-      req.end(body);
+      req.end(body.length > 0 ? body : undefined);
     }
   });
 }
