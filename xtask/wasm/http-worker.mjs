@@ -7,9 +7,14 @@
 // what Node trusts (the launcher adds SSL_CERT_FILE as
 // NODE_EXTRA_CA_CERTS). Redirects are not followed: the program does that.
 import { createReadStream } from "node:fs";
-import http from "node:http";
-import https from "node:https";
+import { createRequire } from "node:module";
 import { parentPort, workerData } from "node:worker_threads";
+
+// require, not import: an ES import of node:http reads every export, and
+// some (WebSocket, fetch's classes) load undici, which this never uses.
+const require = createRequire(import.meta.url);
+const http = require("node:http");
+const https = require("node:https");
 
 const { port, flag } = workerData;
 const proxied = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"].some((name) => process.env[name]);
