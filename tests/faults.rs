@@ -171,6 +171,13 @@ fn the_webassembly_build_meets_registry_faults_as_the_native_one_does() {
     let run = ok(program(&world.project).args(["build", "--tag", "w1"]));
     assert_eq!(run.stderr().matches("failed (status 503); retry 1/3 in 0.0s").count(), 2, "{}", run.stderr());
     skopeo_inspect(&format!("{}/acme/etl:w1", world.reg.host), None, &[]);
+    // A layout on disk downloads the base's layer (busybox, about 1 MB
+    // gzipped): read through the worker in several steps, its digest checked.
+    let layout = world.project.path().join("layout");
+    ok(program(&world.project).args(["build", "--no-push", "--tag", "w1", "--output-dir"]).arg(&layout));
+    let blobs = std::fs::read_dir(layout.join("etl/blobs/sha256")).unwrap();
+    let largest = blobs.map(|b| b.unwrap().metadata().unwrap().len()).max().unwrap();
+    assert!(largest > 512 * 1024, "the base layer came whole: {largest} bytes");
 
     let world = faulty_world(|req, _| {
         (req.method == "GET" && req.target.contains("/blobs/sha256:"))
